@@ -1,0 +1,29 @@
+# Compile options for Eigenformer's own programs (tests, examples, benchmarks); never put on the
+# library target, so users keep their own flags.
+
+# eigenformer_warnings(<target>): -Wall -Wextra -Wpedantic (/W4 on MSVC), plus -Werror when
+# EIGENFORMER_WERROR is on. Eigen and the other dependencies come in through imported targets,
+# so their headers are SYSTEM includes and cannot trip these flags.
+function(eigenformer_warnings target)
+  if(MSVC)
+    target_compile_options(${target} PRIVATE /W4 $<$<BOOL:${EIGENFORMER_WERROR}>:/WX>)
+  else()
+    target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic $<$<BOOL:${EIGENFORMER_WERROR}>:-Werror>)
+  endif()
+endfunction()
+
+# eigenformer_fast(<target>): -O3 outside Debug builds, and -march=native when EIGENFORMER_NATIVE is
+# on. For examples and benchmarks only: tests stay portable.
+function(eigenformer_fast target)
+  if(NOT MSVC)
+    target_compile_options(${target} PRIVATE $<$<NOT:$<CONFIG:Debug>>:-O3>)
+    if(EIGENFORMER_NATIVE)
+      target_compile_options(${target} PRIVATE -march=native)
+      # GCC 12 warns "'__Y' may be used uninitialized" inside its own avx512fintrin.h once AVX-512
+      # is on (GCC bug 105593, fixed in GCC 13); the warning is about the compiler's header, not ours.
+      if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+        target_compile_options(${target} PRIVATE -Wno-maybe-uninitialized)
+      endif()
+    endif()
+  endif()
+endfunction()
