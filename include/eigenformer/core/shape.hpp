@@ -40,6 +40,14 @@ class Shape {
     return n;
   }
 
+  // The same shape with its last dimension replaced ([B, T, D] -> [B, T, n]).
+  Shape with_back(Index n) const {
+    EIGENFORMER_ASSERT(rank_ > 0, "with_back needs rank >= 1");
+    Shape s = *this;
+    s.dims_[static_cast<std::size_t>(rank_ - 1)] = n;
+    return s;
+  }
+
   // The same shape without its first dimension ([B, T, D] -> [T, D]).
   Shape drop_front() const {
     Shape s;
