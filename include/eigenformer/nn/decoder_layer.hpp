@@ -1,0 +1,100 @@
+// nn/decoder_layer.hpp: one Transformer decoder layer (Vaswani et al. 3.1), as torch.nn.TransformerDecoderLayer
+// (batch_first=True) at inference: masked self-attention, cross-attention over the encoder output (memory), then
+// the feed-forward network, each in a residual connection.
+//   post-norm: x = norm1(x + SelfAttn(x));  x = norm2(x + CrossAttn(x, mem));  x = norm3(x + FF(x))
+//   pre-norm:  x = x + SelfAttn(norm1(x));  x = x + CrossAttn(norm2(x), mem);  x = x + FF(norm3(x))
+// x: [B, T, D], memory: [B, S, D] -> [B, T, D]. self_mask: usually Mask::causal(T, T) & Mask::key_padding(lengths, T);
+// memory_mask: Mask::key_padding(memory_lengths, S).
+// Parameters: "self_attn.*", "cross_attn.*" (PyTorch: multihead_attn), "feed_forward.linear1/2.*", "norm1/2/3.*".
+#pragma once
+
+#include <string>
+
+#include "eigenformer/core/mask.hpp"
+#include "eigenformer/core/tensor.hpp"
+#include "eigenformer/core/visit.hpp"
+#include "eigenformer/nn/cross_attention.hpp"
+#include "eigenformer/nn/feed_forward.hpp"
+#include "eigenformer/nn/layer_norm.hpp"
+#include "eigenformer/nn/multi_head_attention.hpp"
+#include "eigenformer/ops/activations.hpp"
+
+namespace eigenformer {
+
+struct DecoderLayerConfig {
+  Index d_model = 512;
+  Index num_heads = 8;
+  Index d_ff = 2048;
+  Activation activation = Activation::relu;
+  bool norm_first = false;  // false: post-norm (the paper); true: pre-norm
+  double layer_norm_eps = 1e-5;
+};
+
+template <typename Scalar>
+struct DecoderLayerOptions {
+  const Mask* self_mask = nullptr;                  // over [T, T]; causal for autoregressive decoding
+  const Mask* memory_mask = nullptr;                // over [T, S]; the memory's padding
+  Tensor<Scalar>* self_attention_weights = nullptr;   // receives [B, H, T, T] when set
+  Tensor<Scalar>* cross_attention_weights = nullptr;  // receives [B, H, T, S] when set
+};
+
+template <typename Scalar>
+class DecoderLayer {
+ public:
+  DecoderLayer() = default;
+  explicit DecoderLayer(const DecoderLayerConfig& config)
+      : config_(config),
+        self_attn_(MultiHeadAttentionConfig{config.d_model, config.num_heads}),
+        cross_attn_(MultiHeadAttentionConfig{config.d_model, config.num_heads}),
+        feed_forward_(FeedForwardConfig{config.d_model, config.d_ff, config.activation}),
+        norm1_(LayerNormConfig{config.d_model, config.layer_norm_eps}),
+        norm2_(LayerNormConfig{config.d_model, config.layer_norm_eps}),
+        norm3_(LayerNormConfig{config.d_model, config.layer_norm_eps}) {}
+
+  Tensor<Scalar> forward(TensorView<const Scalar> x, TensorView<const Scalar> memory, const DecoderLayerOptions<Scalar>& options = {}) const {
+    check_shape("DecoderLayer.forward", "x", x.shape(), {"B", "T", config_.d_model}, "d_model");
+    check_shape("DecoderLayer.forward", "memory", memory.shape(), {x.dim(0), "S", config_.d_model}, "batch of x, d_model");
+    AttentionOptions<Scalar> self_options{options.self_mask, options.self_attention_weights};
+    AttentionOptions<Scalar> cross_options{options.memory_mask, options.cross_attention_weights};
+    if (config_.norm_first) {
+      Tensor<Scalar> h = self_attn_.forward(norm1_.forward(x), self_options);
+      h.matrix() += x.matrix();
+      Tensor<Scalar> c = cross_attn_.forward(norm2_.forward(h), memory, cross_options);
+      c.matrix() += h.matrix();
+      Tensor<Scalar> y = feed_forward_.forward(norm3_.forward(c));
+      y.matrix() += c.matrix();
+      return y;
+    }
+    Tensor<Scalar> h = self_attn_.forward(x, self_options);
+    h.matrix() += x.matrix();
+    norm1_.forward(h, h);
+    Tensor<Scalar> c = cross_attn_.forward(h, memory, cross_options);
+    c.matrix() += h.matrix();
+    norm2_.forward(c, c);
+    Tensor<Scalar> y = feed_forward_.forward(c);
+    y.matrix() += c.matrix();
+    norm3_.forward(y, y);
+    return y;
+  }
+
+  template <typename F>
+  void visit_parameters(F&& f) {
+    visit_child(self_attn_, "self_attn", f);
+    visit_child(cross_attn_, "cross_attn", f);
+    visit_child(feed_forward_, "feed_forward", f);
+    visit_child(norm1_, "norm1", f);
+    visit_child(norm2_, "norm2", f);
+    visit_child(norm3_, "norm3", f);
+  }
+
+  const DecoderLayerConfig& config() const { return config_; }
+
+ private:
+  DecoderLayerConfig config_;
+  MultiHeadAttention<Scalar> self_attn_;
+  CrossAttention<Scalar> cross_attn_;
+  FeedForward<Scalar> feed_forward_;
+  LayerNorm<Scalar> norm1_, norm2_, norm3_;  // [D] each
+};
+
+}  // namespace eigenformer

@@ -1,0 +1,64 @@
+// nn/embedding.hpp: Embedding, a lookup table from token ids to rows, as torch.nn.Embedding.
+// ids: [B, T] (or [T]) of std::int64_t -> [B, T, D] (or [T, D]). Parameter: "weight" [V, D].
+// Every id is checked before anything is read: an id outside [0, V) is a RangeError naming the id and
+// where it stands. (The paper's sqrt(d_model) scaling belongs to the model, not to this table.)
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "eigenformer/core/error.hpp"
+#include "eigenformer/core/tensor.hpp"
+
+namespace eigenformer {
+
+struct EmbeddingConfig {
+  Index vocab_size = 0;  // V
+  Index d_model = 0;     // D
+};
+
+template <typename Scalar>
+class Embedding {
+ public:
+  Embedding() = default;
+  explicit Embedding(const EmbeddingConfig& config) : config_(config), weight_(Shape{config.vocab_size, config.d_model}) {
+    if (config.vocab_size <= 0 || config.d_model <= 0)
+      throw RangeError("Embedding: vocab_size " + std::to_string(config.vocab_size) + " and d_model " + std::to_string(config.d_model) +
+                       "; expected both > 0");
+  }
+
+  Tensor<Scalar> forward(TensorView<const std::int64_t> ids) const {
+    if (ids.rank() != 1 && ids.rank() != 2)
+      throw ShapeError("Embedding.forward: ids have shape " + ids.shape().str() + "; expected [B, T] or [T]");
+    const Index T = ids.shape().back();
+    for (Index i = 0; i < ids.size(); ++i) {
+      const std::int64_t id = ids[i];
+      if (id < 0 || id >= config_.vocab_size) {
+        const std::string at = ids.rank() == 2 ? "[" + std::to_string(i / T) + ", " + std::to_string(i % T) + "]" : "[" + std::to_string(i) + "]";
+        throw RangeError("Embedding.forward: token id " + std::to_string(id) + " at " + at + " is outside the vocabulary [0, " +
+                         std::to_string(config_.vocab_size) + ")");
+      }
+    }
+    Shape out = ids.rank() == 2 ? Shape{ids.dim(0), T, config_.d_model} : Shape{T, config_.d_model};
+    Tensor<Scalar> y(out);
+    MatrixMap<Scalar> ym = y.matrix();
+    ConstMatrixMap<Scalar> w = weight_.matrix();
+    for (Index i = 0; i < ids.size(); ++i) ym.row(i) = w.row(ids[i]);
+    return y;
+  }
+
+  template <typename F>
+  void visit_parameters(F&& f) {
+    f(std::string("weight"), weight_);
+  }
+
+  const EmbeddingConfig& config() const { return config_; }
+  Tensor<Scalar>& weight() { return weight_; }
+  const Tensor<Scalar>& weight() const { return weight_; }
+
+ private:
+  EmbeddingConfig config_;
+  Tensor<Scalar> weight_;  // [V, D]
+};
+
+}  // namespace eigenformer

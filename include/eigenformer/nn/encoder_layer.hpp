@@ -1,0 +1,77 @@
+// nn/encoder_layer.hpp: one Transformer encoder layer (Vaswani et al. 3.1), as torch.nn.TransformerEncoderLayer
+// (batch_first=True) at inference: self-attention, then the feed-forward network, each in a residual connection.
+//   post-norm (the paper, norm_first=false): x = norm1(x + SelfAttn(x));  x = norm2(x + FF(x))
+//   pre-norm  (GPT-2 and later, norm_first=true): x = x + SelfAttn(norm1(x));  x = x + FF(norm2(x))
+// x: [B, T, D] -> [B, T, D]. options.mask: usually Mask::key_padding(lengths, T) for a padded batch.
+// Parameters: "self_attn.*" (MultiHeadAttention), "feed_forward.linear1.*", "feed_forward.linear2.*", "norm1.*", "norm2.*".
+#pragma once
+
+#include <string>
+
+#include "eigenformer/core/tensor.hpp"
+#include "eigenformer/core/visit.hpp"
+#include "eigenformer/nn/feed_forward.hpp"
+#include "eigenformer/nn/layer_norm.hpp"
+#include "eigenformer/nn/multi_head_attention.hpp"
+#include "eigenformer/nn/scaled_dot_product_attention.hpp"
+#include "eigenformer/ops/activations.hpp"
+
+namespace eigenformer {
+
+struct EncoderLayerConfig {
+  Index d_model = 512;
+  Index num_heads = 8;
+  Index d_ff = 2048;
+  Activation activation = Activation::relu;
+  bool norm_first = false;      // false: post-norm (the paper); true: pre-norm
+  double layer_norm_eps = 1e-5;
+};
+
+template <typename Scalar>
+class EncoderLayer {
+ public:
+  EncoderLayer() = default;
+  explicit EncoderLayer(const EncoderLayerConfig& config)
+      : config_(config),
+        self_attn_(MultiHeadAttentionConfig{config.d_model, config.num_heads}),
+        feed_forward_(FeedForwardConfig{config.d_model, config.d_ff, config.activation}),
+        norm1_(LayerNormConfig{config.d_model, config.layer_norm_eps}),
+        norm2_(LayerNormConfig{config.d_model, config.layer_norm_eps}) {}
+
+  // options.weights, if set, receives the self-attention weights [B, H, T, T].
+  Tensor<Scalar> forward(TensorView<const Scalar> x, const AttentionOptions<Scalar>& options = {}) const {
+    check_shape("EncoderLayer.forward", "x", x.shape(), {"B", "T", config_.d_model}, "d_model");
+    if (config_.norm_first) {
+      Tensor<Scalar> h = self_attn_.forward(norm1_.forward(x), options);
+      h.matrix() += x.matrix();
+      Tensor<Scalar> y = feed_forward_.forward(norm2_.forward(h));
+      y.matrix() += h.matrix();
+      return y;
+    }
+    Tensor<Scalar> h = self_attn_.forward(x, options);
+    h.matrix() += x.matrix();
+    norm1_.forward(h, h);
+    Tensor<Scalar> y = feed_forward_.forward(h);
+    y.matrix() += h.matrix();
+    norm2_.forward(y, y);
+    return y;
+  }
+
+  template <typename F>
+  void visit_parameters(F&& f) {
+    visit_child(self_attn_, "self_attn", f);
+    visit_child(feed_forward_, "feed_forward", f);
+    visit_child(norm1_, "norm1", f);
+    visit_child(norm2_, "norm2", f);
+  }
+
+  const EncoderLayerConfig& config() const { return config_; }
+
+ private:
+  EncoderLayerConfig config_;
+  MultiHeadAttention<Scalar> self_attn_;
+  FeedForward<Scalar> feed_forward_;
+  LayerNorm<Scalar> norm1_, norm2_;  // [D] each
+};
+
+}  // namespace eigenformer

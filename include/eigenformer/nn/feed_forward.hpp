@@ -1,0 +1,53 @@
+// nn/feed_forward.hpp: the position-wise feed-forward network, y = act(x W1^T + b1) W2^T + b2
+// (Vaswani et al. 3.3), as torch.nn.TransformerEncoderLayer's linear1 -> activation -> linear2 at inference.
+// x, y: [B, T, D], flattened to [B*T, D] so that one GEMM serves the whole batch; the hidden layer is [B*T, F].
+// Parameters: "linear1.weight" [F, D], "linear1.bias" [F], "linear2.weight" [D, F], "linear2.bias" [D].
+#pragma once
+
+#include <string>
+
+#include "eigenformer/core/error.hpp"
+#include "eigenformer/core/tensor.hpp"
+#include "eigenformer/core/visit.hpp"
+#include "eigenformer/nn/linear.hpp"
+#include "eigenformer/ops/activations.hpp"
+
+namespace eigenformer {
+
+struct FeedForwardConfig {
+  Index d_model = 512;
+  Index d_ff = 2048;
+  Activation activation = Activation::relu;  // relu | gelu_erf | gelu_tanh (HF "gelu_new")
+};
+
+template <typename Scalar>
+class FeedForward {
+ public:
+  FeedForward() = default;
+  explicit FeedForward(const FeedForwardConfig& config)
+      : config_(config), linear1_(LinearConfig{config.d_model, config.d_ff}), linear2_(LinearConfig{config.d_ff, config.d_model}) {}
+
+  Tensor<Scalar> forward(TensorView<const Scalar> x) const {
+    if (x.rank() < 1 || x.shape().back() != config_.d_model)
+      throw ShapeError("FeedForward.forward: x has shape " + x.shape().str() + "; expected [..., " + std::to_string(config_.d_model) +
+                       "] (d_model)");
+    Tensor<Scalar> h = linear1_.forward(x);  // [..., F]
+    activation_forward<Scalar>(config_.activation, h.matrix());
+    return linear2_.forward(h);  // [..., D]
+  }
+
+  template <typename F>
+  void visit_parameters(F&& f) {
+    visit_child(linear1_, "linear1", f);
+    visit_child(linear2_, "linear2", f);
+  }
+
+  const FeedForwardConfig& config() const { return config_; }
+
+ private:
+  FeedForwardConfig config_;
+  Linear<Scalar> linear1_;  // [F, D]
+  Linear<Scalar> linear2_;  // [D, F]
+};
+
+}  // namespace eigenformer

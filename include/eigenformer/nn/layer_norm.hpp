@@ -1,0 +1,59 @@
+// nn/layer_norm.hpp: LayerNorm over the last dimension, as torch.nn.LayerNorm(d_model, eps):
+// y = (x - mean) / sqrt(var + eps) * weight + bias with the biased variance (see ops/layer_norm.hpp).
+// x: [..., D] -> y: [..., D]. Parameters: "weight" [D] (starts at 1), "bias" [D] (starts at 0).
+#pragma once
+
+#include <string>
+
+#include "eigenformer/core/error.hpp"
+#include "eigenformer/core/tensor.hpp"
+#include "eigenformer/ops/layer_norm.hpp"
+
+namespace eigenformer {
+
+struct LayerNormConfig {
+  Index d_model = 512;
+  double eps = 1e-5;  // HF GPT-2: layer_norm_epsilon
+};
+
+template <typename Scalar>
+class LayerNorm {
+ public:
+  LayerNorm() = default;
+  explicit LayerNorm(const LayerNormConfig& config)
+      : config_(config), weight_(Shape{config.d_model}, Scalar(1)), bias_(Shape{config.d_model}) {
+    if (config.d_model <= 0 || !(config.eps >= 0))
+      throw RangeError("LayerNorm: d_model " + std::to_string(config.d_model) + " and eps " + std::to_string(config.eps) +
+                       "; expected d_model > 0 and eps >= 0");
+  }
+
+  Tensor<Scalar> forward(TensorView<const Scalar> x) const {
+    Tensor<Scalar> y(x.shape());
+    forward(x, y);
+    return y;
+  }
+  // Into a caller-owned y of x's shape; y may be x itself.
+  void forward(TensorView<const Scalar> x, TensorView<Scalar> y) const {
+    if (x.rank() < 1 || x.shape().back() != config_.d_model)
+      throw ShapeError("LayerNorm.forward: x has shape " + x.shape().str() + "; expected [..., " + std::to_string(config_.d_model) +
+                       "] (d_model)");
+    if (y.shape() != x.shape())
+      throw ShapeError("LayerNorm.forward: y has shape " + y.shape().str() + "; expected " + x.shape().str() + " (x's shape)");
+    layer_norm_forward<Scalar>(x.matrix(), weight_.vector(), bias_.vector(), static_cast<Scalar>(config_.eps), y.matrix());
+  }
+
+  template <typename F>
+  void visit_parameters(F&& f) {
+    f(std::string("weight"), weight_);
+    f(std::string("bias"), bias_);
+  }
+
+  const LayerNormConfig& config() const { return config_; }
+
+ private:
+  LayerNormConfig config_;
+  Tensor<Scalar> weight_;  // [D], gamma
+  Tensor<Scalar> bias_;    // [D], beta
+};
+
+}  // namespace eigenformer

@@ -1,0 +1,71 @@
+// nn/linear.hpp: Linear, y = x W^T + b, as torch.nn.Linear.
+// x: [..., in_features] -> y: [..., out_features]; every leading dimension is flattened into one GEMM.
+// Parameters: "weight" [out, in] (PyTorch's layout), "bias" [out] (absent when config.bias is false).
+#pragma once
+
+#include <string>
+
+#include "eigenformer/core/error.hpp"
+#include "eigenformer/core/tensor.hpp"
+#include "eigenformer/ops/linear.hpp"
+
+namespace eigenformer {
+
+struct LinearConfig {
+  Index in_features = 0;
+  Index out_features = 0;
+  bool bias = true;
+};
+
+template <typename Scalar>
+class Linear {
+ public:
+  Linear() = default;
+  explicit Linear(const LinearConfig& config)
+      : config_(config), weight_(Shape{checked(config.out_features, "out_features"), checked(config.in_features, "in_features")}),
+        bias_(Shape{config.bias ? config.out_features : 0}) {}
+
+  // [..., in] -> [..., out]
+  Tensor<Scalar> forward(TensorView<const Scalar> x) const {
+    check_input(x);
+    Tensor<Scalar> y(x.shape().with_back(config_.out_features));
+    forward(x, y);
+    return y;
+  }
+  // The same into a caller-owned y of shape [..., out] (no allocation).
+  void forward(TensorView<const Scalar> x, TensorView<Scalar> y) const {
+    check_input(x);
+    if (y.shape() != x.shape().with_back(config_.out_features))
+      throw ShapeError("Linear.forward: y has shape " + y.shape().str() + "; expected " + x.shape().with_back(config_.out_features).str());
+    linear_forward<Scalar>(x.matrix(), weight_.matrix(), config_.bias ? bias_.data() : nullptr, y.matrix());
+  }
+
+  template <typename F>
+  void visit_parameters(F&& f) {
+    f(std::string("weight"), weight_);
+    if (config_.bias) f(std::string("bias"), bias_);
+  }
+
+  const LinearConfig& config() const { return config_; }
+  Tensor<Scalar>& weight() { return weight_; }
+  const Tensor<Scalar>& weight() const { return weight_; }
+  Tensor<Scalar>& bias() { return bias_; }
+  const Tensor<Scalar>& bias() const { return bias_; }
+
+ private:
+  static Index checked(Index n, const char* name) {
+    if (n <= 0) throw RangeError(std::string("Linear: ") + name + " is " + std::to_string(n) + "; expected > 0");
+    return n;
+  }
+  void check_input(const TensorView<const Scalar>& x) const {
+    if (x.rank() < 1 || x.shape().back() != config_.in_features)
+      throw ShapeError("Linear.forward: x has shape " + x.shape().str() + "; expected [..., " + std::to_string(config_.in_features) +
+                       "] (in_features)");
+  }
+
+  LinearConfig config_;
+  Tensor<Scalar> weight_;  // [out, in]
+  Tensor<Scalar> bias_;    // [out], or [0] without bias
+};
+
+}  // namespace eigenformer
