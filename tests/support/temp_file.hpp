@@ -1,0 +1,41 @@
+// tests/support/temp_file.hpp: a unique file path in the temp directory, removed when the test ends.
+// Unique per process and call (pid + counter), since ctest runs test cases in parallel processes.
+#pragma once
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <system_error>
+
+namespace eigenformer::testing {
+
+class TempFile {
+ public:
+  TempFile() {
+    static int counter = 0;
+    path_ = (std::filesystem::temp_directory_path() /
+             ("eigenformer_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + ".safetensors"))
+                .string();
+  }
+  explicit TempFile(const std::string& bytes) : TempFile() { write(bytes); }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() {
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  void write(const std::string& bytes) const { std::ofstream(path_, std::ios::binary) << bytes; }
+  std::string read() const {
+    std::ifstream in(path_, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace eigenformer::testing

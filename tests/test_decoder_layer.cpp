@@ -1,0 +1,91 @@
+// DecoderLayer against torch.nn.TransformerDecoderLayer(batch_first=True): post- and pre-norm, ReLU and GELU, causal
+// self-attention with target padding, memory padding, one head with d_model 7 and T = 1. Then the layers composed
+// into torch.nn.Transformer (2 + 2 layers and the final norms) match it end to end.
+#include "eigenformer/nn/decoder_layer.hpp"
+
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include "eigenformer/nn/encoder_layer.hpp"
+#include "eigenformer/nn/layer_norm.hpp"
+#include "support/fixtures.hpp"
+
+using namespace eigenformer;
+using namespace eigenformer::testing;
+
+namespace {
+DecoderLayerConfig decoder_config(const Fixture& fx) {
+  return DecoderLayerConfig{fx.meta_int("d_model"), fx.meta_int("heads"), fx.meta_int("d_ff"), activation_from_name(fx.meta("activation")),
+                            fx.meta_bool("norm_first"), fx.meta_double("eps")};
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("DecoderLayer: matches torch.nn.TransformerDecoderLayer", Scalar, float, double) {
+  for (const char* name : {"decoder_layer_post_relu", "decoder_layer_post_gelu", "decoder_layer_pre_relu", "decoder_layer_pre_gelu",
+                           "decoder_layer_odd"}) {
+    CAPTURE(name);
+    Fixture fx(name);
+    DecoderLayer<Scalar> layer(decoder_config(fx));
+    fx.load(layer);
+    const Tensor<Scalar> x = fx.input<Scalar>("x"), memory = fx.input<Scalar>("memory");
+    const Mask self_mask = fx.mask(x.dim(1), x.dim(1));
+    const Mask memory_mask = fx.memory_mask(memory.dim(1));
+    Tensor<Scalar> self_weights, cross_weights;
+    DecoderLayerOptions<Scalar> options;
+    options.self_mask = &self_mask;
+    options.memory_mask = &memory_mask;
+    options.self_attention_weights = &self_weights;
+    options.cross_attention_weights = &cross_weights;
+    check_close(layer.forward(x, memory, options), fx.output<double>("y"));
+    CHECK(self_weights.shape() == Shape{x.dim(0), fx.meta_int("heads"), x.dim(1), x.dim(1)});
+    CHECK(cross_weights.shape() == Shape{x.dim(0), fx.meta_int("heads"), x.dim(1), memory.dim(1)});
+  }
+}
+
+TEST_CASE_TEMPLATE("EncoderLayer and DecoderLayer compose into torch.nn.Transformer", Scalar, float, double) {
+  for (const char* name : {"transformer_post_relu", "transformer_pre_gelu"}) {
+    CAPTURE(name);
+    Fixture fx(name);
+    const DecoderLayerConfig dc = decoder_config(fx);
+    const EncoderLayerConfig ec{dc.d_model, dc.num_heads, dc.d_ff, dc.activation, dc.norm_first, dc.layer_norm_eps};
+    std::vector<EncoderLayer<Scalar>> encoder;
+    std::vector<DecoderLayer<Scalar>> decoder;
+    for (Index i = 0; i < fx.meta_int("num_encoder_layers"); ++i) {
+      encoder.emplace_back(ec);
+      fx.load(encoder.back(), "encoder.layers." + std::to_string(i) + ".");
+    }
+    for (Index i = 0; i < fx.meta_int("num_decoder_layers"); ++i) {
+      decoder.emplace_back(dc);
+      fx.load(decoder.back(), "decoder.layers." + std::to_string(i) + ".");
+    }
+    LayerNorm<Scalar> encoder_norm(LayerNormConfig{dc.d_model, dc.layer_norm_eps}), decoder_norm(LayerNormConfig{dc.d_model, dc.layer_norm_eps});
+    fx.load(encoder_norm, "encoder.norm.");
+    fx.load(decoder_norm, "decoder.norm.");
+
+    const Tensor<Scalar> src = fx.input<Scalar>("src"), tgt = fx.input<Scalar>("tgt");
+    const Index S = src.dim(1), T = tgt.dim(1);
+    const Mask src_mask = Mask::key_padding(fx.lengths("src_lengths"), S);  // encoder self-attention and cross-attention
+    const Mask tgt_mask = Mask::causal(T, T) & Mask::key_padding(fx.lengths("tgt_lengths"), T);
+
+    Tensor<Scalar> memory = src;
+    for (const auto& layer : encoder) memory = layer.forward(memory, {&src_mask, nullptr});
+    memory = encoder_norm.forward(memory);
+    check_close(memory, fx.output<double>("memory"));
+
+    DecoderLayerOptions<Scalar> options;
+    options.self_mask = &tgt_mask;
+    options.memory_mask = &src_mask;
+    Tensor<Scalar> y = tgt;
+    for (const auto& layer : decoder) y = layer.forward(y, memory, options);
+    check_close(decoder_norm.forward(y), fx.output<double>("y"));
+  }
+}
+
+TEST_CASE("DecoderLayer: refuses a memory from another batch or width") {
+  DecoderLayer<float> layer(DecoderLayerConfig{12, 3, 20});
+  CHECK_THROWS_WITH_AS(layer.forward(Tensor<float>({2, 4, 12}), Tensor<float>({3, 6, 12})),
+                       "DecoderLayer.forward: memory has shape [3, 6, 12]; expected [2, S, 12] (batch of x, d_model)", ShapeError);
+  CHECK_THROWS_WITH_AS(layer.forward(Tensor<float>({2, 4, 10}), Tensor<float>({2, 6, 12})),
+                       "DecoderLayer.forward: x has shape [2, 4, 10]; expected [B, T, 12] (d_model)", ShapeError);
+}

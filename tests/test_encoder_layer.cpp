@@ -1,0 +1,63 @@
+// EncoderLayer against torch.nn.TransformerEncoderLayer(batch_first=True): post- and pre-norm, ReLU and GELU,
+// padding and causal masks, one head with d_model 7 and T = 1; a padded batch equals each sequence alone.
+#include "eigenformer/nn/encoder_layer.hpp"
+
+#include <doctest/doctest.h>
+
+#include "support/fixtures.hpp"
+
+using namespace eigenformer;
+using namespace eigenformer::testing;
+
+namespace {
+template <typename Scalar>
+EncoderLayer<Scalar> load_encoder_layer(const Fixture& fx) {
+  EncoderLayer<Scalar> layer(EncoderLayerConfig{fx.meta_int("d_model"), fx.meta_int("heads"), fx.meta_int("d_ff"),
+                                                activation_from_name(fx.meta("activation")), fx.meta_bool("norm_first"), fx.meta_double("eps")});
+  fx.load(layer);
+  return layer;
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("EncoderLayer: matches torch.nn.TransformerEncoderLayer", Scalar, float, double) {
+  for (const char* name : {"encoder_layer_post_relu", "encoder_layer_post_gelu", "encoder_layer_pre_relu", "encoder_layer_pre_gelu",
+                           "encoder_layer_causal", "encoder_layer_odd"}) {
+    CAPTURE(name);
+    Fixture fx(name);
+    const EncoderLayer<Scalar> layer = load_encoder_layer<Scalar>(fx);
+    const Tensor<Scalar> x = fx.input<Scalar>("x");
+    const Mask mask = fx.mask(x.dim(1), x.dim(1));
+    check_close(layer.forward(x, {&mask, nullptr}), fx.output<double>("y"));
+  }
+}
+
+TEST_CASE("EncoderLayer: in a padded batch, each sequence's real positions equal the sequence run alone") {
+  for (const char* name : {"encoder_layer_post_relu", "encoder_layer_pre_gelu"}) {
+    CAPTURE(name);
+    Fixture fx(name);
+    const EncoderLayer<double> layer = load_encoder_layer<double>(fx);
+    const Tensor<double> x = fx.input<double>("x");
+    const std::vector<Index> lengths = fx.lengths("lengths");
+    const Mask mask = Mask::key_padding(lengths, x.dim(1));
+    const Tensor<double> batched = layer.forward(x, {&mask, nullptr});
+    for (Index b = 0; b < x.dim(0); ++b) {
+      const Index len = lengths[static_cast<std::size_t>(b)];
+      const Tensor<double> alone_in = Tensor<double>::copy_of(x.slice(b).reshaped({1, x.dim(1), x.dim(2)}));
+      Tensor<double> trimmed({1, len, x.dim(2)});
+      trimmed.matrix() = alone_in.matrix().topRows(len);
+      const Tensor<double> alone = layer.forward(trimmed);
+      CHECK((batched.slice(b).matrix().topRows(len) - alone.matrix()).cwiseAbs().maxCoeff() < 1e-12);
+    }
+  }
+}
+
+TEST_CASE("EncoderLayer: returns the self-attention weights and refuses the wrong width") {
+  Fixture fx("encoder_layer_post_relu");
+  const EncoderLayer<double> layer = load_encoder_layer<double>(fx);
+  const Tensor<double> x = fx.input<double>("x");
+  Tensor<double> weights;
+  layer.forward(x, {nullptr, &weights});
+  CHECK(weights.shape() == Shape{x.dim(0), fx.meta_int("heads"), x.dim(1), x.dim(1)});
+  CHECK_THROWS_WITH_AS(layer.forward(Tensor<double>({2, 5, 8})), "EncoderLayer.forward: x has shape [2, 5, 8]; expected [B, T, 12] (d_model)",
+                       ShapeError);
+}

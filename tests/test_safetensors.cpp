@@ -1,0 +1,469 @@
+// tests/test_safetensors.cpp: io/safetensors.hpp. Round trips of every dtype, then one case per kind of
+// malformed file, each built byte by byte here and checked on the full text of its message.
+#include "eigenformer/io/safetensors.hpp"
+
+#include <doctest/doctest.h>
+
+#include "support/temp_file.hpp"
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <string>
+#include <vector>
+
+using namespace eigenformer;
+
+namespace {
+
+using eigenformer::testing::TempFile;
+
+std::string u64le(std::uint64_t n) {
+  std::string s(8, '\0');
+  for (int i = 0; i < 8; ++i) s[static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xff);
+  return s;
+}
+
+// A file: the header length, the header text as given (no padding), then the data.
+std::string file_bytes(const std::string& header, const std::string& data = "") { return u64le(header.size()) + header + data; }
+
+// Opening these bytes must fail with FormatError "<path>: <message>".
+void check_rejected(const std::string& bytes, const std::string& message) {
+  TempFile f(bytes);
+  CHECK_THROWS_WITH_AS(SafeTensors(f.path()), (f.path() + ": " + message).c_str(), FormatError);
+}
+// The same for a one-tensor header {"x": <entry>} followed by `data`.
+void check_entry_rejected(const std::string& entry, const std::string& data, const std::string& message) {
+  check_rejected(file_bytes("{\"x\":" + entry + "}", data), message);
+}
+
+// Six sample values of each type: extremes for integers, values that need rounding for floats.
+template <typename Scalar>
+Scalar sample(Index i) {
+  if constexpr (std::is_same_v<Scalar, bool>) {
+    return i % 3 == 0;
+  } else if constexpr (std::is_integral_v<Scalar>) {
+    const Scalar v[] = {0, 1, std::numeric_limits<Scalar>::min(), std::numeric_limits<Scalar>::max(), 42, 7};
+    return v[i % 6];
+  } else {
+    const double v[] = {0.0, 1.0, -2.5, 0.1, 3.141592653589793, -1234.5678};
+    return Scalar(v[i % 6]);
+  }
+}
+
+template <typename Scalar>
+Tensor<Scalar> sample_tensor(const Shape& shape) {
+  Tensor<Scalar> t(shape);
+  for (Index i = 0; i < t.size(); ++i) t[i] = sample<Scalar>(i);
+  return t;
+}
+
+template <typename A, typename B>
+bool same_bits(const Tensor<A>& a, const Tensor<B>& b) {
+  static_assert(sizeof(A) == sizeof(B));
+  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.size()) * sizeof(A)) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("dtype_name and dtype_size follow the safetensors names") {
+  CHECK(dtype_name(DType::F64) == "F64");
+  CHECK(dtype_name(DType::BF16) == "BF16");
+  CHECK(dtype_name(DType::BOOL) == "BOOL");
+  CHECK(dtype_size(DType::F64) == 8);
+  CHECK(dtype_size(DType::F16) == 2);
+  CHECK(dtype_size(DType::I32) == 4);
+  CHECK(dtype_size(DType::U8) == 1);
+}
+
+TEST_CASE_TEMPLATE("SafeTensors: every dtype round-trips bit for bit", Scalar, double, float, Eigen::half, Eigen::bfloat16,
+                   std::int64_t, std::int32_t, std::int16_t, std::int8_t, std::uint8_t, bool) {
+  const Tensor<Scalar> t = sample_tensor<Scalar>(Shape{2, 3});
+  TempFile f;
+  SafeTensorsWriter w;
+  w.add("t", t);
+  w.write(f.path());
+
+  SafeTensors file(f.path());
+  CHECK(file.info("t").dtype == detail::DTypeOf<Scalar>::value);
+  CHECK(file.info("t").shape == Shape{2, 3});
+  const Tensor<Scalar> back = file.get<Scalar>("t");
+  REQUIRE(back.shape() == t.shape());
+  for (Index i = 0; i < t.size(); ++i) {
+    CAPTURE(i);
+    if constexpr (std::is_same_v<Scalar, bool>) CHECK(back[i] == t[i]);
+    else CHECK(std::memcmp(&back[i], &t[i], sizeof(Scalar)) == 0);
+  }
+}
+
+TEST_CASE_TEMPLATE("SafeTensors: float written as F16 or BF16 reads back as Eigen rounds it", Reduced, Eigen::half, Eigen::bfloat16) {
+  // 0.1 and 1/3 round in both formats; 65519 rounds to 65504 in F16; 1e-8 is below F16's smallest subnormal.
+  const std::vector<float> values = {0.1f, 1.0f / 3.0f, 65519.0f, 1e-8f, -2.71828f, 1.00048828125f, 0.0f, -1e30f};
+  Tensor<float> t(Shape{static_cast<Index>(values.size())});
+  std::copy(values.begin(), values.end(), t.data());
+  const DType as = detail::DTypeOf<Reduced>::value;
+  TempFile f;
+  SafeTensorsWriter w;
+  w.add("t", t, as);
+  w.write(f.path());
+
+  SafeTensors file(f.path());
+  CHECK(file.info("t").dtype == as);
+  const Tensor<float> as_float = file.get<float>("t");
+  const Tensor<double> as_double = file.get<double>("t");
+  const Tensor<Reduced> raw = file.get<Reduced>("t");
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    CAPTURE(values[i]);
+    const Reduced expected(values[i]);  // Eigen's round to nearest even
+    const Index k = static_cast<Index>(i);
+    const float expected_float = static_cast<float>(expected);
+    CHECK(std::memcmp(&raw[k], &expected, sizeof(Reduced)) == 0);
+    CHECK(std::memcmp(&as_float[k], &expected_float, sizeof(float)) == 0);  // bits: also -0 and inf
+    CHECK(as_double[k] == static_cast<double>(expected_float));
+  }
+  CHECK(as_float[0] != values[0]);  // rounding really happened
+}
+
+TEST_CASE("SafeTensors: integer and float dtypes convert on load") {
+  Tensor<std::int64_t> ids(Shape{3});
+  ids[0] = -5;
+  ids[1] = 0;
+  ids[2] = std::int64_t(1) << 40;
+  Tensor<double> x(Shape{2});
+  x[0] = 0.1;
+  x[1] = -3.0;
+  TempFile f;
+  SafeTensorsWriter w;
+  w.add("ids", ids);
+  w.add("x", x);
+  w.write(f.path());
+
+  SafeTensors file(f.path());
+  const Tensor<double> ids_d = file.get<double>("ids");
+  CHECK(ids_d[0] == -5.0);
+  CHECK(ids_d[2] == 1099511627776.0);
+  const Tensor<float> x_f = file.get<float>("x");
+  CHECK(x_f[0] == static_cast<float>(0.1));
+  CHECK(x_f[1] == -3.0f);
+  CHECK_THROWS_WITH_AS(file.get<std::int32_t>("ids"),
+                       (f.path() + ": tensor 'ids' element 2 is 1099511627776, which I32 cannot hold exactly").c_str(), RangeError);
+  CHECK_THROWS_WITH_AS(file.get<std::int64_t>("x"),
+                       (f.path() + ": tensor 'x' element 0 is 0.1, which I64 cannot hold exactly").c_str(), RangeError);
+  CHECK_THROWS_WITH_AS(file.get<std::uint8_t>("ids"),
+                       (f.path() + ": tensor 'ids' element 0 is -5, which U8 cannot hold exactly").c_str(), RangeError);
+}
+
+TEST_CASE("SafeTensorsWriter: a value an integer dtype cannot hold is rejected at add()") {
+  Tensor<float> t(Shape{2}, 2.5f);
+  SafeTensorsWriter w;
+  CHECK_THROWS_WITH_AS(w.add("t", t, DType::I32), "SafeTensorsWriter.add: tensor 't' element 0 is 2.5, which I32 cannot hold exactly",
+                       RangeError);
+}
+
+TEST_CASE("SafeTensors: metadata round-trips") {
+  TempFile f;
+  SafeTensorsWriter w;
+  w.set_metadata("format", "pt");
+  w.set_metadata("note", "ünïcode, \"quotes\" and\nnewlines");
+  w.add("t", Tensor<float>(Shape{1}, 1.0f));
+  w.write(f.path());
+  SafeTensors file(f.path());
+  CHECK(file.metadata() == std::map<std::string, std::string>{{"format", "pt"}, {"note", "ünïcode, \"quotes\" and\nnewlines"}});
+  CHECK(file.names() == std::vector<std::string>{"t"});
+}
+
+TEST_CASE("SafeTensors: zero-element tensors are valid, anywhere in the data") {
+  TempFile f;
+  SafeTensorsWriter w;
+  w.add("empty", Tensor<float>(Shape{0, 3}));
+  w.add("empty_i64", Tensor<std::int64_t>(Shape{0}));
+  w.add("full", Tensor<float>(Shape{2}, 4.0f));
+  w.write(f.path());
+  SafeTensors file(f.path());
+  CHECK(file.get<float>("empty").shape() == Shape{0, 3});
+  CHECK(file.get<double>("empty_i64").shape() == Shape{0});
+  CHECK(file.get<float>("full")[1] == 4.0f);
+  // Hand-made: a zero-byte tensor at the very end of the data.
+  check_rejected(file_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"z":{"dtype":"F32","shape":[0],"data_offsets":[8,8]}})",
+                            std::string(4, '\0')),
+                 "tensor 'z' ends at byte 8 of the data, past its end (4 bytes)");
+  TempFile end(file_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"z":{"dtype":"F32","shape":[0],"data_offsets":[4,4]}})",
+                          std::string(4, '\0')));
+  CHECK(SafeTensors(end.path()).get<float>("z").size() == 0);
+}
+
+TEST_CASE("SafeTensors: ranks 0 to 4") {
+  const std::vector<Shape> shapes = {Shape{}, Shape{3}, Shape{2, 3}, Shape{2, 1, 3}, Shape{1, 2, 2, 3}};
+  TempFile f;
+  SafeTensorsWriter w;
+  for (std::size_t r = 0; r < shapes.size(); ++r) w.add("rank" + std::to_string(r), sample_tensor<double>(shapes[r]));
+  w.write(f.path());
+  SafeTensors file(f.path());
+  for (std::size_t r = 0; r < shapes.size(); ++r) {
+    CAPTURE(r);
+    const Tensor<double> t = file.get<double>("rank" + std::to_string(r));
+    CHECK(t.rank() == static_cast<int>(r));
+    CHECK(same_bits(t, sample_tensor<double>(shapes[r])));
+  }
+}
+
+TEST_CASE("SafeTensors: names() is sorted; info() describes each tensor") {
+  TempFile f;
+  SafeTensorsWriter w;
+  Tensor<float> b(Shape{1});
+  w.add("b", b.view());  // a mutable view is accepted as well
+  w.add("a.weight", Tensor<double>(Shape{2, 2}));
+  w.add("C", Tensor<std::uint8_t>(Shape{3}));
+  w.write(f.path());
+  SafeTensors file(f.path());
+  CHECK(file.path() == f.path());
+  CHECK(file.names() == std::vector<std::string>{"C", "a.weight", "b"});
+  CHECK(file.contains("b"));
+  CHECK_FALSE(file.contains("a"));
+  const TensorInfo& a = file.info("a.weight");
+  CHECK(a.name == "a.weight");
+  CHECK(a.dtype == DType::F64);
+  CHECK(a.shape == Shape{2, 2});
+  CHECK(a.end - a.begin == 32);
+  CHECK_THROWS_WITH_AS(file.info("a"), (f.path() + ": no tensor named 'a'").c_str(), RangeError);
+}
+
+TEST_CASE("SafeTensorsWriter: header padded to 8 bytes, each tensor aligned to its element size") {
+  TempFile f;
+  SafeTensorsWriter w;
+  w.add("a", Tensor<std::uint8_t>(Shape{3}));
+  w.add("b", Tensor<Eigen::half>(Shape{1}));
+  w.add("c", Tensor<double>(Shape{2}));
+  w.add("d", Tensor<float>(Shape{1}));
+  w.write(f.path());
+  const std::string bytes = f.read();
+  std::uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  CHECK((8 + n) % 8 == 0);
+  SafeTensors file(f.path());
+  for (const std::string& name : file.names()) {
+    CAPTURE(name);
+    CHECK(file.info(name).begin % dtype_size(file.info(name).dtype) == 0);
+  }
+  CHECK(file.info("c").begin == 0);  // largest elements first
+  CHECK(file.data_bytes() == 16 + 4 + 2 + 3);
+}
+
+TEST_CASE("SafeTensors: reads data that is not aligned") {
+  // An unpadded header of odd length puts the doubles at an odd address.
+  const std::string header = R"({"x":{"dtype":"F64","shape":[2],"data_offsets":[0,16]}})";
+  REQUIRE(header.size() % 8 != 0);
+  const double v[2] = {0.1, -7.25};
+  std::string data(16, '\0');
+  std::memcpy(&data[0], v, 16);
+  TempFile f(file_bytes(header, data));
+  const Tensor<double> x = SafeTensors(f.path()).get<double>("x");
+  CHECK(x[0] == 0.1);
+  CHECK(x[1] == -7.25);
+}
+
+TEST_CASE("SafeTensors: read_into checks the shape") {
+  TempFile f;
+  SafeTensorsWriter w;
+  w.add("w", Tensor<float>(Shape{2, 3}, 1.5f));
+  w.write(f.path());
+  SafeTensors file(f.path());
+  Tensor<double> ok(Shape{2, 3});
+  file.read_into("w", ok.view());
+  CHECK(ok[5] == 1.5);
+  Tensor<float> wrong(Shape{3, 2});
+  CHECK_THROWS_WITH_AS(file.read_into("w", wrong.view()), (f.path() + ": tensor 'w' has shape [2, 3]; expected [3, 2]").c_str(),
+                       ShapeError);
+}
+
+TEST_CASE("SafeTensors: moving keeps the mapping") {
+  TempFile f;
+  SafeTensorsWriter w;
+  w.add("t", Tensor<float>(Shape{2}, 3.0f));
+  w.write(f.path());
+  SafeTensors a(f.path());
+  SafeTensors b(std::move(a));
+  CHECK(b.get<float>("t")[1] == 3.0f);
+  SafeTensors c(f.path());
+  c = std::move(b);
+  CHECK(c.get<float>("t")[0] == 3.0f);
+}
+
+TEST_CASE("SafeTensorsWriter: rejects duplicate and reserved names, and unwritable paths") {
+  SafeTensorsWriter w;
+  w.add("t", Tensor<float>(Shape{1}));
+  CHECK_THROWS_WITH_AS(w.add("t", Tensor<double>(Shape{1})), "SafeTensorsWriter.add: tensor 't' was already added", RangeError);
+  CHECK_THROWS_WITH_AS(w.add("__metadata__", Tensor<float>(Shape{1})),
+                       "SafeTensorsWriter.add: the name '__metadata__' is reserved for the metadata", RangeError);
+  CHECK_THROWS_WITH_AS(w.add("bad\xff", Tensor<float>(Shape{1})), "SafeTensorsWriter.add: tensor name is not valid UTF-8", RangeError);
+  const std::string path = (std::filesystem::temp_directory_path() / "eigenformer_no_such_dir" / "x.safetensors").string();
+  CHECK_THROWS_WITH_AS(w.write(path), (path + ": cannot open for writing: No such file or directory").c_str(), IoError);
+}
+
+// ---- Malformed files: one case per check, each message in full. ----
+
+TEST_CASE("SafeTensors rejects: a missing file (IoError)") {
+  const std::string path = (std::filesystem::temp_directory_path() / "eigenformer_no_such_file.safetensors").string();
+  CHECK_THROWS_WITH_AS(SafeTensors{path}, (path + ": cannot open: No such file or directory").c_str(), IoError);
+}
+
+TEST_CASE("SafeTensors rejects: a directory (IoError)") {
+  const std::string path = std::filesystem::temp_directory_path().string();
+  CHECK_THROWS_WITH_AS(SafeTensors{path}, (path + ": is a directory, not a safetensors file").c_str(), IoError);
+}
+
+TEST_CASE("SafeTensors rejects: a file shorter than 8 bytes") {
+  check_rejected("", "the file is 0 bytes, too short for the 8-byte header length of a safetensors file");
+  check_rejected("{}", "the file is 2 bytes, too short for the 8-byte header length of a safetensors file");
+}
+
+TEST_CASE("SafeTensors rejects: a header length past the end of the file") {
+  check_rejected(u64le(1000) + "{}", "the header length is 1000 bytes, but only 2 bytes follow it; the file is truncated or not a safetensors file");
+  check_rejected(u64le(std::numeric_limits<std::uint64_t>::max()) + "{}",
+                 "the header length is 18446744073709551615 bytes, but only 2 bytes follow it; the file is truncated or not a safetensors file");
+}
+
+TEST_CASE("SafeTensors rejects: a header longer than 100 MB") {
+  TempFile f(u64le(100000001));
+  std::filesystem::resize_file(f.path(), 8 + 100000001);  // sparse: costs no disk space
+  CHECK_THROWS_WITH_AS(SafeTensors(f.path()),
+                       (f.path() + ": the header length is 100000001 bytes, more than the 100000000 safetensors allows").c_str(),
+                       FormatError);
+}
+
+TEST_CASE("SafeTensors rejects: a header that is not JSON") {
+  check_rejected(file_bytes(R"({"a":)"),
+                 "the header is not valid JSON: parse error at line 1, column 6: syntax error while parsing value - unexpected end of "
+                 "input; expected '[', '{', or a literal");
+  check_rejected(file_bytes("\x01\x02"),
+                 "the header is not valid JSON: parse error at line 1, column 1: syntax error while parsing value - invalid literal; "
+                 "last read: '<U+0001>'");
+  // An unterminated string is quoted back by nlohmann: the message stays short.
+  TempFile f(file_bytes("{\"" + std::string(10000, 'a')));
+  try {
+    SafeTensors file(f.path());
+    FAIL("accepted a header that is not JSON");
+  } catch (const FormatError& e) {
+    CHECK(std::string(e.what()).size() < f.path().size() + 300);
+  }
+}
+
+TEST_CASE("SafeTensors rejects: a header that is not an object") {
+  check_rejected(file_bytes("[1,2]"), "the header is [1,2]; expected a JSON object");
+}
+
+TEST_CASE("SafeTensors rejects: a name listed twice") {
+  check_rejected(file_bytes(R"({"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+                            std::string(4, '\0')),
+                 "the header lists 'x' twice");
+}
+
+TEST_CASE("SafeTensors rejects: an entry that is not an object") {
+  check_entry_rejected("5", "", "tensor 'x' is 5; expected an object with \"dtype\", \"shape\" and \"data_offsets\"");
+}
+
+TEST_CASE("SafeTensors rejects: an entry without dtype, shape or data_offsets") {
+  check_entry_rejected(R"({"shape":[1],"data_offsets":[0,4]})", "abcd", "tensor 'x' has no \"dtype\"");
+  check_entry_rejected(R"({"dtype":"F32","data_offsets":[0,4]})", "abcd", "tensor 'x' has no \"shape\"");
+  check_entry_rejected(R"({"dtype":"F32","shape":[1]})", "abcd", "tensor 'x' has no \"data_offsets\"");
+}
+
+TEST_CASE("SafeTensors rejects: a dtype that is not a string") {
+  check_entry_rejected(R"({"dtype":32,"shape":[1],"data_offsets":[0,4]})", "abcd",
+                       "tensor 'x': \"dtype\" is 32; expected a string such as \"F32\"");
+}
+
+TEST_CASE("SafeTensors rejects: an unknown dtype, named") {
+  check_entry_rejected(R"({"dtype":"F8_E4M3","shape":[1],"data_offsets":[0,1]})", "a",
+                       "tensor 'x' has dtype \"F8_E4M3\", which Eigenformer cannot read; expected one of F64, F32, F16, BF16, I64, I32, "
+                       "I16, I8, U8, BOOL");
+}
+
+TEST_CASE("SafeTensors rejects: a shape that is not an array") {
+  check_entry_rejected(R"({"dtype":"F32","shape":4,"data_offsets":[0,4]})", "abcd",
+                       "tensor 'x': \"shape\" is 4; expected an array of non-negative integers");
+}
+
+TEST_CASE("SafeTensors rejects: a negative dimension") {
+  check_entry_rejected(R"({"dtype":"F32","shape":[2,-1],"data_offsets":[0,4]})", "abcd",
+                       "tensor 'x': shape dimension 1 is -1; expected a non-negative integer");
+}
+
+TEST_CASE("SafeTensors rejects: a dimension that is not an integer") {
+  check_entry_rejected(R"({"dtype":"F32","shape":[2.5],"data_offsets":[0,4]})", "abcd",
+                       "tensor 'x': shape dimension 0 is 2.5; expected a non-negative integer");
+  check_entry_rejected(R"({"dtype":"F32","shape":["2"],"data_offsets":[0,4]})", "abcd",
+                       "tensor 'x': shape dimension 0 is \"2\"; expected a non-negative integer");
+}
+
+TEST_CASE("SafeTensors rejects: more than 4 dimensions") {
+  check_entry_rejected(R"({"dtype":"F32","shape":[1,1,1,1,1],"data_offsets":[0,4]})", "abcd",
+                       "tensor 'x' has shape [1, 1, 1, 1, 1] with 5 dimensions; Eigenformer supports at most 4");
+}
+
+TEST_CASE("SafeTensors rejects: an element count that overflows") {
+  check_entry_rejected(R"({"dtype":"U8","shape":[4294967296,4294967296],"data_offsets":[0,0]})", "",
+                       "tensor 'x' has shape [4294967296, 4294967296], whose element count overflows a 64-bit index");
+  check_entry_rejected(R"({"dtype":"F64","shape":[4611686018427387904],"data_offsets":[0,0]})", "",
+                       "tensor 'x' has shape [4611686018427387904], whose size in bytes (F64, 8 each) overflows a 64-bit index");
+}
+
+TEST_CASE("SafeTensors rejects: data_offsets that are not two non-negative integers") {
+  check_entry_rejected(R"({"dtype":"F32","shape":[1],"data_offsets":[4]})", "abcd",
+                       "tensor 'x': \"data_offsets\" is [4]; expected two non-negative integers [begin, end]");
+  check_entry_rejected(R"({"dtype":"F32","shape":[1],"data_offsets":[-4,0]})", "abcd",
+                       "tensor 'x': \"data_offsets\" is [-4,0]; expected two non-negative integers [begin, end]");
+  check_entry_rejected(R"({"dtype":"F32","shape":[1],"data_offsets":{"begin":0}})", "abcd",
+                       "tensor 'x': \"data_offsets\" is {\"begin\":0}; expected two non-negative integers [begin, end]");
+}
+
+TEST_CASE("SafeTensors rejects: data_offsets that begin after they end") {
+  check_entry_rejected(R"({"dtype":"F32","shape":[1],"data_offsets":[4,0]})", "abcd",
+                       "tensor 'x' has data_offsets [4, 0], which begin after they end");
+}
+
+TEST_CASE("SafeTensors rejects: a byte count that does not match dtype and shape") {
+  check_entry_rejected(R"({"dtype":"F32","shape":[2,2],"data_offsets":[0,12]})", std::string(12, '\0'),
+                       "tensor 'x' has 12 bytes (data_offsets [0, 12]), but F32 [2, 2] needs 16");
+}
+
+TEST_CASE("SafeTensors rejects: a tensor past the end of the data (truncated file)") {
+  check_entry_rejected(R"({"dtype":"F32","shape":[2,2],"data_offsets":[0,16]})", std::string(8, '\0'),
+                       "tensor 'x' ends at byte 16 of the data, past its end (8 bytes)");
+}
+
+TEST_CASE("SafeTensors rejects: overlapping tensors, both named") {
+  check_rejected(file_bytes(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})",
+                            std::string(24, '\0')),
+                 "tensors 'a' (bytes [0, 16) of the data) and 'b' (bytes [8, 24)) overlap");
+}
+
+TEST_CASE("SafeTensors rejects: data bytes that no tensor covers (as the reference does)") {
+  check_rejected(file_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}})",
+                            std::string(24, '\0')),
+                 "bytes [8, 16) of the data belong to no tensor (between 'a' and 'b'); safetensors requires the tensors to cover the "
+                 "data exactly");
+  check_rejected(file_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", std::string(12, '\0')),
+                 "bytes [0, 4) of the data belong to no tensor (before 'a'); safetensors requires the tensors to cover the data exactly");
+  check_rejected(file_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", std::string(12, '\0')),
+                 "bytes [8, 12) of the data belong to no tensor (after 'a'); safetensors requires the tensors to cover the data exactly");
+  check_rejected(file_bytes("{}", "abcd"),
+                 "bytes [0, 4) of the data belong to no tensor (the file has no tensors); safetensors requires the tensors to cover the "
+                 "data exactly");
+}
+
+TEST_CASE("SafeTensors rejects: __metadata__ that is not an object of strings") {
+  check_rejected(file_bytes(R"({"__metadata__":["pt"]})"), "\"__metadata__\" is [\"pt\"]; expected an object of strings");
+  check_rejected(file_bytes(R"({"__metadata__":{"format":"pt","epoch":3}})"),
+                 "\"__metadata__\" value 'epoch' is 3; expected a string");
+}
+
+TEST_CASE("SafeTensors: a header with only metadata and no data is valid") {
+  TempFile f(file_bytes(R"({"__metadata__":{"format":"pt"}}   )"));
+  SafeTensors file(f.path());
+  CHECK(file.names().empty());
+  CHECK(file.metadata().at("format") == "pt");
+}
