@@ -56,25 +56,12 @@ class DecoderLayer {
     check_shape("DecoderLayer.forward", "memory", memory.shape(), {x.dim(0), "S", config_.d_model}, "batch of x, d_model");
     AttentionOptions<Scalar> self_options{options.self_mask, options.self_attention_weights};
     AttentionOptions<Scalar> cross_options{options.memory_mask, options.cross_attention_weights};
-    if (config_.norm_first) {
-      Tensor<Scalar> h = self_attn_.forward(norm1_.forward(x), self_options);
-      h.matrix() += x.matrix();
-      Tensor<Scalar> c = cross_attn_.forward(norm2_.forward(h), memory, cross_options);
-      c.matrix() += h.matrix();
-      Tensor<Scalar> y = feed_forward_.forward(norm3_.forward(c));
-      y.matrix() += c.matrix();
-      return y;
-    }
-    Tensor<Scalar> h = self_attn_.forward(x, self_options);
-    h.matrix() += x.matrix();
-    norm1_.forward(h, h);
-    Tensor<Scalar> c = cross_attn_.forward(h, memory, cross_options);
-    c.matrix() += h.matrix();
-    norm2_.forward(c, c);
-    Tensor<Scalar> y = feed_forward_.forward(c);
-    y.matrix() += c.matrix();
-    norm3_.forward(y, y);
-    return y;
+    const bool pre = config_.norm_first;
+    const Tensor<Scalar> h =
+        sublayer_connection<Scalar>(pre, norm1_, x, [&](TensorView<const Scalar> in) { return self_attn_.forward(in, self_options); });
+    const Tensor<Scalar> c = sublayer_connection<Scalar>(
+        pre, norm2_, h, [&](TensorView<const Scalar> in) { return cross_attn_.forward(in, memory, cross_options); });
+    return sublayer_connection<Scalar>(pre, norm3_, c, [&](TensorView<const Scalar> in) { return feed_forward_.forward(in); });
   }
 
   template <typename F>

@@ -41,20 +41,10 @@ class EncoderLayer {
   // options.weights, if set, receives the self-attention weights [B, H, T, T].
   Tensor<Scalar> forward(TensorView<const Scalar> x, const AttentionOptions<Scalar>& options = {}) const {
     check_shape("EncoderLayer.forward", "x", x.shape(), {"B", "T", config_.d_model}, "d_model");
-    if (config_.norm_first) {
-      Tensor<Scalar> h = self_attn_.forward(norm1_.forward(x), options);
-      h.matrix() += x.matrix();
-      Tensor<Scalar> y = feed_forward_.forward(norm2_.forward(h));
-      y.matrix() += h.matrix();
-      return y;
-    }
-    Tensor<Scalar> h = self_attn_.forward(x, options);
-    h.matrix() += x.matrix();
-    norm1_.forward(h, h);
-    Tensor<Scalar> y = feed_forward_.forward(h);
-    y.matrix() += h.matrix();
-    norm2_.forward(y, y);
-    return y;
+    const bool pre = config_.norm_first;
+    const Tensor<Scalar> h =
+        sublayer_connection<Scalar>(pre, norm1_, x, [&](TensorView<const Scalar> in) { return self_attn_.forward(in, options); });
+    return sublayer_connection<Scalar>(pre, norm2_, h, [&](TensorView<const Scalar> in) { return feed_forward_.forward(in); });
   }
 
   template <typename F>

@@ -1,6 +1,8 @@
 // nn/layer_norm.hpp: LayerNorm over the last dimension, as torch.nn.LayerNorm(d_model, eps):
 // y = (x - mean) / sqrt(var + eps) * weight + bias with the biased variance (see ops/layer_norm.hpp).
 // x: [..., D] -> y: [..., D]. Parameters: "weight" [D] (starts at 1), "bias" [D] (starts at 0).
+// sublayer_connection() is the residual wrapper every Transformer layer puts around its sub-layers, in the
+// paper's post-norm form or the pre-norm form of GPT-2 and later models.
 #pragma once
 
 #include <string>
@@ -55,5 +57,22 @@ class LayerNorm {
   Tensor<Scalar> weight_;  // [D], gamma
   Tensor<Scalar> bias_;    // [D], beta
 };
+
+// The residual connection around a sub-layer f (attention or feed-forward), x: [B, T, D]:
+//   post-norm (norm_first = false, Vaswani et al. 5.4 "Add & Norm"):  norm(x + f(x))
+//   pre-norm  (norm_first = true, GPT-2):                             x + f(norm(x))
+template <typename Scalar, typename Sublayer>
+Tensor<Scalar> sublayer_connection(bool norm_first, const LayerNorm<Scalar>& norm, TensorView<const Scalar> x, Sublayer&& f) {
+  // f takes a TensorView<const Scalar>; a temporary passed to it lives until f returns.
+  if (norm_first) {
+    Tensor<Scalar> y = f(norm.forward(x).view());
+    y.matrix() += x.matrix();
+    return y;
+  }
+  Tensor<Scalar> y = f(x);
+  y.matrix() += x.matrix();
+  norm.forward(y, y);
+  return y;
+}
 
 }  // namespace eigenformer
