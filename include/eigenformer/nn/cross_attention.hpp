@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/nn/multi_head_attention.hpp"
@@ -21,6 +22,14 @@ class CrossAttention {
 
   Tensor<Scalar> forward(TensorView<const Scalar> x, TensorView<const Scalar> memory, const AttentionOptions<Scalar>& options = {}) const {
     return attention_.forward(x, memory, memory, options, "CrossAttention.forward");
+  }
+
+  // Decoding: the memory's keys and values are projected once into `cache`; then each step's x [B, 1, D] attends to
+  // the first memory_lengths[b] of them (see MultiHeadAttention::cache_memory and attend).
+  void cache_memory(TensorView<const Scalar> memory, KVCache<Scalar>& cache) const { attention_.cache_memory(memory, cache); }
+  void attend(TensorView<const Scalar> x, const KVCache<Scalar>& cache, const std::vector<Index>& memory_lengths,
+              AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y) const {
+    attention_.attend(x, cache, memory_lengths, ws, y);
   }
 
   template <typename F>

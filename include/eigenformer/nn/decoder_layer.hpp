@@ -6,9 +6,11 @@
 // x: [B, T, D], memory: [B, S, D] -> [B, T, D]. self_mask: usually Mask::causal(T, T) & Mask::key_padding(lengths, T);
 // memory_mask: Mask::key_padding(memory_lengths, S).
 // Parameters: "self_attn.*", "cross_attn.*" (PyTorch: multihead_attn), "feed_forward.linear1/2.*", "norm1/2/3.*".
+// Incremental decoding: cache_memory() once per source, then step() per new position, into preallocated buffers.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "eigenformer/core/mask.hpp"
 #include "eigenformer/core/tensor.hpp"
@@ -38,6 +40,28 @@ struct DecoderLayerOptions {
   Tensor<Scalar>* cross_attention_weights = nullptr;  // receives [B, H, T, S] when set
 };
 
+// One layer's state while decoding: the self-attention cache grows by a position per step; the memory cache holds
+// the encoder output's keys and values, projected once.
+template <typename Scalar>
+struct DecoderLayerCache {
+  KVCache<Scalar> self;    // [B, max target positions, D] each
+  KVCache<Scalar> memory;  // [B, S, D] each
+};
+
+// Scratch for one decoding step, shared by every layer; sized once by reserve().
+template <typename Scalar>
+struct DecoderStepWorkspace {
+  AttentionStepWorkspace<Scalar> attention;
+  Tensor<Scalar> normed, sublayer, after_self, after_cross;  // [B, 1, D] each
+  Tensor<Scalar> hidden;                                     // [B, 1, F]
+
+  void reserve(Index batch, Index d_model, Index d_ff, Index max_keys) {
+    attention.reserve(batch, d_model, max_keys);
+    for (Tensor<Scalar>* t : {&normed, &sublayer, &after_self, &after_cross}) t->resize(Shape{batch, 1, d_model});
+    hidden.resize(Shape{batch, 1, d_ff});
+  }
+};
+
 template <typename Scalar>
 class DecoderLayer {
  public:
@@ -62,6 +86,30 @@ class DecoderLayer {
     const Tensor<Scalar> c = sublayer_connection<Scalar>(
         pre, norm2_, h, [&](TensorView<const Scalar> in) { return cross_attn_.forward(in, memory, cross_options); });
     return sublayer_connection<Scalar>(pre, norm3_, c, [&](TensorView<const Scalar> in) { return feed_forward_.forward(in); });
+  }
+
+  // Decoding, once per source: project memory [B, S, D] into cache.memory; make room for max_positions target
+  // positions in cache.self.
+  void start_decoding(TensorView<const Scalar> memory, Index max_positions, DecoderLayerCache<Scalar>& cache) const {
+    cross_attn_.cache_memory(memory, cache.memory);
+    cache.self.reserve(memory.dim(0), max_positions, config_.d_model);
+  }
+  // Decoding, once per position: x [B, 1, D] (the newest target position) -> y [B, 1, D], attending to every
+  // earlier position through cache.self and to the first memory_lengths[b] memory positions. Equal to the
+  // last position of forward() on the whole prefix with a causal mask. No allocation.
+  void step(TensorView<const Scalar> x, DecoderLayerCache<Scalar>& cache, const std::vector<Index>& memory_lengths,
+            DecoderStepWorkspace<Scalar>& ws, TensorView<Scalar> y) const {
+    const bool pre = config_.norm_first;
+    sublayer_connection_into<Scalar>(pre, norm1_, x, ws.after_self, ws.normed, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
+      self_attn_.step(in, cache.self, ws.attention, out);
+    });
+    sublayer_connection_into<Scalar>(pre, norm2_, ws.after_self, ws.after_cross, ws.normed,
+                                     [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
+                                       cross_attn_.attend(in, cache.memory, memory_lengths, ws.attention, out);
+                                     });
+    sublayer_connection_into<Scalar>(pre, norm3_, ws.after_cross, y, ws.normed, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
+      feed_forward_.forward(in, out, ws.hidden);
+    });
   }
 
   template <typename F>

@@ -30,21 +30,20 @@ class Embedding {
   Tensor<Scalar> forward(TensorView<const std::int64_t> ids) const {
     if (ids.rank() != 1 && ids.rank() != 2)
       throw ShapeError("Embedding.forward: ids have shape " + ids.shape().str() + "; expected [B, T] or [T]");
-    const Index T = ids.shape().back();
-    for (Index i = 0; i < ids.size(); ++i) {
-      const std::int64_t id = ids[i];
-      if (id < 0 || id >= config_.vocab_size) {
-        const std::string at = ids.rank() == 2 ? "[" + std::to_string(i / T) + ", " + std::to_string(i % T) + "]" : "[" + std::to_string(i) + "]";
-        throw RangeError("Embedding.forward: token id " + std::to_string(id) + " at " + at + " is outside the vocabulary [0, " +
-                         std::to_string(config_.vocab_size) + ")");
-      }
-    }
-    Shape out = ids.rank() == 2 ? Shape{ids.dim(0), T, config_.d_model} : Shape{T, config_.d_model};
-    Tensor<Scalar> y(out);
+    check_ids(ids);  // before anything is allocated
+    Tensor<Scalar> y(ids.shape().rank() == 2 ? Shape{ids.dim(0), ids.dim(1), config_.d_model} : Shape{ids.dim(0), config_.d_model});
+    forward(ids, y);
+    return y;
+  }
+  // The same into a caller-owned y of shape ids.shape() + [D] (no allocation).
+  void forward(TensorView<const std::int64_t> ids, TensorView<Scalar> y) const {
+    check_ids(ids);
+    if (y.size() != ids.size() * config_.d_model || y.shape().back() != config_.d_model)
+      throw ShapeError("Embedding.forward: y has shape " + y.shape().str() + "; expected " + ids.shape().str() + " + [" +
+                       std::to_string(config_.d_model) + "]");
     MatrixMap<Scalar> ym = y.matrix();
     ConstMatrixMap<Scalar> w = weight_.matrix();
     for (Index i = 0; i < ids.size(); ++i) ym.row(i) = w.row(ids[i]);
-    return y;
   }
 
   template <typename F>
@@ -57,6 +56,17 @@ class Embedding {
   const Tensor<Scalar>& weight() const { return weight_; }
 
  private:
+  void check_ids(const TensorView<const std::int64_t>& ids) const {
+    const Index T = ids.rank() == 0 ? 1 : ids.shape().back();
+    for (Index i = 0; i < ids.size(); ++i) {
+      const std::int64_t id = ids[i];
+      if (id >= 0 && id < config_.vocab_size) continue;
+      const std::string at = ids.rank() == 2 ? "[" + std::to_string(i / T) + ", " + std::to_string(i % T) + "]" : "[" + std::to_string(i) + "]";
+      throw RangeError("Embedding.forward: token id " + std::to_string(id) + " at " + at + " is outside the vocabulary [0, " +
+                       std::to_string(config_.vocab_size) + ")");
+    }
+  }
+
   EmbeddingConfig config_;
   Tensor<Scalar> weight_;  // [V, D]
 };

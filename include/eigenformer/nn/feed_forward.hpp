@@ -36,6 +36,13 @@ class FeedForward {
     return linear2_.forward(h);  // [..., D]
   }
 
+  // The same into caller-owned buffers: y [..., D] and hidden [..., F] (no allocation).
+  void forward(TensorView<const Scalar> x, TensorView<Scalar> y, TensorView<Scalar> hidden) const {
+    linear1_.forward(x, hidden);
+    activation_forward<Scalar>(config_.activation, hidden.matrix());
+    linear2_.forward(hidden, y);
+  }
+
   template <typename F>
   void visit_parameters(F&& f) {
     visit_child(linear1_, "linear1", f);

@@ -75,4 +75,20 @@ Tensor<Scalar> sublayer_connection(bool norm_first, const LayerNorm<Scalar>& nor
   return y;
 }
 
+// The same into caller-owned buffers (decoding steps): f(in, out) writes the sub-layer's output into `out`;
+// y receives the result and tmp (x's shape) holds norm(x) in the pre-norm form. No allocation.
+template <typename Scalar, typename Sublayer>
+void sublayer_connection_into(bool norm_first, const LayerNorm<Scalar>& norm, TensorView<const Scalar> x, TensorView<Scalar> y,
+                              TensorView<Scalar> tmp, Sublayer&& f) {
+  if (norm_first) {
+    norm.forward(x, tmp);
+    f(TensorView<const Scalar>(tmp), y);
+    y.matrix() += x.matrix();
+    return;
+  }
+  f(x, y);
+  y.matrix() += x.matrix();
+  norm.forward(y, y);
+}
+
 }  // namespace eigenformer

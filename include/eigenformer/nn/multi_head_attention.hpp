@@ -6,14 +6,19 @@
 // Parameters, fused (default, PyTorch's layout): "in_proj.weight" [3D, D] (rows q, then k, then v), "in_proj.bias" [3D];
 // separate: "q_proj.weight", "k_proj.weight", "v_proj.weight" [D, D] and their biases; both: "out_proj.weight" [D, D],
 // "out_proj.bias" [D].
+// Decoding one position at a time uses a KVCache: step() appends the new position's key and value and attends over
+// every cached one; cache_memory() + attend() serve cross-attention over a memory projected once. Neither allocates.
 #pragma once
 
 #include <cmath>
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/mask.hpp"
 #include "eigenformer/core/tensor.hpp"
+#include "eigenformer/core/threading.hpp"
 #include "eigenformer/core/visit.hpp"
 #include "eigenformer/nn/linear.hpp"
 #include "eigenformer/nn/scaled_dot_product_attention.hpp"
@@ -21,6 +26,39 @@
 #include "eigenformer/ops/linear.hpp"
 
 namespace eigenformer {
+
+// Keys and values of the positions seen so far, for incremental decoding. Sized once by reserve(); the first
+// `length` positions are filled.
+template <typename Scalar>
+struct KVCache {
+  Tensor<Scalar> keys;    // [B, capacity, D]
+  Tensor<Scalar> values;  // [B, capacity, D]
+  Index length = 0;
+
+  void reserve(Index batch, Index capacity, Index d_model) {
+    keys.resize(Shape{batch, capacity, d_model});
+    values.resize(Shape{batch, capacity, d_model});
+    length = 0;
+  }
+  Index capacity() const { return keys.rank() == 3 ? keys.dim(1) : 0; }
+};
+
+// Scratch for one decoding step of one attention block, sized once by reserve() (for the thread count in force
+// then: call set_num_threads() before reserving).
+template <typename Scalar>
+struct AttentionStepWorkspace {
+  Tensor<Scalar> q;                // [B, 1, D]
+  Tensor<Scalar> context;          // [B, 1, D], the heads concatenated
+  Tensor<Scalar> scores;           // [threads, max keys]
+  std::vector<Index> key_lengths;  // [B]
+
+  void reserve(Index batch, Index d_model, Index max_keys) {
+    q.resize(Shape{batch, 1, d_model});
+    context.resize(Shape{batch, 1, d_model});
+    scores.resize(Shape{num_threads(), max_keys});
+    key_lengths.assign(static_cast<std::size_t>(batch), 0);
+  }
+};
 
 struct MultiHeadAttentionConfig {
   Index d_model = 512;   // D; HF GPT-2: n_embd
@@ -76,6 +114,44 @@ class MultiHeadAttention {
     return out_proj_.forward(context);
   }
 
+  // Self-attention for one new position per item, x: [B, 1, D] -> y: [B, 1, D]. Appends the position's key and
+  // value to `cache` (whose length grows by one), then attends over every cached position, the new one included:
+  // the causal mask of incremental decoding. No allocation.
+  void step(TensorView<const Scalar> x, KVCache<Scalar>& cache, AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y) const {
+    const std::string where = "MultiHeadAttention.step";
+    check_step(where, x, y, cache, ws);
+    if (cache.length >= cache.capacity())
+      throw RangeError(where + ": the cache is full (" + std::to_string(cache.capacity()) + " positions)");
+    project_into(x, 1, cache_rows(cache.keys, cache.length));
+    project_into(x, 2, cache_rows(cache.values, cache.length));
+    ++cache.length;
+    std::fill(ws.key_lengths.begin(), ws.key_lengths.end(), cache.length);
+    attend_cached(x, cache, ws.key_lengths.data(), ws, y);
+  }
+
+  // Cross-attention, part 1: the keys and values of memory [B, S, D], projected once per source into `cache`.
+  void cache_memory(TensorView<const Scalar> memory, KVCache<Scalar>& cache) const {
+    check_shape("MultiHeadAttention.cache_memory", "memory", memory.shape(), {"B", "S", config_.d_model}, "d_model");
+    cache.reserve(memory.dim(0), memory.dim(1), config_.d_model);
+    project_into(memory, 1, cache.keys.matrix());
+    project_into(memory, 2, cache.values.matrix());
+    cache.length = memory.dim(1);
+  }
+  // Cross-attention, part 2: x [B, 1, D] attends to the first memory_lengths[b] positions of the cached memory
+  // (the rest is padding). No allocation.
+  void attend(TensorView<const Scalar> x, const KVCache<Scalar>& cache, const std::vector<Index>& memory_lengths,
+              AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y) const {
+    const std::string where = "MultiHeadAttention.attend";
+    check_step(where, x, y, cache, ws);
+    if (static_cast<Index>(memory_lengths.size()) != x.dim(0))
+      throw ShapeError(where + ": " + std::to_string(memory_lengths.size()) + " memory lengths for a batch of " + std::to_string(x.dim(0)));
+    for (std::size_t b = 0; b < memory_lengths.size(); ++b)
+      if (memory_lengths[b] < 0 || memory_lengths[b] > cache.length)
+        throw RangeError(where + ": memory length " + std::to_string(memory_lengths[b]) + " of batch item " + std::to_string(b) +
+                         " is outside [0, " + std::to_string(cache.length) + "]");
+    attend_cached(x, cache, memory_lengths.data(), ws, y);
+  }
+
   template <typename F>
   void visit_parameters(F&& f) {
     if (config_.fused_qkv) {
@@ -93,12 +169,48 @@ class MultiHeadAttention {
  private:
   // part 0, 1, 2 = the q, k or v projection of x: [B, L, D] -> [B, L, D].
   Tensor<Scalar> project(const TensorView<const Scalar>& x, int part) const {
-    if (!config_.fused_qkv) return qkv_proj_[part].forward(x);
-    const Index D = config_.d_model;
     Tensor<Scalar> y(x.shape());
-    const Scalar* bias = config_.bias ? in_proj_.bias().data() + part * D : nullptr;
-    linear_forward<Scalar>(x.matrix(), in_proj_.weight().matrix().middleRows(part * D, D), bias, y.matrix());
+    project_into(x, part, y.matrix());
     return y;
+  }
+  // The same into any writable [B*L, D] Eigen map (a workspace, or strided rows of a KVCache).
+  template <typename Output>
+  void project_into(const TensorView<const Scalar>& x, int part, Output&& y) const {
+    if (!config_.fused_qkv) {
+      const Linear<Scalar>& p = qkv_proj_[part];
+      linear_forward<Scalar>(x.matrix(), p.weight().matrix(), config_.bias ? p.bias().data() : nullptr, y);
+      return;
+    }
+    const Index D = config_.d_model;
+    const Scalar* bias = config_.bias ? in_proj_.bias().data() + part * D : nullptr;
+    linear_forward<Scalar>(x.matrix(), in_proj_.weight().matrix().middleRows(part * D, D), bias, y);
+  }
+  // Rows [position, position + 1) of every batch item of a [B, capacity, D] cache tensor, as a [B, D] map.
+  static StridedMatrixMap<Scalar> cache_rows(Tensor<Scalar>& t, Index position) {
+    return StridedMatrixMap<Scalar>(t.data() + position * t.dim(2), t.dim(0), t.dim(2), Eigen::OuterStride<>(t.dim(1) * t.dim(2)));
+  }
+  void check_step(const std::string& where, const TensorView<const Scalar>& x, const TensorView<Scalar>& y, const KVCache<Scalar>& cache,
+                  const AttentionStepWorkspace<Scalar>& ws) const {
+    check_shape(where, "x", x.shape(), {"B", 1, config_.d_model}, "one position, d_model");
+    const Index B = x.dim(0);
+    check_shape(where, "y", y.shape(), {B, 1, config_.d_model}, "x's shape");
+    check_shape(where, "cache keys", cache.keys.shape(), {B, "P", config_.d_model}, "reserve the cache for this batch");
+    if (ws.q.shape() != x.shape() || static_cast<Index>(ws.key_lengths.size()) != B || ws.scores.dim(1) < cache.capacity() ||
+        ws.scores.dim(0) < num_threads())
+      throw ShapeError(where + ": the workspace was reserved for " + ws.q.shape().str() + " and " + std::to_string(ws.scores.dim(1)) +
+                       " keys on " + std::to_string(ws.scores.dim(0)) + " threads; this step needs " + x.shape().str() + ", " +
+                       std::to_string(cache.capacity()) + " keys, " + std::to_string(num_threads()) + " threads");
+  }
+  // Queries of x attend over the first key_lengths[b] cached positions; y = out_proj(context).
+  void attend_cached(const TensorView<const Scalar>& x, const KVCache<Scalar>& cache, const Index* key_lengths,
+                     AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y) const {
+    const Index D = config_.d_model, H = config_.num_heads, Dh = D / H;
+    project_into(x, 0, ws.q.matrix());
+    const Scalar scale = static_cast<Scalar>(1.0 / std::sqrt(static_cast<double>(Dh)));
+    attention_decode<Scalar>(HeadsView<const Scalar>::token_major(ws.q, H, Dh), HeadsView<const Scalar>::token_major(cache.keys, H, Dh),
+                             HeadsView<const Scalar>::token_major(cache.values, H, Dh), key_lengths, scale,
+                             HeadsView<Scalar>::token_major(ws.context, H, Dh), ws.scores);
+    out_proj_.forward(ws.context, y);
   }
 
   MultiHeadAttentionConfig config_;

@@ -55,6 +55,13 @@ class PositionalEncoding {
     if (config_.kind == PositionKind::learned) f(std::string("weight"), table_);
   }
 
+  // Replace the table by one a checkpoint stores ([max_len, D]): PyTorch models keep their sinusoid as a float32
+  // buffer, and matching them to the last bit means using those rounded values.
+  void set_table(const Tensor<Scalar>& table) {
+    check_shape("PositionalEncoding.set_table", "table", table.shape(), {config_.max_len, config_.d_model}, "max_len, d_model");
+    table_ = table;
+  }
+
   const PositionalEncodingConfig& config() const { return config_; }
   // [max_len, D]: the sinusoid table, or the learned weight.
   const Tensor<Scalar>& table() const { return table_; }

@@ -8,8 +8,10 @@
 
 namespace eigenformer {
 
-template <typename Scalar, typename WeightMatrix>
-void linear_forward(ConstMatrixMap<Scalar> x, const WeightMatrix& w, const Scalar* bias, MatrixMap<Scalar> y) {
+// w may be any Eigen expression of a [out, in] matrix (a block of rows of a fused weight); y any writable
+// [N, out] Eigen map, contiguous or strided (rows of a KV cache).
+template <typename Scalar, typename WeightMatrix, typename Output>
+void linear_forward(ConstMatrixMap<Scalar> x, const WeightMatrix& w, const Scalar* bias, Output&& y) {
   y.noalias() = x * w.transpose();
   if (bias) y.rowwise() += ConstVectorMap<Scalar>(bias, y.cols()).transpose();
 }
