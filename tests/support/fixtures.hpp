@@ -18,23 +18,12 @@
 #include "eigenformer/core/mask.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/io/parameters.hpp"
+#include "eigenformer/io/pytorch_transformer.hpp"
 #include "eigenformer/io/safetensors.hpp"
 
 namespace eigenformer::testing {
 
 inline std::string fixture_path(const std::string& name) { return std::string(EIGENFORMER_FIXTURE_DIR) + "/" + name + ".safetensors"; }
-
-// Our parameter names -> PyTorch's nn.MultiheadAttention / nn.Transformer*Layer names.
-inline std::string pytorch_name(std::string name) {
-  auto replace = [&name](const std::string& from, const std::string& to) {
-    for (std::size_t at = name.find(from); at != std::string::npos; at = name.find(from, at + to.size())) name.replace(at, from.size(), to);
-  };
-  replace("in_proj.weight", "in_proj_weight");
-  replace("in_proj.bias", "in_proj_bias");
-  replace("feed_forward.", "");
-  replace("cross_attn.", "multihead_attn.");
-  return name;
-}
 
 class Fixture {
  public:
@@ -91,7 +80,7 @@ class Fixture {
   void load(Block& block, const std::string& torch_prefix = "") const {
     LoadOptions options;
     options.prefix = "param." + torch_prefix;
-    options.rename = pytorch_name;
+    options.rename = pytorch_layer_name;
     options.what = name_;
     load_parameters(block, file_, options);
   }

@@ -1,4 +1,4 @@
-// tests/support/temp_file.hpp: a unique file path in the temp directory, removed when the test ends.
+// tests/support/temp_file.hpp: a unique file path (or directory) in the temp directory, removed when the test ends.
 // Unique per process and call (pid + counter), since ctest runs test cases in parallel processes.
 #pragma once
 
@@ -33,6 +33,28 @@ class TempFile {
     std::ifstream in(path_, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
+
+ private:
+  std::string path_;
+};
+
+// A fresh directory in the temp directory, removed with its contents when the test ends.
+class TempDir {
+ public:
+  TempDir() {
+    static int counter = 0;
+    path_ = (std::filesystem::temp_directory_path() / ("eigenformer_test_dir_" + std::to_string(::getpid()) + "_" + std::to_string(counter++)))
+                .string();
+    std::filesystem::create_directories(path_);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  void write(const std::string& name, const std::string& text) const { std::ofstream(path_ + "/" + name, std::ios::binary) << text; }
 
  private:
   std::string path_;

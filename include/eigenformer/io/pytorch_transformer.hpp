@@ -1,0 +1,211 @@
+// io/pytorch_transformer.hpp: the checkpoint adapter for PyTorch's translation tutorial model ("Seq2SeqTransformer",
+// an nn.Transformer with token embeddings, a sinusoidal buffer and a generator), saved as a directory holding
+// config.json and model.safetensors (its state_dict under its own names). Loading maps our names to theirs with
+// one table; saving writes the same layout, so PyTorch can load_state_dict(strict=True) what we write.
+//   ours                               theirs (tutorial state_dict)
+//   src_embedding.weight               src_tok_emb.embedding.weight
+//   tgt_embedding.weight               tgt_tok_emb.embedding.weight
+//   encoder.* / decoder.*              transformer.encoder.* / transformer.decoder.*, where inside a layer
+//     self_attn.in_proj.weight/bias      self_attn.in_proj_weight/bias   (likewise cross_attn -> multihead_attn)
+//     feed_forward.linear1/2.*           linear1/2.*
+//   generator.*                        generator.*
+//   (the fixed sinusoid table)         positional_encoding.pos_embedding [max_len, 1, D], a buffer: checked
+//                                      to be the sinusoid, then used as stored (float32-rounded, as PyTorch
+//                                      uses it); written on save
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "eigenformer/core/error.hpp"
+#include "eigenformer/core/tensor.hpp"
+#include "eigenformer/io/parameters.hpp"
+#include "eigenformer/io/safetensors.hpp"
+#include "eigenformer/models/transformer.hpp"
+#include "eigenformer/ops/activations.hpp"
+
+namespace eigenformer {
+
+// A name inside one of our encoder or decoder layers -> PyTorch's nn.TransformerEncoderLayer / DecoderLayer name.
+inline std::string pytorch_layer_name(std::string name) {
+  const std::pair<const char*, const char*> table[] = {
+      {"in_proj.weight", "in_proj_weight"}, {"in_proj.bias", "in_proj_bias"}, {"feed_forward.", ""}, {"cross_attn.", "multihead_attn."}};
+  for (const auto& [from, to] : table)
+    for (std::size_t at = name.find(from); at != std::string::npos; at = name.find(from, at + std::string(to).size()))
+      name.replace(at, std::string(from).size(), to);
+  return name;
+}
+
+// A Transformer parameter name -> the tutorial's state_dict name.
+inline std::string seq2seq_name(const std::string& ours) {
+  const std::pair<const char*, const char*> prefixes[] = {{"src_embedding.", "src_tok_emb.embedding."},
+                                                           {"tgt_embedding.", "tgt_tok_emb.embedding."},
+                                                           {"encoder.", "transformer.encoder."},
+                                                           {"decoder.", "transformer.decoder."}};
+  for (const auto& [from, to] : prefixes)
+    if (ours.rfind(from, 0) == 0) return to + pytorch_layer_name(ours.substr(std::string(from).size()));
+  return ours;  // generator.*
+}
+
+inline const char* seq2seq_position_buffer() { return "positional_encoding.pos_embedding"; }
+
+namespace detail {
+inline nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(path + ": cannot open");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    std::string what = e.what();
+    const std::size_t bracket = what.find("] ");
+    if (bracket != std::string::npos) what = what.substr(bracket + 2);
+    throw FormatError(path + ": not valid JSON: " + what);
+  }
+}
+
+// Typed access to a config.json object: every field required unless a default is given, every type checked.
+class ConfigReader {
+ public:
+  ConfigReader(const nlohmann::json& j, std::string path) : j_(j), path_(std::move(path)) {
+    if (!j_.is_object()) throw FormatError(path_ + ": the top level is not a JSON object");
+  }
+  Index integer(const char* key) const {
+    const nlohmann::json& v = field(key);
+    if (!v.is_number_integer()) throw FormatError(path_ + ": field '" + key + "' is " + v.dump() + "; expected an integer");
+    return v.get<Index>();
+  }
+  double number(const char* key) const {
+    const nlohmann::json& v = field(key);
+    if (!v.is_number()) throw FormatError(path_ + ": field '" + key + "' is " + v.dump() + "; expected a number");
+    return v.get<double>();
+  }
+  bool boolean(const char* key, bool fallback) const {
+    if (!j_.contains(key)) return fallback;
+    const nlohmann::json& v = j_.at(key);
+    if (!v.is_boolean()) throw FormatError(path_ + ": field '" + key + "' is " + v.dump() + "; expected true or false");
+    return v.get<bool>();
+  }
+  std::string string(const char* key) const {
+    const nlohmann::json& v = field(key);
+    if (!v.is_string()) throw FormatError(path_ + ": field '" + key + "' is " + v.dump() + "; expected a string");
+    return v.get<std::string>();
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  const nlohmann::json& field(const char* key) const {
+    if (!j_.contains(key)) throw FormatError(path_ + ": field '" + std::string(key) + "' is missing");
+    return j_.at(key);
+  }
+  const nlohmann::json& j_;
+  std::string path_;
+};
+}  // namespace detail
+
+// Reads the tutorial model's config.json (fields: d_model, nhead, num_encoder_layers, num_decoder_layers,
+// dim_feedforward, activation, norm_first, layer_norm_eps, src_vocab_size, tgt_vocab_size, bos_id, eos_id,
+// pad_id, max_len; optional tie_target_embedding). Throws FormatError / RangeError naming the file and field.
+inline TransformerConfig read_seq2seq_config(const std::string& path) {
+  const nlohmann::json j = detail::read_json_file(path);
+  const detail::ConfigReader r(j, path);
+  TransformerConfig c;
+  c.d_model = r.integer("d_model");
+  c.num_heads = r.integer("nhead");
+  c.num_encoder_layers = r.integer("num_encoder_layers");
+  c.num_decoder_layers = r.integer("num_decoder_layers");
+  c.d_ff = r.integer("dim_feedforward");
+  const std::string activation = r.string("activation");
+  if (activation != "relu" && activation != "gelu")
+    throw FormatError(path + ": field 'activation' is \"" + activation + "\"; expected \"relu\" or \"gelu\" (nn.Transformer's choices)");
+  c.activation = activation_from_name(activation);
+  c.norm_first = r.boolean("norm_first", false);
+  c.layer_norm_eps = r.number("layer_norm_eps");
+  c.src_vocab_size = r.integer("src_vocab_size");
+  c.tgt_vocab_size = r.integer("tgt_vocab_size");
+  c.bos_id = r.integer("bos_id");
+  c.eos_id = r.integer("eos_id");
+  c.pad_id = r.integer("pad_id");
+  c.max_len = r.integer("max_len");
+  c.tie_target_embedding = r.boolean("tie_target_embedding", false);
+  c.validate(path);
+  return c;
+}
+
+// Loads DIR/config.json and DIR/model.safetensors (F32, F16, BF16 or F64) into a Transformer<Scalar>. Every
+// missing, unexpected and wrong-shape tensor is reported in one message; the sinusoid buffer must match ours.
+template <typename Scalar>
+Transformer<Scalar> load_seq2seq(const std::string& dir) {
+  const TransformerConfig config = read_seq2seq_config(dir + "/config.json");
+  Transformer<Scalar> model(config);
+  const SafeTensors file(dir + "/model.safetensors");
+  LoadOptions options;
+  options.rename = seq2seq_name;
+  options.ignore = [](const std::string& name) { return name == seq2seq_position_buffer(); };
+  options.what = "Seq2SeqTransformer";
+  load_parameters(model, file, options);
+
+  // The tutorial keeps its sinusoid table in the state dict; a model trained with another table would decode
+  // garbage here, so it must be ours (to float32 rounding), and as long as max_len says.
+  const std::string buffer = seq2seq_position_buffer();
+  if (!file.contains(buffer)) throw FormatError(file.path() + ": missing '" + buffer + "' (the sinusoid table)");
+  const Tensor<double> table = file.get<double>(buffer);
+  check_shape(file.path() + ": tensor '" + buffer + "'", "it", table.shape(), {config.max_len, 1, config.d_model}, "max_len, 1, d_model");
+  const Tensor<Scalar>& ours = model.position_table();
+  for (Index i = 0; i < ours.size(); ++i)
+    if (std::abs(table[i] - static_cast<double>(ours[i])) > 1e-5)
+      throw FormatError(file.path() + ": '" + buffer + "' differs from the sinusoidal table at position " + std::to_string(i / config.d_model) +
+                        ", column " + std::to_string(i % config.d_model) + " (" + std::to_string(table[i]) + " vs " +
+                        std::to_string(static_cast<double>(ours[i])) + "); only the standard sinusoid is supported");
+  // Then use the stored values themselves, rounded as PyTorch uses them.
+  Tensor<Scalar> stored = table.template cast<Scalar>();
+  stored.reshape(Shape{config.max_len, config.d_model});
+  model.set_position_table(stored);
+  return model;
+}
+
+// Writes DIR/config.json and DIR/model.safetensors (F32, the tutorial's names) so that PyTorch loads them
+// strictly. DIR must exist.
+template <typename Scalar>
+void save_seq2seq(Transformer<Scalar>& model, const std::string& dir) {
+  const TransformerConfig& c = model.config();
+  nlohmann::json j = {{"d_model", c.d_model},
+                      {"nhead", c.num_heads},
+                      {"num_encoder_layers", c.num_encoder_layers},
+                      {"num_decoder_layers", c.num_decoder_layers},
+                      {"dim_feedforward", c.d_ff},
+                      {"activation", c.activation == Activation::relu ? "relu" : "gelu"},
+                      {"norm_first", c.norm_first},
+                      {"layer_norm_eps", c.layer_norm_eps},
+                      {"src_vocab_size", c.src_vocab_size},
+                      {"tgt_vocab_size", c.tgt_vocab_size},
+                      {"bos_id", c.bos_id},
+                      {"eos_id", c.eos_id},
+                      {"pad_id", c.pad_id},
+                      {"max_len", c.max_len}};
+  if (c.activation == Activation::gelu_tanh) throw RangeError("save_seq2seq: nn.Transformer has no tanh GELU; the model uses one");
+  if (c.tie_target_embedding) j["tie_target_embedding"] = true;
+  const std::string config_path = dir + "/config.json";
+  std::ofstream out(config_path);
+  if (!(out << j.dump(2) << "\n")) throw IoError(config_path + ": cannot write");
+
+  SafeTensorsWriter writer;
+  model.visit_parameters([&](const std::string& name, Tensor<Scalar>& t) { writer.add(seq2seq_name(name), t, DType::F32); });
+  if (c.tie_target_embedding) {  // the tutorial has no tying: write the shared matrix under both names
+    Tensor<Scalar> copy;
+    model.visit_parameters([&](const std::string& name, Tensor<Scalar>& t) {
+      if (name == "tgt_embedding.weight") copy = t;
+    });
+    writer.add("generator.weight", copy, DType::F32);
+  }
+  Tensor<Scalar> table = model.position_table();
+  table.reshape(Shape{c.max_len, 1, c.d_model});
+  writer.add(seq2seq_position_buffer(), table, DType::F32);
+  writer.write(dir + "/model.safetensors");
+}
+
+}  // namespace eigenformer

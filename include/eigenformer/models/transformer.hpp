@@ -1,0 +1,229 @@
+// models/transformer.hpp: the encoder-decoder Transformer (Vaswani et al. 2017, section 3), composed of our blocks
+// as PyTorch's translation tutorial composes nn.Transformer ("Seq2SeqTransformer"):
+//   encode:  memory = encoder.norm(EncoderLayer^N(src_embedding(src) * sqrt(D) + PE))       src: [B, S] -> [B, S, D]
+//   decode:  logits = generator(decoder.norm(DecoderLayer^N(tgt_embedding(tgt) * sqrt(D) + PE, memory)))
+//                                                                                        tgt: [B, T] -> [B, T, V_tgt]
+// Padding: explicit lengths (a source's keys past its length are masked in encoder self-attention and in
+// cross-attention; a target's in decoder self-attention, which is also causal). nn.Transformer always ends each
+// stack with a LayerNorm (encoder.norm, decoder.norm), post-norm or pre-norm alike; so do we.
+// Incremental decoding: start_decoding() sizes every cache and buffer once; decode_step() then costs one position
+// and allocates nothing. Parameters: "src_embedding.weight" [V_src, D], "tgt_embedding.weight" [V_tgt, D],
+// "encoder.layers.N.*", "encoder.norm.*", "decoder.layers.N.*", "decoder.norm.*", "generator.weight" [V_tgt, D]
+// (absent when tied to the target embedding), "generator.bias" [V_tgt].
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "eigenformer/core/error.hpp"
+#include "eigenformer/core/mask.hpp"
+#include "eigenformer/core/tensor.hpp"
+#include "eigenformer/core/visit.hpp"
+#include "eigenformer/nn/decoder_layer.hpp"
+#include "eigenformer/nn/embedding.hpp"
+#include "eigenformer/nn/encoder_layer.hpp"
+#include "eigenformer/nn/layer_norm.hpp"
+#include "eigenformer/nn/linear.hpp"
+#include "eigenformer/nn/positional_encoding.hpp"
+#include "eigenformer/ops/activations.hpp"
+#include "eigenformer/ops/linear.hpp"
+
+namespace eigenformer {
+
+struct TransformerConfig {
+  Index d_model = 512;
+  Index num_heads = 8;  // PyTorch: nhead
+  Index num_encoder_layers = 6;
+  Index num_decoder_layers = 6;
+  Index d_ff = 2048;  // PyTorch: dim_feedforward
+  Activation activation = Activation::relu;
+  bool norm_first = false;  // false: post-norm (the paper); true: pre-norm
+  double layer_norm_eps = 1e-5;
+  Index src_vocab_size = 0;
+  Index tgt_vocab_size = 0;
+  Index max_len = 5000;  // positions in the sinusoid table: the longest source, and the longest target with BOS
+  std::int64_t bos_id = 2, eos_id = 3, pad_id = 1;  // the PyTorch tutorial's special ids (UNK is 0)
+  bool tie_target_embedding = false;                 // generator.weight is tgt_embedding.weight (the paper's 3.4)
+
+  // Throws RangeError naming the first field that cannot work.
+  void validate(const std::string& where = "TransformerConfig") const {
+    auto positive = [&](Index v, const char* name) {
+      if (v <= 0) throw RangeError(where + ": " + name + " is " + std::to_string(v) + "; expected > 0");
+    };
+    positive(d_model, "d_model");
+    positive(num_heads, "nhead");
+    positive(num_encoder_layers, "num_encoder_layers");
+    positive(num_decoder_layers, "num_decoder_layers");
+    positive(d_ff, "dim_feedforward");
+    positive(src_vocab_size, "src_vocab_size");
+    positive(tgt_vocab_size, "tgt_vocab_size");
+    positive(max_len, "max_len");
+    if (d_model % num_heads != 0)
+      throw RangeError(where + ": d_model " + std::to_string(d_model) + " is not a multiple of nhead " + std::to_string(num_heads));
+    if (!(layer_norm_eps >= 0)) throw RangeError(where + ": layer_norm_eps is " + std::to_string(layer_norm_eps) + "; expected >= 0");
+    for (auto [id, name] : {std::pair{bos_id, "bos_id"}, std::pair{eos_id, "eos_id"}, std::pair{pad_id, "pad_id"}})
+      if (id < 0 || id >= tgt_vocab_size)
+        throw RangeError(where + ": " + name + " " + std::to_string(id) + " is outside the target vocabulary [0, " +
+                         std::to_string(tgt_vocab_size) + ")");
+  }
+
+  EncoderLayerConfig encoder_layer() const { return {d_model, num_heads, d_ff, activation, norm_first, layer_norm_eps}; }
+  DecoderLayerConfig decoder_layer() const { return {d_model, num_heads, d_ff, activation, norm_first, layer_norm_eps}; }
+};
+
+// Everything one incremental decoding needs, sized once by Transformer::start_decoding().
+template <typename Scalar>
+struct TransformerDecodeState {
+  std::vector<DecoderLayerCache<Scalar>> layers;  // per decoder layer: self cache [B, P, D], memory cache [B, S, D]
+  DecoderStepWorkspace<Scalar> workspace;
+  Tensor<Scalar> x, y;                  // [B, 1, D]: the newest position, in and out of each layer
+  Tensor<Scalar> logits;                // [B, V_tgt]: the newest position's logits, after decode_step()
+  std::vector<Index> memory_lengths;    // [B]
+  Index position = 0;                   // target positions decoded so far
+  Index max_positions = 0;
+};
+
+template <typename Scalar>
+class Transformer {
+ public:
+  explicit Transformer(const TransformerConfig& config)
+      : config_((config.validate(), config)),
+        src_embedding_(EmbeddingConfig{config.src_vocab_size, config.d_model}),
+        tgt_embedding_(EmbeddingConfig{config.tgt_vocab_size, config.d_model}),
+        positions_(PositionalEncodingConfig{PositionKind::sinusoidal, config.max_len, config.d_model}),
+        encoder_norm_(LayerNormConfig{config.d_model, config.layer_norm_eps}),
+        decoder_norm_(LayerNormConfig{config.d_model, config.layer_norm_eps}),
+        generator_(LinearConfig{config.d_model, config.tgt_vocab_size}) {
+    for (Index i = 0; i < config.num_encoder_layers; ++i) encoder_.emplace_back(config.encoder_layer());
+    for (Index i = 0; i < config.num_decoder_layers; ++i) decoder_.emplace_back(config.decoder_layer());
+  }
+
+  // src: [B, S] ids, src_lengths[b] <= S real tokens each (the rest padding) -> memory [B, S, D].
+  Tensor<Scalar> encode(TensorView<const std::int64_t> src, const std::vector<Index>& src_lengths) const {
+    check_ids("Transformer.encode", "src", src, src_lengths);
+    const Mask padding = Mask::key_padding(src_lengths, src.dim(1));
+    Tensor<Scalar> x = embed(src_embedding_, src, 0);
+    for (const EncoderLayer<Scalar>& layer : encoder_) x = layer.forward(x, {&padding, nullptr});
+    encoder_norm_.forward(x, x);
+    return x;
+  }
+
+  // Teacher forcing: tgt [B, T] (BOS first), tgt_lengths, and the memory of encode() -> logits [B, T, V_tgt];
+  // position t sees target positions 0..t.
+  Tensor<Scalar> decode(TensorView<const std::int64_t> tgt, const std::vector<Index>& tgt_lengths, TensorView<const Scalar> memory,
+                        const std::vector<Index>& src_lengths) const {
+    check_ids("Transformer.decode", "tgt", tgt, tgt_lengths);
+    check_shape("Transformer.decode", "memory", memory.shape(), {tgt.dim(0), "S", config_.d_model}, "batch of tgt, d_model");
+    const Index T = tgt.dim(1), S = memory.dim(1);
+    const Mask self_mask = Mask::causal(T, T) & Mask::key_padding(tgt_lengths, T);
+    const Mask memory_mask = Mask::key_padding(src_lengths, S);
+    DecoderLayerOptions<Scalar> options;
+    options.self_mask = &self_mask;
+    options.memory_mask = &memory_mask;
+    Tensor<Scalar> x = embed(tgt_embedding_, tgt, 0);
+    for (const DecoderLayer<Scalar>& layer : decoder_) x = layer.forward(x, memory, options);
+    decoder_norm_.forward(x, x);
+    Tensor<Scalar> logits(Shape{tgt.dim(0), T, config_.tgt_vocab_size});
+    generate_logits(x, logits);
+    return logits;
+  }
+
+  // Incremental decoding, once per batch of sources: sizes `state` for up to max_positions target positions
+  // (BOS included; at most max_len) and projects the memory into every layer's cross-attention cache.
+  void start_decoding(TensorView<const Scalar> memory, const std::vector<Index>& src_lengths, Index max_positions,
+                      TransformerDecodeState<Scalar>& state) const {
+    check_shape("Transformer.start_decoding", "memory", memory.shape(), {"B", "S", config_.d_model}, "d_model");
+    const Index B = memory.dim(0), S = memory.dim(1);
+    if (max_positions < 1 || max_positions > config_.max_len)
+      throw RangeError("Transformer.start_decoding: " + std::to_string(max_positions) + " target positions; expected 1 to max_len " +
+                       std::to_string(config_.max_len));
+    if (static_cast<Index>(src_lengths.size()) != B)
+      throw ShapeError("Transformer.start_decoding: " + std::to_string(src_lengths.size()) + " source lengths for a batch of " + std::to_string(B));
+    state.layers.resize(decoder_.size());
+    for (std::size_t l = 0; l < decoder_.size(); ++l) decoder_[l].start_decoding(memory, max_positions, state.layers[l]);
+    state.workspace.reserve(B, config_.d_model, config_.d_ff, std::max(S, max_positions));
+    state.x.resize(Shape{B, 1, config_.d_model});
+    state.y.resize(Shape{B, 1, config_.d_model});
+    state.logits.resize(Shape{B, config_.tgt_vocab_size});
+    state.memory_lengths = src_lengths;
+    state.position = 0;
+    state.max_positions = max_positions;
+  }
+
+  // One target position per batch item: tokens [B] (BOS at the first step) -> state.logits [B, V_tgt]. Equal to
+  // the last position of decode() on the whole prefix. No allocation.
+  void decode_step(TensorView<const std::int64_t> tokens, TransformerDecodeState<Scalar>& state) const {
+    if (state.position >= state.max_positions)
+      throw RangeError("Transformer.decode_step: all " + std::to_string(state.max_positions) + " reserved target positions are used");
+    check_shape("Transformer.decode_step", "tokens", tokens.shape(), {state.x.dim(0)}, "one token per batch item");
+    tgt_embedding_.forward(tokens, state.x);
+    state.x.matrix() *= embedding_scale();
+    positions_.add_to(state.x, state.position);
+    for (std::size_t l = 0; l < decoder_.size(); ++l) {
+      decoder_[l].step(state.x, state.layers[l], state.memory_lengths, state.workspace, state.y);
+      std::swap(state.x, state.y);
+    }
+    decoder_norm_.forward(state.x, state.y);
+    generate_logits(state.y, state.logits);
+    ++state.position;
+  }
+
+  template <typename F>
+  void visit_parameters(F&& f) {
+    visit_child(src_embedding_, "src_embedding", f);
+    visit_child(tgt_embedding_, "tgt_embedding", f);
+    for (std::size_t i = 0; i < encoder_.size(); ++i) visit_child(encoder_[i], "encoder.layers." + std::to_string(i), f);
+    visit_child(encoder_norm_, "encoder.norm", f);
+    for (std::size_t i = 0; i < decoder_.size(); ++i) visit_child(decoder_[i], "decoder.layers." + std::to_string(i), f);
+    visit_child(decoder_norm_, "decoder.norm", f);
+    if (!config_.tie_target_embedding) f(std::string("generator.weight"), generator_.weight());
+    f(std::string("generator.bias"), generator_.bias());
+  }
+
+  const TransformerConfig& config() const { return config_; }
+  // The sinusoid table [max_len, D] (PyTorch's positional_encoding.pos_embedding, without its middle axis).
+  const Tensor<Scalar>& position_table() const { return positions_.table(); }
+  // Use a checkpoint's stored table (checked to be the sinusoid by the loader): see PositionalEncoding::set_table.
+  void set_position_table(const Tensor<Scalar>& table) { positions_.set_table(table); }
+
+ private:
+  Scalar embedding_scale() const { return static_cast<Scalar>(std::sqrt(static_cast<double>(config_.d_model))); }
+
+  void check_ids(const char* where, const char* what, const TensorView<const std::int64_t>& ids, const std::vector<Index>& lengths) const {
+    check_shape(where, what, ids.shape(), {"B", "T"});
+    if (ids.dim(1) > config_.max_len)
+      throw RangeError(std::string(where) + ": " + what + " has " + std::to_string(ids.dim(1)) + " positions, more than max_len " +
+                       std::to_string(config_.max_len));
+    if (static_cast<Index>(lengths.size()) != ids.dim(0))
+      throw ShapeError(std::string(where) + ": " + std::to_string(lengths.size()) + " lengths for " + what + " of shape " + ids.shape().str());
+  }
+
+  // ids [B, T] -> embedding * sqrt(D) + PE[offset:], [B, T, D]
+  Tensor<Scalar> embed(const Embedding<Scalar>& embedding, const TensorView<const std::int64_t>& ids, Index offset) const {
+    Tensor<Scalar> x = embedding.forward(ids);
+    x.matrix() *= embedding_scale();
+    positions_.add_to(x, offset);
+    return x;
+  }
+
+  // x [..., D] -> logits [..., V_tgt] through the generator (or the tied target embedding).
+  void generate_logits(TensorView<const Scalar> x, TensorView<Scalar> logits) const {
+    const Tensor<Scalar>& w = config_.tie_target_embedding ? tgt_embedding_.weight() : generator_.weight();
+    linear_forward<Scalar>(x.matrix(), w.matrix(), generator_.bias().data(), logits.matrix());
+  }
+
+  TransformerConfig config_;
+  Embedding<Scalar> src_embedding_, tgt_embedding_;  // [V_src, D], [V_tgt, D]
+  PositionalEncoding<Scalar> positions_;             // [max_len, D], fixed
+  std::vector<EncoderLayer<Scalar>> encoder_;
+  LayerNorm<Scalar> encoder_norm_;
+  std::vector<DecoderLayer<Scalar>> decoder_;
+  LayerNorm<Scalar> decoder_norm_;
+  Linear<Scalar> generator_;  // [V_tgt, D]
+};
+
+}  // namespace eigenformer

@@ -1,0 +1,103 @@
+// Transformer (models/transformer.hpp) against the PyTorch tutorial's Seq2SeqTransformer: encoder output and
+// decoder logits at every position for padded batches, for post/pre-norm, relu/gelu, 1 to 3 layers and odd sizes;
+// cached step-by-step decoding equals full recomputation; a batch equals each source alone.
+#include "eigenformer/models/transformer.hpp"
+
+#include <doctest/doctest.h>
+
+#include "eigenformer/io/pytorch_transformer.hpp"
+#include "support/fixtures.hpp"
+#include "support/translator_fixture.hpp"
+
+using namespace eigenformer;
+using namespace eigenformer::testing;
+
+namespace {
+// The tolerances for the whole model: double 1e-9 absolute, float 1e-4 relative.
+template <typename Scalar>
+double model_tolerance() {
+  return std::is_same_v<Scalar, double> ? 1e-9 : 1e-4;
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("Transformer: encoder output and decoder logits match PyTorch on padded batches", Scalar, float, double) {
+  for (const std::string& name : translator_fixture_names()) {
+    CAPTURE(name);
+    const Transformer<Scalar> model = load_seq2seq<Scalar>(translator_fixture_dir(name));
+    const TranslatorReference ref(name);
+    const Tensor<std::int64_t> src = ref.file.get<std::int64_t>("input.src_ids"), tgt = ref.file.get<std::int64_t>("input.tgt_ids");
+    const std::vector<Index> src_lengths = ref.lengths("input.src_lengths"), tgt_lengths = ref.lengths("input.tgt_lengths");
+    const Tensor<Scalar> memory = model.encode(src, src_lengths);
+    check_close(memory, ref.file.get<double>("output.memory"), model_tolerance<Scalar>());
+    check_close(model.decode(tgt, tgt_lengths, memory, src_lengths), ref.file.get<double>("output.logits"), model_tolerance<Scalar>());
+  }
+}
+
+TEST_CASE("Transformer: cached decode_step gives the logits of full recomputation at every position") {
+  for (const std::string& name : translator_fixture_names()) {
+    CAPTURE(name);
+    const Transformer<double> model = load_seq2seq<double>(translator_fixture_dir(name));
+    const TranslatorReference ref(name);
+    const Tensor<std::int64_t> src = ref.file.get<std::int64_t>("input.src_ids"), tgt = ref.file.get<std::int64_t>("input.tgt_ids");
+    const std::vector<Index> src_lengths = ref.lengths("input.src_lengths"), tgt_lengths = ref.lengths("input.tgt_lengths");
+    const Tensor<double> memory = model.encode(src, src_lengths);
+    const Tensor<double> full = model.decode(tgt, tgt_lengths, memory, src_lengths);
+    const Index B = tgt.dim(0), T = tgt.dim(1);
+    TransformerDecodeState<double> state;
+    model.start_decoding(memory, src_lengths, T, state);
+    Tensor<std::int64_t> tokens(Shape{B});
+    for (Index t = 0; t < T; ++t) {
+      for (Index b = 0; b < B; ++b) tokens[b] = tgt.at(b, t);
+      model.decode_step(tokens, state);
+      for (Index b = 0; b < B; ++b) {
+        if (t >= tgt_lengths[static_cast<std::size_t>(b)]) continue;  // padding positions: the full pass masks them as keys only
+        CAPTURE(b);
+        CAPTURE(t);
+        CHECK((state.logits.matrix().row(b) - full.slice(b).matrix().row(t)).cwiseAbs().maxCoeff() < 1e-12);
+      }
+    }
+    CHECK_THROWS_WITH_AS(model.decode_step(tokens, state),
+                         ("Transformer.decode_step: all " + std::to_string(T) + " reserved target positions are used").c_str(), RangeError);
+  }
+}
+
+TEST_CASE("Transformer: each source in a padded batch encodes and decodes as it does alone") {
+  const std::string name = "post_relu_3layers";
+  const Transformer<double> model = load_seq2seq<double>(translator_fixture_dir(name));
+  const TranslatorReference ref(name);
+  const Tensor<std::int64_t> src = ref.file.get<std::int64_t>("input.src_ids");
+  const std::vector<Index> lengths = ref.lengths("input.src_lengths");
+  const Tensor<double> batched = model.encode(src, lengths);
+  for (Index b = 0; b < src.dim(0); ++b) {
+    const Index len = lengths[static_cast<std::size_t>(b)];
+    Tensor<std::int64_t> alone(Shape{1, len});
+    for (Index s = 0; s < len; ++s) alone[s] = src.at(b, s);
+    const Tensor<double> memory = model.encode(alone, {len});
+    CHECK((memory.matrix() - batched.slice(b).matrix().topRows(len)).cwiseAbs().maxCoeff() < 1e-12);
+  }
+}
+
+TEST_CASE("Transformer: bad configs and inputs are refused with the field or size named") {
+  TransformerConfig c;
+  c.src_vocab_size = 10;
+  c.tgt_vocab_size = 10;
+  c.d_model = 10;
+  c.num_heads = 3;
+  CHECK_THROWS_WITH_AS(Transformer<float>{c}, "TransformerConfig: d_model 10 is not a multiple of nhead 3", RangeError);
+  c.num_heads = 2;
+  c.eos_id = 10;
+  CHECK_THROWS_WITH_AS(Transformer<float>{c}, "TransformerConfig: eos_id 10 is outside the target vocabulary [0, 10)", RangeError);
+  c.eos_id = 3;
+  c.tgt_vocab_size = 0;
+  CHECK_THROWS_WITH_AS(Transformer<float>{c}, "TransformerConfig: tgt_vocab_size is 0; expected > 0", RangeError);
+  c.tgt_vocab_size = 10;
+  c.max_len = 4;
+  c.num_encoder_layers = c.num_decoder_layers = 1;
+  c.d_ff = 8;
+  const Transformer<float> model(c);
+  CHECK_THROWS_WITH_AS(model.encode(Tensor<std::int64_t>(Shape{1, 5}, 4), {5}), "Transformer.encode: src has 5 positions, more than max_len 4",
+                       RangeError);
+  CHECK_THROWS_WITH_AS(model.encode(Tensor<std::int64_t>(Shape{2, 3}, 4), {3}), "Transformer.encode: 1 lengths for src of shape [2, 3]", ShapeError);
+  CHECK_THROWS_WITH_AS(model.encode(Tensor<std::int64_t>(Shape{1, 3}, 10), {3}),
+                       "Embedding.forward: token id 10 at [0, 0] is outside the vocabulary [0, 10)", RangeError);
+}
