@@ -66,6 +66,7 @@ int run(int argc, char** argv) {
   app.add_option("--threads", threads, "threads to use (default: all cores)")->check(CLI::Range(1, 1024));
   app.add_option("--d-model", d_model, "model width")->capture_default_str()->check(CLI::Range(2, 1024));
   app.add_option("--heads", heads, "attention heads (must divide --d-model)")->capture_default_str()->check(CLI::Range(1, 64));
+  app.failure_message([](const CLI::App*, const CLI::Error& e) { return std::string("showcase: ") + e.what() + " (see --help)\n"; });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
