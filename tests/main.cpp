@@ -1,3 +1,54 @@
-// The one translation unit that holds doctest's implementation and main().
+// The test executable's main(), and an allocation counter for tests that promise "no allocation in the loop".
+// Every operator new is replaced here, and malloc is wrapped at link time (-Wl,--wrap=malloc, see
+// CMakeLists.txt) because Eigen allocates with malloc. support/allocations.hpp reads the count.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdlib>
+#include <new>
+
+#include "support/allocations.hpp"
+
+// These operator new/delete replacements pair malloc with free by design; GCC cannot see that they are the
+// allocation functions themselves.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+namespace {
+std::atomic<long long> allocations{0};
+
+void* counted(std::size_t n, std::size_t align) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  void* p = nullptr;
+  if (align <= alignof(std::max_align_t)) p = std::malloc(n ? n : 1);
+  else if (posix_memalign(&p, align, n ? n : 1) != 0) p = nullptr;
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+}  // namespace
+
+long long eigenformer::testing::allocation_count() { return allocations.load(std::memory_order_relaxed); }
+
+#ifdef EIGENFORMER_COUNT_MALLOC
+extern "C" void* __real_malloc(std::size_t);
+extern "C" void* __wrap_malloc(std::size_t n) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  return __real_malloc(n);
+}
+#endif
+
+void* operator new(std::size_t n) { return counted(n, 0); }
+void* operator new[](std::size_t n) { return counted(n, 0); }
+void* operator new(std::size_t n, std::align_val_t a) { return counted(n, static_cast<std::size_t>(a)); }
+void* operator new[](std::size_t n, std::align_val_t a) { return counted(n, static_cast<std::size_t>(a)); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include "eigenformer/io/pytorch_transformer.hpp"
+#include "support/allocations.hpp"
 #include "support/fixtures.hpp"
 #include "support/translator_fixture.hpp"
 
@@ -100,4 +101,34 @@ TEST_CASE("Transformer: bad configs and inputs are refused with the field or siz
   CHECK_THROWS_WITH_AS(model.encode(Tensor<std::int64_t>(Shape{2, 3}, 4), {3}), "Transformer.encode: 1 lengths for src of shape [2, 3]", ShapeError);
   CHECK_THROWS_WITH_AS(model.encode(Tensor<std::int64_t>(Shape{1, 3}, 10), {3}),
                        "Embedding.forward: token id 10 at [0, 0] is outside the vocabulary [0, 10)", RangeError);
+}
+
+TEST_CASE("Transformer: decode_step allocates nothing over 16 cached steps") {
+  const std::string name = "post_relu_3layers";
+  const Transformer<float> model = load_seq2seq<float>(translator_fixture_dir(name));
+  const TranslatorReference ref(name);
+  const Tensor<std::int64_t> src = ref.file.get<std::int64_t>("input.src_ids");
+  const std::vector<Index> lengths = ref.lengths("input.src_lengths");
+  const Tensor<float> memory = model.encode(src, lengths);
+  TransformerDecodeState<float> state;
+  model.start_decoding(memory, lengths, 16, state);
+  Tensor<std::int64_t> tokens(Shape{src.dim(0)}, model.config().bos_id);
+  const long long before = allocation_count();
+  for (int step = 0; step < 16; ++step) {
+    model.decode_step(tokens, state);
+    for (Index b = 0; b < tokens.size(); ++b) {
+      Index next = 0;
+      state.logits.matrix().row(b).maxCoeff(&next);
+      tokens[b] = next;
+    }
+  }
+  CHECK(allocation_count() - before == 0);
+  // The counter does see allocations: one Tensor, and Eigen's malloc for a product's temporary.
+  const long long mark = allocation_count();
+  { const Tensor<float> t(Shape{8}); }
+  CHECK(allocation_count() == mark + 1);
+  const Eigen::MatrixXf a = Eigen::MatrixXf::Ones(64, 64);
+  const long long before_eigen = allocation_count();
+  const Eigen::MatrixXf b = a * a;
+  CHECK(allocation_count() > before_eigen);
 }
