@@ -13,6 +13,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "eigenformer/core/error.hpp"
@@ -88,7 +89,7 @@ class Mask {
   }
 
   // Throws ShapeError unless every part fits attention over `batch` items, `queries` rows and `keys` columns.
-  void check(const std::string& where, Index batch, Index queries, Index keys) const {
+  void check(std::string_view where, Index batch, Index queries, Index keys) const {
     for (const Term& t : terms_) {
       const bool ok = (t.batch == 0 || t.batch == batch) && (t.queries < 0 || t.queries == queries) && t.keys == keys;
       if (ok) continue;
@@ -96,7 +97,7 @@ class Mask {
       if (t.batch > 0) made += std::to_string(t.batch) + " batch items, ";
       if (t.queries >= 0) made += std::to_string(t.queries) + " queries, ";
       made += std::to_string(t.keys) + " keys";
-      throw ShapeError(where + ": " + kind_name(t.kind) + " mask " + made + "; the attention has " + std::to_string(batch) +
+      throw ShapeError(std::string(where) + ": " + kind_name(t.kind) + " mask " + made + "; the attention has " + std::to_string(batch) +
                        " batch items, " + std::to_string(queries) + " queries and " + std::to_string(keys) + " keys");
     }
   }

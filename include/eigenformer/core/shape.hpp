@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "eigenformer/core/error.hpp"
@@ -120,7 +121,8 @@ inline std::string expected_str(std::initializer_list<Dim> expected) {
 
 // Throws ShapeError "where: what has shape [..]; expected [..] (note)" unless `actual` has exactly the
 // expected rank and every numbered dimension matches. `note` names the number that was expected.
-inline void check_shape(const std::string& where, const char* what, const Shape& actual,
+// `where` is a view so that checks on hot paths (decoding steps) build no string unless they fail.
+inline void check_shape(std::string_view where, const char* what, const Shape& actual,
                         std::initializer_list<Dim> expected, const char* note = nullptr) {
   bool ok = actual.rank() == static_cast<int>(expected.size());
   int i = 0;
@@ -130,7 +132,7 @@ inline void check_shape(const std::string& where, const char* what, const Shape&
     ++i;
   }
   if (ok) return;
-  std::string msg = where + ": " + what + " has shape " + actual.str() + "; expected " + detail::expected_str(expected);
+  std::string msg = std::string(where) + ": " + what + " has shape " + actual.str() + "; expected " + detail::expected_str(expected);
   if (note) msg += std::string(" (") + note + ")";
   throw ShapeError(msg);
 }

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <algorithm>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "eigenformer/core/error.hpp"
@@ -91,7 +92,7 @@ class MultiHeadAttention {
 
   // `where` names the calling block in error messages.
   Tensor<Scalar> forward(TensorView<const Scalar> query, TensorView<const Scalar> key, TensorView<const Scalar> value,
-                         const AttentionOptions<Scalar>& options = {}, const std::string& where = "MultiHeadAttention.forward") const {
+                         const AttentionOptions<Scalar>& options = {}, std::string_view where = "MultiHeadAttention.forward") const {
     const Index D = config_.d_model, H = config_.num_heads, Dh = D / H;
     check_shape(where, "query", query.shape(), {"B", "T", D}, "d_model");
     const Index B = query.dim(0), T = query.dim(1);
@@ -118,10 +119,10 @@ class MultiHeadAttention {
   // value to `cache` (whose length grows by one), then attends over every cached position, the new one included:
   // the causal mask of incremental decoding. No allocation.
   void step(TensorView<const Scalar> x, KVCache<Scalar>& cache, AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y) const {
-    const std::string where = "MultiHeadAttention.step";
+    const char* where = "MultiHeadAttention.step";
     check_step(where, x, y, cache, ws);
     if (cache.length >= cache.capacity())
-      throw RangeError(where + ": the cache is full (" + std::to_string(cache.capacity()) + " positions)");
+      throw RangeError(std::string(where) + ": the cache is full (" + std::to_string(cache.capacity()) + " positions)");
     project_into(x, 1, cache_rows(cache.keys, cache.length));
     project_into(x, 2, cache_rows(cache.values, cache.length));
     ++cache.length;
@@ -141,13 +142,13 @@ class MultiHeadAttention {
   // (the rest is padding). No allocation.
   void attend(TensorView<const Scalar> x, const KVCache<Scalar>& cache, const std::vector<Index>& memory_lengths,
               AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y) const {
-    const std::string where = "MultiHeadAttention.attend";
+    const char* where = "MultiHeadAttention.attend";
     check_step(where, x, y, cache, ws);
     if (static_cast<Index>(memory_lengths.size()) != x.dim(0))
-      throw ShapeError(where + ": " + std::to_string(memory_lengths.size()) + " memory lengths for a batch of " + std::to_string(x.dim(0)));
+      throw ShapeError(std::string(where) + ": " + std::to_string(memory_lengths.size()) + " memory lengths for a batch of " + std::to_string(x.dim(0)));
     for (std::size_t b = 0; b < memory_lengths.size(); ++b)
       if (memory_lengths[b] < 0 || memory_lengths[b] > cache.length)
-        throw RangeError(where + ": memory length " + std::to_string(memory_lengths[b]) + " of batch item " + std::to_string(b) +
+        throw RangeError(std::string(where) + ": memory length " + std::to_string(memory_lengths[b]) + " of batch item " + std::to_string(b) +
                          " is outside [0, " + std::to_string(cache.length) + "]");
     attend_cached(x, cache, memory_lengths.data(), ws, y);
   }
@@ -189,7 +190,7 @@ class MultiHeadAttention {
   static StridedMatrixMap<Scalar> cache_rows(Tensor<Scalar>& t, Index position) {
     return StridedMatrixMap<Scalar>(t.data() + position * t.dim(2), t.dim(0), t.dim(2), Eigen::OuterStride<>(t.dim(1) * t.dim(2)));
   }
-  void check_step(const std::string& where, const TensorView<const Scalar>& x, const TensorView<Scalar>& y, const KVCache<Scalar>& cache,
+  void check_step(const char* where, const TensorView<const Scalar>& x, const TensorView<Scalar>& y, const KVCache<Scalar>& cache,
                   const AttentionStepWorkspace<Scalar>& ws) const {
     check_shape(where, "x", x.shape(), {"B", 1, config_.d_model}, "one position, d_model");
     const Index B = x.dim(0);
@@ -197,7 +198,7 @@ class MultiHeadAttention {
     check_shape(where, "cache keys", cache.keys.shape(), {B, "P", config_.d_model}, "reserve the cache for this batch");
     if (ws.q.shape() != x.shape() || static_cast<Index>(ws.key_lengths.size()) != B || ws.scores.dim(1) < cache.capacity() ||
         ws.scores.dim(0) < num_threads())
-      throw ShapeError(where + ": the workspace was reserved for " + ws.q.shape().str() + " and " + std::to_string(ws.scores.dim(1)) +
+      throw ShapeError(std::string(where) + ": the workspace was reserved for " + ws.q.shape().str() + " and " + std::to_string(ws.scores.dim(1)) +
                        " keys on " + std::to_string(ws.scores.dim(0)) + " threads; this step needs " + x.shape().str() + ", " +
                        std::to_string(cache.capacity()) + " keys, " + std::to_string(num_threads()) + " threads");
   }
