@@ -3,6 +3,7 @@
 // Masks combine with '&' (a key is allowed only if every part allows it; additive parts add up).
 //   Mask::causal(T, S, P)        query i sees keys 0..P+i (P = positions already in a KV cache)
 //   Mask::key_padding(len, S)    item b sees keys 0..len[b]-1 (the rest is padding)
+//   Mask::left_padding(pad, S)   item b sees keys pad[b]..S-1 (prompts padded on the left, as for generation)
 //   Mask::allowed(m)             an explicit [T, S] or [B, T, S] matrix, true = allowed
 //   Mask::additive(m)            a [T, S] or [B, T, S] float matrix added to the scores; -inf = not allowed
 // A query row with no allowed key attends to nothing: its attention weights are all zero and its
@@ -50,6 +51,13 @@ class Mask {
     t.keys = keys;
     t.lengths = lengths;
     return Mask(std::move(t));
+  }
+
+  // Prompts padded on the left: the first pads[b] keys of item b are padding.
+  static Mask left_padding(const std::vector<Index>& pads, Index keys) {
+    Mask m = key_padding(pads, keys);  // same checks: 0 <= pads[b] <= keys
+    m.terms_[0].kind = Kind::left_padding;
+    return m;
   }
 
   // m: [T, S] (the same for every batch item) or [B, T, S]; true = allowed.
@@ -118,6 +126,9 @@ class Mask {
         case Kind::key_padding:
           bias.rightCols(S - t.lengths[static_cast<std::size_t>(b)]).setConstant(ninf);
           break;
+        case Kind::left_padding:
+          bias.leftCols(t.lengths[static_cast<std::size_t>(b)]).setConstant(ninf);
+          break;
         case Kind::allowed: {
           const bool* m = t.allowed_matrix->data() + (t.batch > 0 ? b * T * S : 0);
           for (Index i = 0; i < T * S; ++i)
@@ -134,14 +145,14 @@ class Mask {
   }
 
  private:
-  enum class Kind { causal, key_padding, allowed, additive };
+  enum class Kind { causal, key_padding, left_padding, allowed, additive };
   struct Term {
     Kind kind = Kind::causal;
     Index batch = 0;     // 0: the same for every batch item
     Index queries = -1;  // -1: any number of queries
     Index keys = 0;
     Index offset = 0;
-    std::vector<Index> lengths;
+    std::vector<Index> lengths;  // key_padding: real keys per item; left_padding: padding keys per item
     std::shared_ptr<const Tensor<bool>> allowed_matrix;    // shared: combining masks never copies matrices
     std::shared_ptr<const Tensor<double>> additive_matrix;
   };
@@ -162,6 +173,7 @@ class Mask {
     switch (k) {
       case Kind::causal: return "causal";
       case Kind::key_padding: return "key padding";
+      case Kind::left_padding: return "left padding";
       case Kind::allowed: return "allowed-matrix";
       case Kind::additive: return "additive";
     }

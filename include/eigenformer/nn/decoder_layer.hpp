@@ -16,6 +16,7 @@
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/visit.hpp"
 #include "eigenformer/nn/cross_attention.hpp"
+#include "eigenformer/nn/encoder_layer.hpp"
 #include "eigenformer/nn/feed_forward.hpp"
 #include "eigenformer/nn/layer_norm.hpp"
 #include "eigenformer/nn/multi_head_attention.hpp"
@@ -48,19 +49,9 @@ struct DecoderLayerCache {
   KVCache<Scalar> memory;  // [B, S, D] each
 };
 
-// Scratch for one decoding step, shared by every layer; sized once by reserve().
+// Scratch for one decoding step, shared by every layer (see nn/encoder_layer.hpp).
 template <typename Scalar>
-struct DecoderStepWorkspace {
-  AttentionStepWorkspace<Scalar> attention;
-  Tensor<Scalar> normed, sublayer, after_self, after_cross;  // [B, 1, D] each
-  Tensor<Scalar> hidden;                                     // [B, 1, F]
-
-  void reserve(Index batch, Index d_model, Index d_ff, Index max_keys) {
-    attention.reserve(batch, d_model, max_keys);
-    for (Tensor<Scalar>* t : {&normed, &sublayer, &after_self, &after_cross}) t->resize(Shape{batch, 1, d_model});
-    hidden.resize(Shape{batch, 1, d_ff});
-  }
-};
+using DecoderStepWorkspace = LayerStepWorkspace<Scalar>;
 
 template <typename Scalar>
 class DecoderLayer {
@@ -100,10 +91,10 @@ class DecoderLayer {
   void step(TensorView<const Scalar> x, DecoderLayerCache<Scalar>& cache, const std::vector<Index>& memory_lengths,
             DecoderStepWorkspace<Scalar>& ws, TensorView<Scalar> y) const {
     const bool pre = config_.norm_first;
-    sublayer_connection_into<Scalar>(pre, norm1_, x, ws.after_self, ws.normed, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
+    sublayer_connection_into<Scalar>(pre, norm1_, x, ws.after_attention, ws.normed, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
       self_attn_.step(in, cache.self, ws.attention, out);
     });
-    sublayer_connection_into<Scalar>(pre, norm2_, ws.after_self, ws.after_cross, ws.normed,
+    sublayer_connection_into<Scalar>(pre, norm2_, ws.after_attention, ws.after_cross, ws.normed,
                                      [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
                                        cross_attn_.attend(in, cache.memory, memory_lengths, ws.attention, out);
                                      });

@@ -4,9 +4,11 @@
 //   pre-norm  (GPT-2 and later, norm_first=true): x = x + SelfAttn(norm1(x));  x = x + FF(norm2(x))
 // x: [B, T, D] -> [B, T, D]. options.mask: usually Mask::key_padding(lengths, T) for a padded batch.
 // Parameters: "self_attn.*" (MultiHeadAttention), "feed_forward.linear1.*", "feed_forward.linear2.*", "norm1.*", "norm2.*".
+// With a causal mask and norm_first this is also the GPT-2 block; step() decodes one position over a KVCache.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/visit.hpp"
@@ -27,6 +29,20 @@ struct EncoderLayerConfig {
   double layer_norm_eps = 1e-5;
 };
 
+// Scratch for one decoding step of a layer, shared by every layer of a model; sized once by reserve().
+template <typename Scalar>
+struct LayerStepWorkspace {
+  AttentionStepWorkspace<Scalar> attention;
+  Tensor<Scalar> normed, sublayer, after_attention, after_cross;  // [B, 1, D] each
+  Tensor<Scalar> hidden;                                          // [B, 1, F]
+
+  void reserve(Index batch, Index d_model, Index d_ff, Index max_keys) {
+    attention.reserve(batch, d_model, max_keys);
+    for (Tensor<Scalar>* t : {&normed, &sublayer, &after_attention, &after_cross}) t->resize(Shape{batch, 1, d_model});
+    hidden.resize(Shape{batch, 1, d_ff});
+  }
+};
+
 template <typename Scalar>
 class EncoderLayer {
  public:
@@ -38,13 +54,28 @@ class EncoderLayer {
         norm1_(LayerNormConfig{config.d_model, config.layer_norm_eps}),
         norm2_(LayerNormConfig{config.d_model, config.layer_norm_eps}) {}
 
-  // options.weights, if set, receives the self-attention weights [B, H, T, T].
-  Tensor<Scalar> forward(TensorView<const Scalar> x, const AttentionOptions<Scalar>& options = {}) const {
+  // options.weights, if set, receives the self-attention weights [B, H, T, T]; fill_cache, if given, the keys and
+  // values of the T positions, so that step() can continue from them.
+  Tensor<Scalar> forward(TensorView<const Scalar> x, const AttentionOptions<Scalar>& options = {}, KVCache<Scalar>* fill_cache = nullptr) const {
     check_shape("EncoderLayer.forward", "x", x.shape(), {"B", "T", config_.d_model}, "d_model");
     const bool pre = config_.norm_first;
-    const Tensor<Scalar> h =
-        sublayer_connection<Scalar>(pre, norm1_, x, [&](TensorView<const Scalar> in) { return self_attn_.forward(in, options); });
+    const Tensor<Scalar> h = sublayer_connection<Scalar>(
+        pre, norm1_, x, [&](TensorView<const Scalar> in) { return self_attn_.forward(in, in, in, options, "EncoderLayer.forward", fill_cache); });
     return sublayer_connection<Scalar>(pre, norm2_, h, [&](TensorView<const Scalar> in) { return feed_forward_.forward(in); });
+  }
+
+  // Causal decoding, one position per item: x [B, 1, D] -> y [B, 1, D], attending to every position in `cache`
+  // and itself (left_pads[b], if given: item b's first keys are padding). Equal to the last position of forward()
+  // with a causal mask over the whole prefix. No allocation.
+  void step(TensorView<const Scalar> x, KVCache<Scalar>& cache, LayerStepWorkspace<Scalar>& ws, TensorView<Scalar> y,
+            const std::vector<Index>* left_pads = nullptr) const {
+    const bool pre = config_.norm_first;
+    sublayer_connection_into<Scalar>(pre, norm1_, x, ws.after_attention, ws.normed, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
+      self_attn_.step(in, cache, ws.attention, out, left_pads);
+    });
+    sublayer_connection_into<Scalar>(pre, norm2_, ws.after_attention, y, ws.normed, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
+      feed_forward_.forward(in, out, ws.hidden);
+    });
   }
 
   template <typename F>

@@ -51,13 +51,14 @@ struct AttentionStepWorkspace {
   Tensor<Scalar> q;                // [B, 1, D]
   Tensor<Scalar> context;          // [B, 1, D], the heads concatenated
   Tensor<Scalar> scores;           // [threads, max keys]
-  std::vector<Index> key_lengths;  // [B]
+  std::vector<Index> key_begin, key_end;  // [B]: the keys each item attends to
 
   void reserve(Index batch, Index d_model, Index max_keys) {
     q.resize(Shape{batch, 1, d_model});
     context.resize(Shape{batch, 1, d_model});
     scores.resize(Shape{num_threads(), max_keys});
-    key_lengths.assign(static_cast<std::size_t>(batch), 0);
+    key_begin.assign(static_cast<std::size_t>(batch), 0);
+    key_end.assign(static_cast<std::size_t>(batch), 0);
   }
 };
 
@@ -90,9 +91,11 @@ class MultiHeadAttention {
     return forward(x, x, x, options);
   }
 
-  // `where` names the calling block in error messages.
+  // `where` names the calling block in error messages. fill_cache, if given, receives the keys and values of all
+  // S positions (a prompt processed at once before decoding continues with step()).
   Tensor<Scalar> forward(TensorView<const Scalar> query, TensorView<const Scalar> key, TensorView<const Scalar> value,
-                         const AttentionOptions<Scalar>& options = {}, std::string_view where = "MultiHeadAttention.forward") const {
+                         const AttentionOptions<Scalar>& options = {}, std::string_view where = "MultiHeadAttention.forward",
+                         KVCache<Scalar>* fill_cache = nullptr) const {
     const Index D = config_.d_model, H = config_.num_heads, Dh = D / H;
     check_shape(where, "query", query.shape(), {"B", "T", D}, "d_model");
     const Index B = query.dim(0), T = query.dim(1);
@@ -102,6 +105,16 @@ class MultiHeadAttention {
     if (options.mask) options.mask->check(where, B, T, S);
 
     Tensor<Scalar> q = project(query, 0), k = project(key, 1), v = project(value, 2);  // [B, T|S, D] = [B, T|S, H*Dh]
+    if (fill_cache) {
+      if (fill_cache->capacity() < S || fill_cache->keys.dim(0) != B || fill_cache->keys.dim(2) != D)
+        throw ShapeError(std::string(where) + ": the cache holds " + fill_cache->keys.shape().str() + "; " + std::to_string(B) + " items of " +
+                         std::to_string(S) + " positions do not fit");
+      for (Index b = 0; b < B; ++b) {
+        fill_cache->keys.slice(b).matrix().topRows(S) = k.slice(b).matrix();
+        fill_cache->values.slice(b).matrix().topRows(S) = v.slice(b).matrix();
+      }
+      fill_cache->length = S;
+    }
     Tensor<Scalar> context(Shape{B, T, D});                                             // heads concatenated
     Scalar* weights = nullptr;
     if (options.weights) {
@@ -117,17 +130,22 @@ class MultiHeadAttention {
 
   // Self-attention for one new position per item, x: [B, 1, D] -> y: [B, 1, D]. Appends the position's key and
   // value to `cache` (whose length grows by one), then attends over every cached position, the new one included:
-  // the causal mask of incremental decoding. No allocation.
-  void step(TensorView<const Scalar> x, KVCache<Scalar>& cache, AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y) const {
+  // the causal mask of incremental decoding. left_pads[b] (optional): item b's first keys are padding. No allocation.
+  void step(TensorView<const Scalar> x, KVCache<Scalar>& cache, AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y,
+            const std::vector<Index>* left_pads = nullptr) const {
     const char* where = "MultiHeadAttention.step";
     check_step(where, x, y, cache, ws);
+    if (left_pads && static_cast<Index>(left_pads->size()) != x.dim(0))
+      throw ShapeError(std::string(where) + ": " + std::to_string(left_pads->size()) + " left paddings for a batch of " + std::to_string(x.dim(0)));
     if (cache.length >= cache.capacity())
       throw RangeError(std::string(where) + ": the cache is full (" + std::to_string(cache.capacity()) + " positions)");
     project_into(x, 1, cache_rows(cache.keys, cache.length));
     project_into(x, 2, cache_rows(cache.values, cache.length));
     ++cache.length;
-    std::fill(ws.key_lengths.begin(), ws.key_lengths.end(), cache.length);
-    attend_cached(x, cache, ws.key_lengths.data(), ws, y);
+    std::fill(ws.key_end.begin(), ws.key_end.end(), cache.length);
+    if (left_pads) std::copy(left_pads->begin(), left_pads->end(), ws.key_begin.begin());
+    else std::fill(ws.key_begin.begin(), ws.key_begin.end(), 0);
+    attend_cached(x, cache, ws.key_begin.data(), ws.key_end.data(), ws, y);
   }
 
   // Cross-attention, part 1: the keys and values of memory [B, S, D], projected once per source into `cache`.
@@ -150,7 +168,7 @@ class MultiHeadAttention {
       if (memory_lengths[b] < 0 || memory_lengths[b] > cache.length)
         throw RangeError(std::string(where) + ": memory length " + std::to_string(memory_lengths[b]) + " of batch item " + std::to_string(b) +
                          " is outside [0, " + std::to_string(cache.length) + "]");
-    attend_cached(x, cache, memory_lengths.data(), ws, y);
+    attend_cached(x, cache, nullptr, memory_lengths.data(), ws, y);
   }
 
   template <typename F>
@@ -196,20 +214,20 @@ class MultiHeadAttention {
     const Index B = x.dim(0);
     check_shape(where, "y", y.shape(), {B, 1, config_.d_model}, "x's shape");
     check_shape(where, "cache keys", cache.keys.shape(), {B, "P", config_.d_model}, "reserve the cache for this batch");
-    if (ws.q.shape() != x.shape() || static_cast<Index>(ws.key_lengths.size()) != B || ws.scores.dim(1) < cache.capacity() ||
+    if (ws.q.shape() != x.shape() || static_cast<Index>(ws.key_end.size()) != B || ws.scores.dim(1) < cache.capacity() ||
         ws.scores.dim(0) < num_threads())
       throw ShapeError(std::string(where) + ": the workspace was reserved for " + ws.q.shape().str() + " and " + std::to_string(ws.scores.dim(1)) +
                        " keys on " + std::to_string(ws.scores.dim(0)) + " threads; this step needs " + x.shape().str() + ", " +
                        std::to_string(cache.capacity()) + " keys, " + std::to_string(num_threads()) + " threads");
   }
-  // Queries of x attend over the first key_lengths[b] cached positions; y = out_proj(context).
-  void attend_cached(const TensorView<const Scalar>& x, const KVCache<Scalar>& cache, const Index* key_lengths,
+  // Queries of x attend over cached positions [key_begin[b], key_end[b]); y = out_proj(context).
+  void attend_cached(const TensorView<const Scalar>& x, const KVCache<Scalar>& cache, const Index* key_begin, const Index* key_end,
                      AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y) const {
     const Index D = config_.d_model, H = config_.num_heads, Dh = D / H;
     project_into(x, 0, ws.q.matrix());
     const Scalar scale = static_cast<Scalar>(1.0 / std::sqrt(static_cast<double>(Dh)));
     attention_decode<Scalar>(HeadsView<const Scalar>::token_major(ws.q, H, Dh), HeadsView<const Scalar>::token_major(cache.keys, H, Dh),
-                             HeadsView<const Scalar>::token_major(cache.values, H, Dh), key_lengths, scale,
+                             HeadsView<const Scalar>::token_major(cache.values, H, Dh), key_begin, key_end, scale,
                              HeadsView<Scalar>::token_major(ws.context, H, Dh), ws.scores);
     out_proj_.forward(ws.context, y);
   }

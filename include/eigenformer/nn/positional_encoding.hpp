@@ -6,7 +6,9 @@
 // x: [B, T, D]; `offset` is the position of x's first token (P cached positions when decoding).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 #include <string>
 
 #include "eigenformer/core/error.hpp"
@@ -40,14 +42,24 @@ class PositionalEncoding {
     add_to(y, offset);
     return y;
   }
-  // In place: x += pe[offset : offset + T].
-  void add_to(TensorView<Scalar> x, Index offset = 0) const {
+  // In place: x += pe[offset : offset + T]. With left_pads (prompts padded on the left, as for generation), item
+  // b's token t is at position offset + t - left_pads[b]; padding tokens get position 0 (they are never attended to).
+  void add_to(TensorView<Scalar> x, Index offset = 0, const std::vector<Index>* left_pads = nullptr) const {
     check_shape("PositionalEncoding.forward", "x", x.shape(), {"B", "T", config_.d_model}, "d_model");
     const Index B = x.dim(0), T = x.dim(1);
     if (offset < 0 || offset + T > config_.max_len)
       throw RangeError("PositionalEncoding.forward: positions [" + std::to_string(offset) + ", " + std::to_string(offset + T) +
                        ") go past max_len " + std::to_string(config_.max_len));
-    for (Index b = 0; b < B; ++b) x.slice(b).matrix() += table_.matrix().middleRows(offset, T);
+    if (left_pads && static_cast<Index>(left_pads->size()) != B)
+      throw ShapeError("PositionalEncoding.forward: " + std::to_string(left_pads->size()) + " left paddings for a batch of " + std::to_string(B));
+    for (Index b = 0; b < B; ++b) {
+      const Index shift = left_pads ? (*left_pads)[static_cast<std::size_t>(b)] : 0;
+      if (shift == 0) {
+        x.slice(b).matrix() += table_.matrix().middleRows(offset, T);
+        continue;
+      }
+      for (Index t = 0; t < T; ++t) x.slice(b).matrix().row(t) += table_.matrix().row(std::max<Index>(offset + t - shift, 0));
+    }
   }
 
   template <typename F>

@@ -82,32 +82,33 @@ void attention_forward(const HeadsView<const Scalar>& q, const HeadsView<const S
 
 // Decoding: one new query per batch item over keys held in a cache, with no mask object and no allocation.
 // q: [B, H, 1, Dh] (a HeadsView with rows = 1); k, v: HeadsViews over the cache, rows = its capacity;
-// item b attends to keys [0, key_lengths[b]) (the cached positions, or the memory's real length, which is
-// how key padding is applied here). out: [B, H, 1, Dv]. scratch: [threads, >= max key length], one row per
+// item b attends to keys [key_begin[b], key_end[b]) (key_begin null: from 0): the cached positions, the memory's
+// real length, or a left-padded prompt's real keys; that is how padding is applied here. out: [B, H, 1, Dv]. scratch: [threads, >= max key length], one row per
 // OpenMP thread. A zero key length yields a zero output, as a fully masked row does in attention_forward.
 template <typename Scalar>
 void attention_decode(const HeadsView<const Scalar>& q, const HeadsView<const Scalar>& k, const HeadsView<const Scalar>& v,
-                      const Index* key_lengths, Scalar scale, const HeadsView<Scalar>& out, TensorView<Scalar> scratch) {
+                      const Index* key_begin, const Index* key_end, Scalar scale, const HeadsView<Scalar>& out,
+                      TensorView<Scalar> scratch) {
   const Index B = q.batch, H = q.heads, jobs = B * H;
   EIGENFORMER_ASSERT(q.rows == 1 && out.rows == 1, "one query per item");
   EIGENFORMER_ASSERT(scratch.rank() == 2 && scratch.dim(0) >= num_threads(), "a scratch row per thread");
 #pragma omp parallel for schedule(static) if (jobs > 1 && k.rows * q.cols > 4096) num_threads(num_threads())
   for (Index job = 0; job < jobs; ++job) {
-    const Index b = job / H, h = job % H, n = key_lengths[b];
+    const Index b = job / H, h = job % H, first = key_begin ? key_begin[b] : 0, n = key_end[b] - first;
 #ifdef _OPENMP
     const Index thread = omp_get_thread_num();
 #else
     const Index thread = 0;
 #endif
-    if (n == 0) {
+    if (n <= 0) {
       out.head(b, h).setZero();
       continue;
     }
     Eigen::Map<RowMatrix<Scalar>> scores(scratch.data() + thread * scratch.dim(1), 1, n);
-    scores.noalias() = q.head(b, h) * k.head(b, h).topRows(n).transpose();
+    scores.noalias() = q.head(b, h) * k.head(b, h).middleRows(first, n).transpose();
     scores *= scale;
     softmax_rows<Scalar>(MatrixMap<Scalar>(scores.data(), 1, n));
-    out.head(b, h).noalias() = scores * v.head(b, h).topRows(n);
+    out.head(b, h).noalias() = scores * v.head(b, h).middleRows(first, n);
   }
 }
 
