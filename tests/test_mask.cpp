@@ -44,6 +44,16 @@ TEST_CASE("Mask::key_padding: item b sees keys below lengths[b], in every query 
   }
 }
 
+TEST_CASE("Mask::left_padding: item b's first pads[b] keys are padding (prompts padded on the left)") {
+  const Mask m = Mask::left_padding({0, 3}, 5) & Mask::causal(5, 5);
+  for (Index b = 0; b < 2; ++b) {
+    const Tensor<double> bias = bias_of(m, b, 5, 5);
+    for (Index q = 0; q < 5; ++q)
+      for (Index k = 0; k < 5; ++k) CHECK(allowed(bias, q, k) == (k >= (b == 0 ? 0 : 3) && k <= q));
+  }
+  CHECK_THROWS_WITH_AS(Mask::left_padding({6}, 5), "Mask::key_padding: length 6 of batch item 0 is outside [0, 5] (keys)", RangeError);
+}
+
 TEST_CASE("Mask::allowed: true means allowed, [T, S] shared by the batch or [B, T, S] per item") {
   Random rng(3);
   Tensor<bool> a({2, 3, 4});

@@ -10,6 +10,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "eigenformer/core/error.hpp"
@@ -23,6 +24,7 @@ struct LoadOptions {
   std::function<std::string(const std::string&)> rename;   // our name -> file name (identity when empty)
   std::function<bool(const std::string&)> ignore;          // file tensors that may be present and are not ours
   bool allow_unexpected = false;                           // tolerate file tensors under `prefix` that no parameter claimed
+  std::function<bool(const std::string&)> transposed;      // our 2-D parameters stored transposed in the file (HF Conv1D [in, out])
   std::string what = "parameters";                         // what is being loaded, for the message ("GPT2")
 };
 
@@ -30,6 +32,12 @@ namespace detail {
 
 inline std::string file_name_of(const std::string& name, const LoadOptions& options) {
   return options.prefix + (options.rename ? options.rename(name) : name);
+}
+
+// The shape a parameter has in the file: its own, or reversed when stored transposed.
+inline Shape file_shape(const std::string& name, const Shape& ours, const LoadOptions& options) {
+  if (!(options.transposed && options.transposed(name)) || ours.rank() != 2) return ours;
+  return Shape{ours[1], ours[0]};
 }
 
 // "3 problems loading GPT2: a; b; c", at most `shown` listed, then "; and N more".
@@ -52,8 +60,9 @@ void load_parameters(Block& block, const SafeTensors& file, const LoadOptions& o
     claimed.insert(in_file);
     if (!file.contains(in_file)) {
       missing.push_back("missing '" + in_file + "'");
-    } else if (file.info(in_file).shape != tensor.shape()) {
-      wrong_shape.push_back("'" + in_file + "' is " + file.info(in_file).shape.str() + ", expected " + tensor.shape().str());
+    } else if (file.info(in_file).shape != detail::file_shape(name, tensor.shape(), options)) {
+      wrong_shape.push_back("'" + in_file + "' is " + file.info(in_file).shape.str() + ", expected " +
+                            detail::file_shape(name, tensor.shape(), options).str());
     }
   });
   if (!options.allow_unexpected) {
@@ -70,7 +79,13 @@ void load_parameters(Block& block, const SafeTensors& file, const LoadOptions& o
   if (!problems.empty()) throw detail::file_error<FormatError>(file.path(), detail::problems_message(problems, options.what));
 
   block.visit_parameters([&](const std::string& name, auto& tensor) {
-    file.read_into(detail::file_name_of(name, options), tensor.view());
+    const std::string in_file = detail::file_name_of(name, options);
+    if (!(options.transposed && options.transposed(name))) {
+      file.read_into(in_file, tensor.view());
+      return;
+    }
+    auto stored = file.template get<typename std::remove_reference_t<decltype(tensor)>::value_type>(in_file);  // [in, out]
+    tensor.matrix() = stored.matrix().transpose();
   });
 }
 

@@ -24,6 +24,7 @@
 
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/tensor.hpp"
+#include "eigenformer/io/config_json.hpp"
 #include "eigenformer/io/parameters.hpp"
 #include "eigenformer/io/safetensors.hpp"
 #include "eigenformer/models/transformer.hpp"
@@ -54,65 +55,12 @@ inline std::string seq2seq_name(const std::string& ours) {
 
 inline const char* seq2seq_position_buffer() { return "positional_encoding.pos_embedding"; }
 
-namespace detail {
-inline nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    std::string what = e.what();
-    const std::size_t bracket = what.find("] ");
-    if (bracket != std::string::npos) what = what.substr(bracket + 2);
-    throw FormatError(path + ": not valid JSON: " + what);
-  }
-}
-
-// Typed access to a config.json object: every field required unless a default is given, every type checked.
-class ConfigReader {
- public:
-  ConfigReader(const nlohmann::json& j, std::string path) : j_(j), path_(std::move(path)) {
-    if (!j_.is_object()) throw FormatError(path_ + ": the top level is not a JSON object");
-  }
-  Index integer(const char* key) const {
-    const nlohmann::json& v = field(key);
-    if (!v.is_number_integer()) throw FormatError(path_ + ": field '" + key + "' is " + v.dump() + "; expected an integer");
-    return v.get<Index>();
-  }
-  double number(const char* key) const {
-    const nlohmann::json& v = field(key);
-    if (!v.is_number()) throw FormatError(path_ + ": field '" + key + "' is " + v.dump() + "; expected a number");
-    return v.get<double>();
-  }
-  bool boolean(const char* key, bool fallback) const {
-    if (!j_.contains(key)) return fallback;
-    const nlohmann::json& v = j_.at(key);
-    if (!v.is_boolean()) throw FormatError(path_ + ": field '" + key + "' is " + v.dump() + "; expected true or false");
-    return v.get<bool>();
-  }
-  std::string string(const char* key) const {
-    const nlohmann::json& v = field(key);
-    if (!v.is_string()) throw FormatError(path_ + ": field '" + key + "' is " + v.dump() + "; expected a string");
-    return v.get<std::string>();
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  const nlohmann::json& field(const char* key) const {
-    if (!j_.contains(key)) throw FormatError(path_ + ": field '" + std::string(key) + "' is missing");
-    return j_.at(key);
-  }
-  const nlohmann::json& j_;
-  std::string path_;
-};
-}  // namespace detail
-
 // Reads the tutorial model's config.json (fields: d_model, nhead, num_encoder_layers, num_decoder_layers,
 // dim_feedforward, activation, norm_first, layer_norm_eps, src_vocab_size, tgt_vocab_size, bos_id, eos_id,
 // pad_id, max_len; optional tie_target_embedding). Throws FormatError / RangeError naming the file and field.
 inline TransformerConfig read_seq2seq_config(const std::string& path) {
-  const nlohmann::json j = detail::read_json_file(path);
-  const detail::ConfigReader r(j, path);
+  const nlohmann::json j = read_json_file(path);
+  const ConfigReader r(j, path);
   TransformerConfig c;
   c.d_model = r.integer("d_model");
   c.num_heads = r.integer("nhead");

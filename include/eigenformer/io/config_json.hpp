@@ -1,0 +1,75 @@
+// io/config_json.hpp: reading a model's config.json with every field checked: read_json_file() names the file in
+// any parse error, ConfigReader gives typed fields ("dir/config.json: field 'n_head' is missing",
+// "... field 'n_embd' is 12.5; expected an integer").
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <string>
+#include <utility>
+
+#include "eigenformer/core/error.hpp"
+#include "eigenformer/core/shape.hpp"
+
+namespace eigenformer {
+
+inline nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(path + ": cannot open");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    std::string what = e.what();
+    const std::size_t bracket = what.find("] ");
+    if (bracket != std::string::npos) what = what.substr(bracket + 2);
+    throw FormatError(path + ": not valid JSON: " + what);
+  }
+}
+
+// Typed access to a config.json object: every field required unless a default is given, every type checked.
+class ConfigReader {
+ public:
+  ConfigReader(const nlohmann::json& j, std::string path) : j_(j), path_(std::move(path)) {
+    if (!j_.is_object()) throw FormatError(path_ + ": the top level is not a JSON object");
+  }
+  Index integer(const char* key) const {
+    const nlohmann::json& v = field(key);
+    if (!v.is_number_integer()) throw FormatError(path_ + ": field '" + key + "' is " + v.dump() + "; expected an integer");
+    return v.get<Index>();
+  }
+  double number(const char* key) const {
+    const nlohmann::json& v = field(key);
+    if (!v.is_number()) throw FormatError(path_ + ": field '" + key + "' is " + v.dump() + "; expected a number");
+    return v.get<double>();
+  }
+  // An optional integer: absent or null gives the fallback.
+  Index integer_or(const char* key, Index fallback) const {
+    if (!j_.contains(key) || j_.at(key).is_null()) return fallback;
+    return integer(key);
+  }
+  double number_or(const char* key, double fallback) const { return j_.contains(key) ? number(key) : fallback; }
+  std::string string_or(const char* key, const std::string& fallback) const { return j_.contains(key) ? string(key) : fallback; }
+  bool boolean(const char* key, bool fallback) const {
+    if (!j_.contains(key)) return fallback;
+    const nlohmann::json& v = j_.at(key);
+    if (!v.is_boolean()) throw FormatError(path_ + ": field '" + key + "' is " + v.dump() + "; expected true or false");
+    return v.get<bool>();
+  }
+  std::string string(const char* key) const {
+    const nlohmann::json& v = field(key);
+    if (!v.is_string()) throw FormatError(path_ + ": field '" + key + "' is " + v.dump() + "; expected a string");
+    return v.get<std::string>();
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  const nlohmann::json& field(const char* key) const {
+    if (!j_.contains(key)) throw FormatError(path_ + ": field '" + std::string(key) + "' is missing");
+    return j_.at(key);
+  }
+  const nlohmann::json& j_;
+  std::string path_;
+};
+
+}  // namespace eigenformer
