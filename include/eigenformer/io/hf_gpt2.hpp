@@ -1,0 +1,112 @@
+// io/hf_gpt2.hpp: the checkpoint adapter for Hugging Face GPT-2 directories (config.json + model.safetensors, as
+// downloaded for openai-community/gpt2, -medium, -large, -xl, or written by save_pretrained). One table maps names:
+//   ours                                  Hugging Face (optionally prefixed "transformer.")
+//   wte.weight, wpe.weight, ln_f.*        the same
+//   h.N.norm1.*, h.N.norm2.*              h.N.ln_1.*, h.N.ln_2.*
+//   h.N.self_attn.in_proj.weight [3D, D]  h.N.attn.c_attn.weight [D, 3D]   Conv1D: stored [in, out], transposed on load
+//   h.N.self_attn.out_proj.weight         h.N.attn.c_proj.weight            transposed
+//   h.N.feed_forward.linear1.weight [F,D] h.N.mlp.c_fc.weight [D, F]        transposed
+//   h.N.feed_forward.linear2.weight [D,F] h.N.mlp.c_proj.weight [F, D]      transposed
+//   (biases map the same way, untransposed)
+// Skipped: the causal-mask buffers h.N.attn.bias and h.N.attn.masked_bias; lm_head.weight, which must equal
+// wte.weight (GPT-2 ties them). Any dtype the reader converts (F32, F16, BF16, F64) loads into Scalar.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "eigenformer/core/error.hpp"
+#include "eigenformer/core/tensor.hpp"
+#include "eigenformer/io/config_json.hpp"
+#include "eigenformer/io/parameters.hpp"
+#include "eigenformer/io/safetensors.hpp"
+#include "eigenformer/models/gpt2.hpp"
+#include "eigenformer/ops/activations.hpp"
+
+namespace eigenformer {
+
+// Reads a Hugging Face GPT-2 config.json; every field used is checked, others are ignored.
+inline GPT2Config read_gpt2_config(const std::string& path) {
+  const nlohmann::json j = read_json_file(path);
+  const ConfigReader r(j, path);
+  GPT2Config c;
+  c.n_layer = r.integer("n_layer");
+  c.n_head = r.integer("n_head");
+  c.n_embd = r.integer("n_embd");
+  c.n_positions = r.integer("n_positions");
+  c.vocab_size = r.integer("vocab_size");
+  c.n_inner = r.integer_or("n_inner", 0);
+  c.layer_norm_epsilon = r.number_or("layer_norm_epsilon", 1e-5);
+  const std::string activation = r.string_or("activation_function", "gelu_new");
+  try {
+    c.activation = activation_from_name(activation);
+  } catch (const RangeError& e) {
+    throw FormatError(path + ": field 'activation_function': " + e.what());
+  }
+  c.bos_token_id = r.integer_or("bos_token_id", 50256);
+  c.eos_token_id = r.integer_or("eos_token_id", 50256);
+  c.validate(path);
+  return c;
+}
+
+// Our parameter name -> the Hugging Face name (without the optional "transformer." prefix).
+inline std::string hf_gpt2_name(const std::string& ours) {
+  const std::pair<const char*, const char*> table[] = {{".norm1.", ".ln_1."},
+                                                       {".norm2.", ".ln_2."},
+                                                       {".self_attn.in_proj.", ".attn.c_attn."},
+                                                       {".self_attn.out_proj.", ".attn.c_proj."},
+                                                       {".feed_forward.linear1.", ".mlp.c_fc."},
+                                                       {".feed_forward.linear2.", ".mlp.c_proj."}};
+  for (const auto& [from, to] : table) {
+    const std::size_t at = ours.find(from);
+    if (at != std::string::npos) return ours.substr(0, at) + to + ours.substr(at + std::string(from).size());
+  }
+  return ours;
+}
+
+// True for our weights that Hugging Face stores as Conv1D [in, out].
+inline bool hf_gpt2_transposed(const std::string& ours) {
+  const std::string suffix = ".weight";
+  return ours.rfind("h.", 0) == 0 && ours.size() > suffix.size() && ours.compare(ours.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+         hf_gpt2_name(ours) != ours && ours.find(".norm") == std::string::npos;
+}
+
+// True for "h.N.attn.bias" and "h.N.attn.masked_bias": causal-mask buffers that hub files carry, not weights.
+inline bool hf_gpt2_is_mask_buffer(const std::string& name) {
+  if (name.rfind("h.", 0) != 0) return false;
+  std::size_t i = 2;
+  while (i < name.size() && name[i] >= '0' && name[i] <= '9') ++i;
+  const std::string rest = name.substr(i);
+  return i > 2 && (rest == ".attn.bias" || rest == ".attn.masked_bias");
+}
+
+// Loads DIR/config.json and DIR/model.safetensors. Every missing, unexpected and wrong-shape tensor is listed in one
+// FormatError naming the file.
+template <typename Scalar>
+GPT2<Scalar> load_gpt2(const std::string& dir) {
+  const GPT2Config config = read_gpt2_config(dir + "/config.json");
+  GPT2<Scalar> model(config);
+  const SafeTensors file(dir + "/model.safetensors");
+  LoadOptions options;
+  options.prefix = file.contains("transformer.wte.weight") ? "transformer." : "";
+  options.rename = hf_gpt2_name;
+  options.transposed = hf_gpt2_transposed;
+  const std::string prefix = options.prefix;
+  options.ignore = [prefix](const std::string& name) { return name == "lm_head.weight" || hf_gpt2_is_mask_buffer(name.substr(prefix.size())); };
+  options.what = "GPT2";
+  load_parameters(model, file, options);
+  if (file.contains("lm_head.weight")) {
+    // GPT-2 ties the output projection to wte; a file whose lm_head differs is another model.
+    const Tensor<Scalar> lm_head = file.get<Scalar>("lm_head.weight");
+    Tensor<Scalar>* wte = nullptr;
+    model.visit_parameters([&](const std::string& n, Tensor<Scalar>& t) {
+      if (n == "wte.weight") wte = &t;
+    });
+    if (lm_head.shape() != wte->shape() || !(lm_head.matrix() == wte->matrix()))
+      throw FormatError(file.path() + ": 'lm_head.weight' differs from '" + prefix + "wte.weight'; GPT-2 ties them, and untied heads are not supported");
+  }
+  return model;
+}
+
+}  // namespace eigenformer

@@ -1,0 +1,178 @@
+// models/gpt2.hpp: GPT-2 (Radford et al. 2019) as a decoder-only stack of our blocks, matching Hugging Face's
+// GPT2LMHeadModel at inference:
+//   x = wte[ids] + wpe[positions]                                              ids: [B, T] -> x: [B, T, D]
+//   n_layer x: x = x + Attn(ln_1(x)); x = x + MLP(ln_2(x))    (EncoderLayer with norm_first, a causal mask, tanh GELU)
+//   logits = ln_f(x) wte^T                                    (the output projection is tied to the token embedding)
+// Prompts of different lengths are padded on the LEFT (left_pads[b] padding tokens first); their keys are masked and
+// item b's token t sits at position t - left_pads[b], as Hugging Face derives positions from the attention mask.
+// Decoding: start() processes the prompt at once and fills a KV cache per layer; decode_step() then costs one position
+// and allocates nothing. Parameters: "wte.weight" [V, D], "wpe.weight" [n_positions, D], "h.N.*" (EncoderLayer:
+// self_attn.in_proj [3D, D], self_attn.out_proj, feed_forward.linear1 [F, D], feed_forward.linear2, norm1 = ln_1,
+// norm2 = ln_2), "ln_f.*". io/hf_gpt2.hpp maps the Hugging Face names and Conv1D layouts onto these.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "eigenformer/core/error.hpp"
+#include "eigenformer/core/mask.hpp"
+#include "eigenformer/core/tensor.hpp"
+#include "eigenformer/core/visit.hpp"
+#include "eigenformer/nn/embedding.hpp"
+#include "eigenformer/nn/encoder_layer.hpp"
+#include "eigenformer/nn/layer_norm.hpp"
+#include "eigenformer/nn/multi_head_attention.hpp"
+#include "eigenformer/nn/positional_encoding.hpp"
+#include "eigenformer/ops/activations.hpp"
+#include "eigenformer/ops/linear.hpp"
+
+namespace eigenformer {
+
+// Defaults are GPT-2 small (124M). Field names are Hugging Face's config.json names.
+struct GPT2Config {
+  Index n_layer = 12;
+  Index n_head = 12;
+  Index n_embd = 768;
+  Index n_positions = 1024;  // the context
+  Index vocab_size = 50257;
+  Index n_inner = 0;         // the MLP's width; 0 (HF: null) means 4 * n_embd
+  double layer_norm_epsilon = 1e-5;
+  Activation activation = Activation::gelu_tanh;  // HF activation_function "gelu_new"
+  std::int64_t bos_token_id = 50256;
+  std::int64_t eos_token_id = 50256;
+
+  Index d_ff() const { return n_inner > 0 ? n_inner : 4 * n_embd; }
+  void validate(const std::string& where = "GPT2Config") const {
+    const std::pair<Index, const char*> positive[] = {
+        {n_layer, "n_layer"}, {n_head, "n_head"}, {n_embd, "n_embd"}, {n_positions, "n_positions"}, {vocab_size, "vocab_size"}};
+    for (const auto& [v, name] : positive)
+      if (v <= 0) throw RangeError(where + ": " + name + " is " + std::to_string(v) + "; expected > 0");
+    if (n_embd % n_head != 0)
+      throw RangeError(where + ": n_embd " + std::to_string(n_embd) + " is not a multiple of n_head " + std::to_string(n_head));
+    if (n_inner < 0) throw RangeError(where + ": n_inner is " + std::to_string(n_inner) + "; expected > 0 or null");
+    if (!(layer_norm_epsilon >= 0)) throw RangeError(where + ": layer_norm_epsilon is " + std::to_string(layer_norm_epsilon) + "; expected >= 0");
+    for (const auto& [id, name] : {std::pair{bos_token_id, "bos_token_id"}, std::pair{eos_token_id, "eos_token_id"}})
+      if (id < 0 || id >= vocab_size)
+        throw RangeError(where + ": " + name + " " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(vocab_size) + ")");
+  }
+  EncoderLayerConfig block() const { return {n_embd, n_head, d_ff(), activation, /*norm_first=*/true, layer_norm_epsilon}; }
+};
+
+// What one generation needs, sized once by GPT2::start().
+template <typename Scalar>
+struct GPT2DecodeState {
+  std::vector<KVCache<Scalar>> layers;  // per block: [B, capacity, D] keys and values
+  LayerStepWorkspace<Scalar> workspace;
+  Tensor<Scalar> x, y;                  // [B, 1, D]
+  Tensor<Scalar> logits;                // [B, V]: the newest position's logits
+  std::vector<Index> left_pads;         // [B]
+  Index length = 0;                     // positions in the cache (padding included)
+  Index capacity = 0;
+};
+
+template <typename Scalar>
+class GPT2 {
+ public:
+  explicit GPT2(const GPT2Config& config)
+      : config_((config.validate(), config)),
+        wte_(EmbeddingConfig{config.vocab_size, config.n_embd}),
+        wpe_(PositionalEncodingConfig{PositionKind::learned, config.n_positions, config.n_embd}),
+        ln_f_(LayerNormConfig{config.n_embd, config.layer_norm_epsilon}) {
+    for (Index i = 0; i < config.n_layer; ++i) blocks_.emplace_back(config.block());
+  }
+
+  // ids [B, T] (left_pads[b] padding tokens first, or none) -> logits [B, T, V] at every position.
+  Tensor<Scalar> forward(TensorView<const std::int64_t> ids, const std::vector<Index>& left_pads = {}) const {
+    Tensor<Scalar> x = run_blocks("GPT2.forward", ids, left_pads, nullptr);
+    Tensor<Scalar> logits(Shape{ids.dim(0), ids.dim(1), config_.vocab_size});
+    ln_f_.forward(x, x);
+    linear_forward<Scalar>(std::as_const(x).matrix(), wte_.weight().matrix(), nullptr, logits.matrix());
+    return logits;
+  }
+
+  // Starts a generation: processes the prompt [B, T] at once, filling every layer's cache, and sizes `state` for
+  // `capacity` positions in all (prompt included; at most n_positions). state.logits holds the last position's.
+  void start(TensorView<const std::int64_t> prompt, const std::vector<Index>& left_pads, Index capacity, GPT2DecodeState<Scalar>& state) const {
+    const char* where = "GPT2.start";
+    check_shape(where, "prompt", prompt.shape(), {"B", "T"});
+    const Index B = prompt.dim(0), T = prompt.dim(1), D = config_.n_embd;
+    if (capacity < T || capacity > config_.n_positions)
+      throw RangeError(std::string(where) + ": room for " + std::to_string(capacity) + " positions; expected from the prompt's " +
+                       std::to_string(T) + " to n_positions " + std::to_string(config_.n_positions));
+    state.layers.resize(blocks_.size());
+    for (KVCache<Scalar>& c : state.layers) c.reserve(B, capacity, D);
+    state.workspace.reserve(B, D, config_.d_ff(), capacity);
+    state.x.resize(Shape{B, 1, D});
+    state.y.resize(Shape{B, 1, D});
+    state.logits.resize(Shape{B, config_.vocab_size});
+    state.left_pads = left_pads.empty() ? std::vector<Index>(static_cast<std::size_t>(B), 0) : left_pads;
+    state.capacity = capacity;
+    Tensor<Scalar> x = run_blocks(where, prompt, state.left_pads, &state.layers);
+    state.length = T;
+    // Only the last position's logits are needed to continue.
+    for (Index b = 0; b < B; ++b) state.x.slice(b).matrix() = x.slice(b).matrix().bottomRows(1);
+    project_logits(state);
+  }
+
+  // One new position per item: tokens [B] -> state.logits [B, V]. Equal to the last position of forward() on the
+  // whole sequence so far. No allocation.
+  void decode_step(TensorView<const std::int64_t> tokens, GPT2DecodeState<Scalar>& state) const {
+    if (state.length >= state.capacity)
+      throw RangeError("GPT2.decode_step: all " + std::to_string(state.capacity) + " positions of the cache are used (n_positions " +
+                       std::to_string(config_.n_positions) + ")");
+    check_shape("GPT2.decode_step", "tokens", tokens.shape(), {state.x.dim(0)}, "one token per batch item");
+    wte_.forward(tokens, state.x);
+    wpe_.add_to(state.x, state.length, &state.left_pads);
+    for (std::size_t l = 0; l < blocks_.size(); ++l) {
+      blocks_[l].step(state.x, state.layers[l], state.workspace, state.y, &state.left_pads);
+      std::swap(state.x, state.y);
+    }
+    ++state.length;
+    project_logits(state);
+  }
+
+  template <typename F>
+  void visit_parameters(F&& f) {
+    visit_child(wte_, "wte", f);
+    visit_child(wpe_, "wpe", f);
+    for (std::size_t i = 0; i < blocks_.size(); ++i) visit_child(blocks_[i], "h." + std::to_string(i), f);
+    visit_child(ln_f_, "ln_f", f);
+  }
+
+  const GPT2Config& config() const { return config_; }
+
+ private:
+  // Embeddings and every block over ids [B, T]; the blocks' keys and values go into `caches` when given.
+  Tensor<Scalar> run_blocks(const char* where, const TensorView<const std::int64_t>& ids, const std::vector<Index>& left_pads,
+                            std::vector<KVCache<Scalar>>* caches) const {
+    check_shape(where, "ids", ids.shape(), {"B", "T"});
+    const Index B = ids.dim(0), T = ids.dim(1);
+    if (T > config_.n_positions)
+      throw RangeError(std::string(where) + ": " + std::to_string(T) + " tokens are more than the context of " + std::to_string(config_.n_positions) +
+                       " positions (n_positions)");
+    if (!left_pads.empty() && static_cast<Index>(left_pads.size()) != B)
+      throw ShapeError(std::string(where) + ": " + std::to_string(left_pads.size()) + " left paddings for a batch of " + std::to_string(B));
+    Tensor<Scalar> x = wte_.forward(ids);
+    wpe_.add_to(x, 0, left_pads.empty() ? nullptr : &left_pads);
+    Mask mask = Mask::causal(T, T);
+    if (!left_pads.empty()) mask &= Mask::left_padding(left_pads, T);
+    for (std::size_t l = 0; l < blocks_.size(); ++l) x = blocks_[l].forward(x, {&mask, nullptr}, caches ? &(*caches)[l] : nullptr);
+    return x;
+  }
+
+  // state.x [B, 1, D] -> ln_f -> state.logits [B, V] (tied to wte).
+  void project_logits(GPT2DecodeState<Scalar>& state) const {
+    ln_f_.forward(state.x, state.y);
+    linear_forward<Scalar>(std::as_const(state.y).matrix(), wte_.weight().matrix(), nullptr, state.logits.matrix());
+  }
+
+  GPT2Config config_;
+  Embedding<Scalar> wte_;             // [V, D], also the output projection
+  PositionalEncoding<Scalar> wpe_;    // learned, [n_positions, D]
+  std::vector<EncoderLayer<Scalar>> blocks_;
+  LayerNorm<Scalar> ln_f_;            // [D]
+};
+
+}  // namespace eigenformer

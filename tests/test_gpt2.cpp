@@ -1,0 +1,105 @@
+// GPT2 (models/gpt2.hpp) against a GPT-2 written in PyTorch, on random checkpoints in the Hugging Face layout:
+// logits at every real position of left-padded prompts (double 1e-9, float 1e-4 relative), each prompt alone equals
+// the batch, cached decoding equals the reference's step logits, greedy continuations identical.
+#include "eigenformer/models/gpt2.hpp"
+
+#include <doctest/doctest.h>
+
+#include "eigenformer/io/hf_gpt2.hpp"
+#include "support/gpt2_fixture.hpp"
+
+using namespace eigenformer;
+using namespace eigenformer::testing;
+
+namespace {
+template <typename Scalar>
+double model_tolerance() {
+  return std::is_same_v<Scalar, double> ? 1e-9 : 1e-4;
+}
+// The worst error of a row of logits against the reference (absolute for double, relative to max(1, |e|) for float).
+template <typename Scalar, typename A, typename E>
+double row_error(const A& actual, const E& expected) {
+  double worst = 0;
+  for (Index v = 0; v < actual.size(); ++v) {
+    const double a = static_cast<double>(actual(v)), e = static_cast<double>(expected(v));
+    const double err = std::is_same_v<Scalar, double> ? std::abs(a - e) : std::abs(a - e) / std::max(1.0, std::abs(e));
+    worst = std::max(worst, std::isnan(err) ? INFINITY : err);
+  }
+  return worst;
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("GPT2: logits at every real position of a left-padded batch match PyTorch; each prompt alone too", Scalar, float, double) {
+  for (const std::string& name : gpt2_fixture_names()) {
+    CAPTURE(name);
+    const GPT2<Scalar> model = load_gpt2<Scalar>(gpt2_fixture_dir(name));
+    const GPT2Reference ref(name);
+    const Tensor<std::int64_t> ids = ref.file.get<std::int64_t>("input.prompt_ids");
+    const std::vector<Index> pads = ref.left_pads();
+    const Tensor<Scalar> logits = model.forward(ids, pads);
+    const Tensor<double> expected = ref.file.get<double>("output.logits");
+    double worst = 0;
+    for (Index b = 0; b < ids.dim(0); ++b) {
+      const Index pad = pads[static_cast<std::size_t>(b)], T = ids.dim(1);
+      for (Index t = pad; t < T; ++t)
+        worst = std::max(worst, row_error<Scalar>(logits.slice(b).matrix().row(t), expected.slice(b).matrix().row(t)));
+      // The prompt alone, unpadded.
+      Tensor<std::int64_t> alone(Shape{1, T - pad});
+      for (Index t = pad; t < T; ++t) alone[t - pad] = ids.at(b, t);
+      const Tensor<Scalar> alone_logits = model.forward(alone);
+      const Tensor<double> alone_expected = ref.file.get<double>("output.logits_alone_" + std::to_string(b));
+      for (Index t = 0; t < T - pad; ++t)
+        worst = std::max(worst, row_error<Scalar>(alone_logits.slice(0).matrix().row(t), alone_expected.slice(0).matrix().row(t)));
+    }
+    CHECK(worst <= model_tolerance<Scalar>());
+  }
+}
+
+TEST_CASE_TEMPLATE("GPT2: cached generation gives PyTorch's step logits and greedy ids", Scalar, float, double) {
+  for (const std::string& name : gpt2_fixture_names()) {
+    CAPTURE(name);
+    const GPT2<Scalar> model = load_gpt2<Scalar>(gpt2_fixture_dir(name));
+    const GPT2Reference ref(name);
+    const Tensor<std::int64_t> prompt = ref.file.get<std::int64_t>("input.prompt_ids");
+    const Tensor<std::int64_t> greedy = ref.file.get<std::int64_t>("output.greedy_ids");
+    const Tensor<double> step_logits = ref.file.get<double>("output.cached_logits");
+    const Index B = prompt.dim(0), N = greedy.dim(1);
+    GPT2DecodeState<Scalar> state;
+    model.start(prompt, ref.left_pads(), prompt.dim(1) + N - 1, state);
+    Tensor<std::int64_t> tokens(Shape{B});
+    double worst = 0;
+    for (Index step = 0; step < N; ++step) {
+      if (step > 0) model.decode_step(tokens, state);
+      for (Index b = 0; b < B; ++b) {
+        worst = std::max(worst, row_error<Scalar>(state.logits.matrix().row(b), step_logits.slice(b).matrix().row(step)));
+        Index next = 0;
+        state.logits.matrix().row(b).maxCoeff(&next);
+        CHECK(next == greedy.at(b, step));
+        tokens[b] = next;
+      }
+    }
+    CHECK(worst <= model_tolerance<Scalar>());
+  }
+}
+
+TEST_CASE("GPT2: errors name the context limit and the vocabulary") {
+  GPT2Config c;
+  c.n_layer = 1;
+  c.n_head = 2;
+  c.n_embd = 8;
+  c.n_positions = 4;
+  c.vocab_size = 10;
+  c.bos_token_id = c.eos_token_id = 9;
+  const GPT2<float> model(c);
+  CHECK_THROWS_WITH_AS(model.forward(Tensor<std::int64_t>(Shape{1, 5})), "GPT2.forward: 5 tokens are more than the context of 4 positions (n_positions)",
+                       RangeError);
+  CHECK_THROWS_WITH_AS(model.forward(Tensor<std::int64_t>(Shape{1, 2}, 10)), "Embedding.forward: token id 10 at [0, 0] is outside the vocabulary [0, 10)",
+                       RangeError);
+  GPT2DecodeState<float> state;
+  model.start(Tensor<std::int64_t>(Shape{1, 3}), {}, 4, state);
+  Tensor<std::int64_t> token(Shape{1});
+  model.decode_step(token, state);
+  CHECK_THROWS_WITH_AS(model.decode_step(token, state), "GPT2.decode_step: all 4 positions of the cache are used (n_positions 4)", RangeError);
+  c.n_head = 3;
+  CHECK_THROWS_WITH_AS(GPT2<float>{c}, "GPT2Config: n_embd 8 is not a multiple of n_head 3", RangeError);
+}

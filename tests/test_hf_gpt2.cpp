@@ -1,0 +1,122 @@
+// io/hf_gpt2.hpp: Hugging Face GPT-2 directories. The four published configs parse; every checkpoint variant loads
+// (hub buffers skipped, "transformer." prefix, lm_head tied, F16, BF16); mismatches are listed in one message.
+#include "eigenformer/io/hf_gpt2.hpp"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "support/gpt2_fixture.hpp"
+#include "support/temp_file.hpp"
+
+using namespace eigenformer;
+using namespace eigenformer::testing;
+
+namespace {
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+TEST_CASE("read_gpt2_config: the four published sizes parse, with the MLP 4x wide and tanh GELU") {
+  for (const char* size : {"small", "medium", "large", "xl"}) {
+    CAPTURE(size);
+    const std::string path = std::string(EIGENFORMER_FIXTURE_DIR) + "/gpt2/gpt2_" + size + "_config.json";
+    const nlohmann::json j = read_json_file(path);
+    const GPT2Config c = read_gpt2_config(path);
+    CHECK(c.n_layer == j.at("n_layer").get<Index>());
+    CHECK(c.n_head == j.at("n_head").get<Index>());
+    CHECK(c.n_embd == j.at("n_embd").get<Index>());
+    CHECK(c.n_positions == j.at("n_positions").get<Index>());
+    CHECK(c.vocab_size == j.at("vocab_size").get<Index>());
+    CHECK(c.d_ff() == 4 * c.n_embd);
+    CHECK(c.activation == Activation::gelu_tanh);
+    CHECK(c.eos_token_id == j.at("eos_token_id").get<std::int64_t>());
+  }
+}
+
+TEST_CASE("hf_gpt2_name: the adapter's table") {
+  CHECK(hf_gpt2_name("h.3.self_attn.in_proj.weight") == "h.3.attn.c_attn.weight");
+  CHECK(hf_gpt2_name("h.3.feed_forward.linear2.bias") == "h.3.mlp.c_proj.bias");
+  CHECK(hf_gpt2_name("h.11.norm2.weight") == "h.11.ln_2.weight");
+  CHECK(hf_gpt2_name("wte.weight") == "wte.weight");
+  CHECK(hf_gpt2_transposed("h.0.self_attn.out_proj.weight"));
+  CHECK_FALSE(hf_gpt2_transposed("h.0.self_attn.out_proj.bias"));
+  CHECK_FALSE(hf_gpt2_transposed("h.0.norm1.weight"));
+  CHECK_FALSE(hf_gpt2_transposed("wte.weight"));
+  CHECK(hf_gpt2_is_mask_buffer("h.10.attn.bias"));
+  CHECK(hf_gpt2_is_mask_buffer("h.0.attn.masked_bias"));
+  CHECK_FALSE(hf_gpt2_is_mask_buffer("h.0.attn.c_attn.bias"));
+  CHECK_FALSE(hf_gpt2_is_mask_buffer("h.attn.bias"));
+}
+
+TEST_CASE("load_gpt2: F16 and BF16 files load to the values PyTorch rounds them to") {
+  // The F32 variant holds the unrounded weights; the narrow files must load to exactly their rounding.
+  const GPT2<float> f32 = load_gpt2<float>(gpt2_fixture_dir("tiny_f32_hub"));
+  for (const char* name : {"tiny_f16", "tiny_bf16"}) {
+    CAPTURE(name);
+    GPT2<float> narrow = load_gpt2<float>(gpt2_fixture_dir(name));
+    GPT2<float> wide = f32;
+    std::vector<Tensor<float>*> w;
+    wide.visit_parameters([&](const std::string&, Tensor<float>& t) { w.push_back(&t); });
+    std::size_t i = 0;
+    const bool half = std::string(name) == "tiny_f16";
+    narrow.visit_parameters([&](const std::string& n, Tensor<float>& t) {
+      CAPTURE(n);
+      const Tensor<float>& full = *w[i++];
+      bool same = true;
+      for (Index k = 0; k < t.size(); ++k) {
+        const float rounded = half ? static_cast<float>(Eigen::half(full[k])) : static_cast<float>(Eigen::bfloat16(full[k]));
+        same = same && rounded == t[k];
+      }
+      CHECK(same);
+    });
+  }
+}
+
+TEST_CASE("load_gpt2: a config that does not fit the checkpoint lists every problem; bad fields are named") {
+  const std::string src = gpt2_fixture_dir("one_layer_one_head");
+  const std::string config = read_text(src + "/config.json");
+  auto with_config = [&](const TempDir& dir, const std::string& from, const std::string& to) {
+    std::string edited = config;
+    const std::size_t at = edited.find(from);
+    REQUIRE(at != std::string::npos);
+    edited.replace(at, from.size(), to);
+    dir.write("config.json", edited);
+    std::filesystem::copy_file(src + "/model.safetensors", dir.path() + "/model.safetensors");
+  };
+  {
+    TempDir dir;
+    with_config(dir, "\"n_layer\": 1", "\"n_layer\": 2");
+    CHECK_THROWS_WITH_AS(load_gpt2<float>(dir.path()),
+                         (dir.path() + "/model.safetensors: 12 problems loading GPT2: missing 'h.1.attn.c_attn.weight'; missing "
+                                       "'h.1.attn.c_attn.bias'; missing 'h.1.attn.c_proj.weight'; missing 'h.1.attn.c_proj.bias'; missing "
+                                       "'h.1.mlp.c_fc.weight'; missing 'h.1.mlp.c_fc.bias'; missing 'h.1.mlp.c_proj.weight'; missing "
+                                       "'h.1.mlp.c_proj.bias'; missing 'h.1.ln_1.weight'; missing 'h.1.ln_1.bias'; and 2 more")
+                             .c_str(),
+                         FormatError);
+  }
+  {
+    TempDir dir;
+    with_config(dir, "\"n_positions\": 32", "\"n_positions\": 64");
+    CHECK_THROWS_WITH_AS(load_gpt2<float>(dir.path()),
+                         (dir.path() + "/model.safetensors: 1 problem loading GPT2: 'wpe.weight' is [32, 16], expected [64, 16]").c_str(), FormatError);
+  }
+  {
+    TempDir dir;
+    with_config(dir, "\"n_head\": 1", "\"n_head\": 3");
+    CHECK_THROWS_WITH_AS(load_gpt2<float>(dir.path()), (dir.path() + "/config.json: n_embd 16 is not a multiple of n_head 3").c_str(), RangeError);
+  }
+  {
+    TempDir dir;
+    with_config(dir, "\"n_embd\": 16", "\"n_embd\": \"16\"");
+    CHECK_THROWS_WITH_AS(load_gpt2<float>(dir.path()), (dir.path() + "/config.json: field 'n_embd' is \"16\"; expected an integer").c_str(),
+                         FormatError);
+  }
+  CHECK_THROWS_WITH_AS(load_gpt2<float>("/nonexistent"), "/nonexistent/config.json: cannot open", IoError);
+}
