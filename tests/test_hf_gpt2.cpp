@@ -79,6 +79,28 @@ TEST_CASE("load_gpt2: F16 and BF16 files load to the values PyTorch rounds them 
   }
 }
 
+TEST_CASE("save_gpt2: what we save loads back bit for bit, with the names and shapes of the Hugging Face file") {
+  GPT2<float> model = load_gpt2<float>(gpt2_fixture_dir("odd_shape"));
+  TempDir dir;
+  save_gpt2(model, dir.path());
+  GPT2<float> again = load_gpt2<float>(dir.path());
+  std::vector<Tensor<float>*> a;
+  model.visit_parameters([&](const std::string&, Tensor<float>& t) { a.push_back(&t); });
+  std::size_t i = 0;
+  again.visit_parameters([&](const std::string& n, Tensor<float>& t) {
+    CAPTURE(n);
+    CHECK(t.matrix() == a[i++]->matrix());
+  });
+  const SafeTensors theirs(gpt2_fixture_dir("tiny_bf16") + "/model.safetensors");  // plain names, no buffers
+  GPT2<float> tiny = load_gpt2<float>(gpt2_fixture_dir("tiny_bf16"));
+  TempDir tiny_dir;
+  save_gpt2(tiny, tiny_dir.path());
+  const SafeTensors ours(tiny_dir.path() + "/model.safetensors");
+  CHECK(ours.names() == theirs.names());
+  for (const std::string& n : theirs.names()) CHECK(ours.info(n).shape == theirs.info(n).shape);
+  CHECK(read_gpt2_config(tiny_dir.path() + "/config.json").n_embd == tiny.config().n_embd);
+}
+
 TEST_CASE("load_gpt2: a config that does not fit the checkpoint lists every problem; bad fields are named") {
   const std::string src = gpt2_fixture_dir("one_layer_one_head");
   const std::string config = read_text(src + "/config.json");

@@ -10,9 +10,11 @@
 //   (biases map the same way, untransposed)
 // Skipped: the causal-mask buffers h.N.attn.bias and h.N.attn.masked_bias; lm_head.weight, which must equal
 // wte.weight (GPT-2 ties them). Any dtype the reader converts (F32, F16, BF16, F64) loads into Scalar.
+// save_gpt2 writes the same layout (plain names, F32).
 #pragma once
 
 #include <cstdint>
+#include <fstream>
 #include <string>
 #include <utility>
 
@@ -107,6 +109,41 @@ GPT2<Scalar> load_gpt2(const std::string& dir) {
       throw FormatError(file.path() + ": 'lm_head.weight' differs from '" + prefix + "wte.weight'; GPT-2 ties them, and untied heads are not supported");
   }
   return model;
+}
+
+// Writes DIR/config.json and DIR/model.safetensors in the Hugging Face layout (plain names, Conv1D weights [in, out],
+// F32), which load_gpt2 and Hugging Face's GPT2LMHeadModel.from_pretrained read. DIR must exist.
+template <typename Scalar>
+void save_gpt2(GPT2<Scalar>& model, const std::string& dir) {
+  const GPT2Config& c = model.config();
+  if (c.activation == Activation::relu) throw RangeError("save_gpt2: Hugging Face's GPT-2 has no relu activation; the model uses one");
+  nlohmann::json j = {{"architectures", {"GPT2LMHeadModel"}},
+                      {"model_type", "gpt2"},
+                      {"activation_function", c.activation == Activation::gelu_tanh ? "gelu_new" : "gelu"},
+                      {"n_layer", c.n_layer},
+                      {"n_head", c.n_head},
+                      {"n_embd", c.n_embd},
+                      {"n_positions", c.n_positions},
+                      {"n_ctx", c.n_positions},
+                      {"vocab_size", c.vocab_size},
+                      {"layer_norm_epsilon", c.layer_norm_epsilon},
+                      {"bos_token_id", c.bos_token_id},
+                      {"eos_token_id", c.eos_token_id}};
+  j["n_inner"] = c.n_inner > 0 ? nlohmann::json(c.n_inner) : nlohmann::json(nullptr);
+  const std::string config_path = dir + "/config.json";
+  std::ofstream out(config_path);
+  if (!(out << j.dump(2) << "\n")) throw IoError(config_path + ": cannot write");
+  SafeTensorsWriter writer;
+  model.visit_parameters([&](const std::string& name, Tensor<Scalar>& t) {
+    if (!hf_gpt2_transposed(name)) {
+      writer.add(hf_gpt2_name(name), t, DType::F32);
+      return;
+    }
+    Tensor<Scalar> stored(Shape{t.dim(1), t.dim(0)});  // Conv1D: [in, out]
+    stored.matrix() = t.matrix().transpose();
+    writer.add(hf_gpt2_name(name), stored, DType::F32);
+  });
+  writer.write(dir + "/model.safetensors");
 }
 
 }  // namespace eigenformer
