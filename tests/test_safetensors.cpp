@@ -1,6 +1,7 @@
 // tests/test_safetensors.cpp: io/safetensors.hpp. Round trips of every dtype, then one case per kind of
 // malformed file, each built byte by byte here and checked on the full text of its message.
 #include "eigenformer/io/safetensors.hpp"
+#include "eigenformer/core/random.hpp"
 
 #include <doctest/doctest.h>
 
@@ -466,4 +467,21 @@ TEST_CASE("SafeTensors: a header with only metadata and no data is valid") {
   SafeTensors file(f.path());
   CHECK(file.names().empty());
   CHECK(file.metadata().at("format") == "pt");
+}
+
+TEST_CASE("SafeTensors: release_after_read gives the same values, also when a tensor is read again") {
+  // Larger than the 4 MiB step, so that pages are dropped while converting.
+  const Tensor<float> big = random_tensor<float>({3, 1 << 19}, 21);
+  const Tensor<double> small = random_tensor<double>({7}, 22);
+  TempFile f;
+  SafeTensorsWriter w;
+  w.add("big", big);
+  w.add("small", small, DType::F16);
+  w.write(f.path());
+  const SafeTensors plain(f.path()), releasing(f.path(), /*release_after_read=*/true);
+  for (int round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    CHECK(releasing.get<float>("big").matrix() == plain.get<float>("big").matrix());
+    CHECK(releasing.get<double>("small").matrix() == plain.get<double>("small").matrix());
+  }
 }

@@ -89,7 +89,7 @@ template <typename Scalar>
 GPT2<Scalar> load_gpt2(const std::string& dir) {
   const GPT2Config config = read_gpt2_config(dir + "/config.json");
   GPT2<Scalar> model(config);
-  const SafeTensors file(dir + "/model.safetensors");
+  const SafeTensors file(dir + "/model.safetensors", /*release_after_read=*/true);  // peak memory: the model, not model + file
   LoadOptions options;
   options.prefix = file.contains("transformer.wte.weight") ? "transformer." : "";
   options.rename = hf_gpt2_name;

@@ -90,7 +90,7 @@ template <typename Scalar>
 Transformer<Scalar> load_seq2seq(const std::string& dir) {
   const TransformerConfig config = read_seq2seq_config(dir + "/config.json");
   Transformer<Scalar> model(config);
-  const SafeTensors file(dir + "/model.safetensors");
+  const SafeTensors file(dir + "/model.safetensors", /*release_after_read=*/true);  // peak memory: the model, not model + file
   LoadOptions options;
   options.rename = seq2seq_name;
   options.ignore = [](const std::string& name) { return name == seq2seq_position_buffer(); };

@@ -194,14 +194,14 @@ void store_element(T x, unsigned char* p) {
 
 // n elements of dtype `Src` at `bytes` into `out`, converted; throws RangeError "<where>element i is ...".
 template <typename Src, typename Dst>
-void convert_from_bytes(const unsigned char* bytes, Index n, Dst* out, const std::string& where) {
+void convert_from_bytes(const unsigned char* bytes, Index n, Dst* out, const std::string& where, Index first = 0) {
   if constexpr (std::is_same_v<Src, Dst> && !std::is_same_v<Dst, bool>) {
     if (n > 0) std::memcpy(out, bytes, static_cast<std::size_t>(n) * sizeof(Dst));
   } else {
     constexpr std::size_t size = std::is_same_v<Src, bool> ? 1 : sizeof(Src);
     for (Index i = 0; i < n; ++i) {
       const Src x = load_element<Src>(bytes + static_cast<std::size_t>(i) * size);
-      if (!convert_value(x, out[i])) throw RangeError(conversion_message(where, i, x, DTypeOf<Dst>::value));
+      if (!convert_value(x, out[i])) throw RangeError(conversion_message(where, first + i, x, DTypeOf<Dst>::value));
     }
   }
 }
@@ -247,7 +247,9 @@ class SafeTensors {
   static constexpr std::uint64_t max_header_bytes = 100000000;
 
   // Maps the file and validates all of it; throws IoError (cannot open or map) or FormatError (malformed).
-  explicit SafeTensors(const std::string& path) : path_(path) {
+  // release_after_read: drop each tensor's mapped pages as soon as it has been read (in 4 MiB steps), so that
+  // loading a model never holds the file and the model in memory at once; reading a tensor again re-reads the file.
+  explicit SafeTensors(const std::string& path, bool release_after_read = false) : path_(path), release_after_read_(release_after_read) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw io_error("cannot open");
     struct stat st {};
@@ -296,6 +298,7 @@ class SafeTensors {
       data_bytes_ = std::exchange(o.data_bytes_, 0);
       tensors_ = std::move(o.tensors_);
       metadata_ = std::move(o.metadata_);
+      release_after_read_ = o.release_after_read_;
     }
     return *this;
   }
@@ -338,10 +341,17 @@ class SafeTensors {
       throw detail::file_error<ShapeError>(path_, "tensor '" + name + "' has shape " + t.shape.str() + "; expected " +
                                                       out.shape().str());
     const unsigned char* bytes = data_ + t.begin;
-    detail::visit_dtype(t.dtype, [&](auto tag) {
-      using Src = typename decltype(tag)::type;
-      detail::convert_from_bytes<Src>(bytes, out.size(), out.data(), path_ + ": tensor '" + name + "' ");
-    });
+    const std::size_t element = dtype_size(t.dtype);
+    const Index step = release_after_read_ ? std::max<Index>(1, static_cast<Index>((std::size_t(4) << 20) / element)) : std::max<Index>(1, out.size());
+    for (Index first = 0; first < out.size(); first += step) {
+      const Index n = std::min(step, out.size() - first);
+      const unsigned char* from = bytes + static_cast<std::size_t>(first) * element;
+      detail::visit_dtype(t.dtype, [&](auto tag) {
+        using Src = typename decltype(tag)::type;
+        detail::convert_from_bytes<Src>(from, n, out.data() + first, path_ + ": tensor '" + name + "' ", first);
+      });
+      if (release_after_read_) release(from, static_cast<std::size_t>(n) * element);
+    }
   }
 
  private:
@@ -350,6 +360,15 @@ class SafeTensors {
     return detail::file_error<IoError>(path_, what + ": " + std::strerror(err));
   }
   FormatError format_error(const std::string& what) const { return detail::file_error<FormatError>(path_, what); }
+
+  // Drops the mapped pages that hold [from, from + bytes) (whole pages only: a page shared with data still to be read
+  // stays). Safe whatever is dropped: the mapping is read-only, so a dropped page is read from the file again.
+  void release(const unsigned char* from, std::size_t bytes) const {
+    static const std::uintptr_t page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const std::uintptr_t begin = reinterpret_cast<std::uintptr_t>(from) / page * page;
+    const std::uintptr_t end = (reinterpret_cast<std::uintptr_t>(from) + bytes) / page * page;
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  }
 
   void unmap() {
     if (map_) ::munmap(const_cast<unsigned char*>(map_), map_bytes_);
@@ -508,6 +527,7 @@ class SafeTensors {
   std::uint64_t data_bytes_ = 0;
   std::map<std::string, TensorInfo> tensors_;
   std::map<std::string, std::string> metadata_;
+  bool release_after_read_ = false;
 };
 
 // Collects tensors (copied at add()) and metadata, then writes one file. Like the reference writer, it lays
