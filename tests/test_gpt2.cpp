@@ -6,16 +6,13 @@
 #include <doctest/doctest.h>
 
 #include "eigenformer/io/hf_gpt2.hpp"
+#include "support/fixtures.hpp"
 #include "support/gpt2_fixture.hpp"
 
 using namespace eigenformer;
 using namespace eigenformer::testing;
 
 namespace {
-template <typename Scalar>
-double model_tolerance() {
-  return std::is_same_v<Scalar, double> ? 1e-9 : 1e-4;
-}
 // The worst error of a row of logits against the reference (absolute for double, relative to max(1, |e|) for float).
 template <typename Scalar, typename A, typename E>
 double row_error(const A& actual, const E& expected) {

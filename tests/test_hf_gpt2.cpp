@@ -14,15 +14,6 @@
 using namespace eigenformer;
 using namespace eigenformer::testing;
 
-namespace {
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-}  // namespace
-
 TEST_CASE("read_gpt2_config: the four published sizes parse, with the MLP 4x wide and tanh GELU") {
   for (const char* size : {"small", "medium", "large", "xl"}) {
     CAPTURE(size);
@@ -103,7 +94,7 @@ TEST_CASE("save_gpt2: what we save loads back bit for bit, with the names and sh
 
 TEST_CASE("load_gpt2: a config that does not fit the checkpoint lists every problem; bad fields are named") {
   const std::string src = gpt2_fixture_dir("one_layer_one_head");
-  const std::string config = read_text(src + "/config.json");
+  const std::string config = read_text_file(src + "/config.json");
   auto with_config = [&](const TempDir& dir, const std::string& from, const std::string& to) {
     std::string edited = config;
     const std::size_t at = edited.find(from);

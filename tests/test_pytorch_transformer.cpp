@@ -16,15 +16,9 @@ using namespace eigenformer;
 using namespace eigenformer::testing;
 
 namespace {
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 // A copy of a fixture directory whose config.json has `from` replaced by `to`.
 void copy_with_config_edit(const std::string& name, const TempDir& dir, const std::string& from, const std::string& to) {
-  std::string config = read_text(translator_fixture_dir(name) + "/config.json");
+  std::string config = read_text_file(translator_fixture_dir(name) + "/config.json");
   const std::size_t at = config.find(from);
   REQUIRE(at != std::string::npos);
   config.replace(at, from.size(), to);

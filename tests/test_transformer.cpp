@@ -13,14 +13,6 @@
 using namespace eigenformer;
 using namespace eigenformer::testing;
 
-namespace {
-// The tolerances for the whole model: double 1e-9 absolute, float 1e-4 relative.
-template <typename Scalar>
-double model_tolerance() {
-  return std::is_same_v<Scalar, double> ? 1e-9 : 1e-4;
-}
-}  // namespace
-
 TEST_CASE_TEMPLATE("Transformer: encoder output and decoder logits match PyTorch on padded batches", Scalar, float, double) {
   for (const std::string& name : translator_fixture_names()) {
     CAPTURE(name);

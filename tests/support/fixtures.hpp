@@ -98,6 +98,12 @@ double tolerance() {
   return std::is_same_v<Scalar, double> ? 1e-10 : 1e-5;
 }
 
+// Whole models (many layers deep): double 1e-9 absolute, float 1e-4 relative.
+template <typename Scalar>
+double model_tolerance() {
+  return std::is_same_v<Scalar, double> ? 1e-9 : 1e-4;
+}
+
 template <typename A, typename E>
 void check_close(TensorView<const A> actual, TensorView<const E> expected, double tol = tolerance<A>()) {
   REQUIRE_MESSAGE(actual.shape() == expected.shape(), "shape " << actual.shape().str() << " vs expected " << expected.shape().str());

@@ -38,6 +38,12 @@ class TempFile {
   std::string path_;
 };
 
+// A whole file's bytes (for editing copies of fixtures).
+inline std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 // A fresh directory in the temp directory, removed with its contents when the test ends.
 class TempDir {
  public:
