@@ -1,5 +1,6 @@
-// eigenformer.hpp: every public header, for users who want one include. The library itself never includes this
-// file; each header includes exactly what it uses and compiles on its own.
+// eigenformer.hpp: every public header but text/, for users who want one include. The library itself never includes
+// this file; each header includes exactly what it uses and compiles on its own. text/ (the GPT-2 tokenizer) needs
+// utf8proc linked: include eigenformer/text/gpt2_tokenizer.hpp and link eigenformer::text.
 #pragma once
 
 #include "eigenformer/core/error.hpp"
@@ -9,8 +10,16 @@
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/threading.hpp"
 #include "eigenformer/core/visit.hpp"
+#include "eigenformer/generate/generate.hpp"
+#include "eigenformer/generate/sampling.hpp"
+#include "eigenformer/generate/translate.hpp"
+#include "eigenformer/io/config_json.hpp"
+#include "eigenformer/io/hf_gpt2.hpp"
 #include "eigenformer/io/parameters.hpp"
+#include "eigenformer/io/pytorch_transformer.hpp"
 #include "eigenformer/io/safetensors.hpp"
+#include "eigenformer/models/gpt2.hpp"
+#include "eigenformer/models/transformer.hpp"
 #include "eigenformer/nn/cross_attention.hpp"
 #include "eigenformer/nn/decoder_layer.hpp"
 #include "eigenformer/nn/dropout.hpp"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# demo.sh: the README's first command ends here. Runs each example once on what the project has without downloads:
+# the blocks showcase, the translator on a small PyTorch-written model, and GPT-2 on a random-weight checkpoint that
+# gpt2 --init-random writes beside the real GPT-2 tokenizer (which ./setup.sh put into .deps/gpt2).
+#   examples/demo.sh [BUILD_DIR]        (default: build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+bin="$build/bin"
+
+echo "== showcase: the blocks on a toy batch"
+"$bin/showcase"
+
+echo
+echo "== translator: greedy decoding with a PyTorch translation-tutorial model (random weights)"
+"$bin/translator" translate --model tests/fixtures/translator/post_relu_3layers --src-ids "5 9 23 7" --src-ids "12 4"
+
+echo
+echo "== gpt2: a random-weight GPT-2 with the real tokenizer (the words are random; the machinery is real)"
+"$bin/gpt2" --init-random "$build/gpt2-random" --tokenizer-dir .deps/gpt2
+"$bin/gpt2" --model "$build/gpt2-random" --prompt "The Transformer reads the whole sentence at once, so" --max-new-tokens 24 --seed 1
+"$bin/gpt2" --model "$build/gpt2-random" --tokenize-file README.md | awk '{ print "README.md is " NF " GPT-2 tokens" }'

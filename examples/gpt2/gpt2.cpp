@@ -1,0 +1,217 @@
+// gpt2: run a Hugging Face GPT-2 checkpoint directory (config.json, model.safetensors, vocab.json, merges.txt).
+//   gpt2 --model DIR --prompt "text" [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]
+//        [--repetition-penalty R] [--seed S] [--threads N]
+//   gpt2 --model DIR --prompt-ids "15496 995" --output-ids      ids in, ids out (no tokenizer needed)
+//   gpt2 --model DIR --tokenize-file PATH                        the ids of a file's exact bytes (tokenizer only)
+//   gpt2 --init-random DIR --tokenizer-dir .deps/gpt2            a random-weight checkpoint, for trying things out
+// The continuation streams to stdout as it is generated (never a broken UTF-8 character); prompt and generation
+// speed go to stderr. Errors are one line on stderr and exit status 1.
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <eigenformer/core/random.hpp>
+#include <eigenformer/core/threading.hpp>
+#include <eigenformer/generate/generate.hpp>
+#include <eigenformer/io/hf_gpt2.hpp>
+#include <eigenformer/text/gpt2_tokenizer.hpp>
+
+using namespace eigenformer;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Arguments {
+  std::string model, prompt, prompt_ids, tokenize_file, init_random, tokenizer_dir;
+  bool output_ids = false;
+  Index max_new_tokens = 50;
+  double temperature = 1.0, top_p = 1.0, repetition_penalty = 1.0;
+  Index top_k = 0;
+  std::uint64_t seed = 0;
+  int threads = 0;
+  Index n_layer = 2, n_head = 4, n_embd = 64, n_positions = 256;
+};
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(path + ": cannot open");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::int64_t> parse_ids(const std::string& text, Index vocab_size) {
+  std::vector<std::int64_t> ids;
+  std::istringstream in(text);
+  for (std::string word; in >> word;) {
+    std::size_t used = 0;
+    long long id = -1;
+    try {
+      id = std::stoll(word, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != word.size()) throw RangeError("--prompt-ids: '" + word + "' is not a token id");
+    if (id < 0 || id >= vocab_size)
+      throw RangeError("--prompt-ids: token id " + word + " is outside the vocabulary [0, " + std::to_string(vocab_size) + ")");
+    ids.push_back(id);
+  }
+  if (ids.empty()) throw RangeError("--prompt-ids: no token ids given");
+  return ids;
+}
+
+void print_ids(const std::vector<std::int64_t>& ids) {
+  for (std::size_t i = 0; i < ids.size(); ++i) std::cout << (i ? " " : "") << ids[i];
+  std::cout << "\n";
+}
+
+// A GPT-2 with random weights (N(0, 0.02), as Hugging Face initialises it) and the real vocabulary's size, written
+// with the tokenizer files beside it: a complete checkpoint directory for trying the program without downloads.
+int init_random(const Arguments& a) {
+  const GPT2Tokenizer tokenizer = GPT2Tokenizer::from_directory(a.tokenizer_dir);
+  GPT2Config c;
+  c.n_layer = a.n_layer;
+  c.n_head = a.n_head;
+  c.n_embd = a.n_embd;
+  c.n_positions = a.n_positions;
+  c.vocab_size = tokenizer.vocab_size();
+  c.bos_token_id = c.eos_token_id = tokenizer.eos_id();
+  GPT2<float> model(c);
+  Random rng(a.seed);
+  model.visit_parameters([&](const std::string& name, Tensor<float>& t) {
+    const bool norm = name.find("ln_") != std::string::npos || name.find("norm") != std::string::npos;
+    if (norm) t.fill(name.size() > 6 && name.compare(name.size() - 6, 6, "weight") == 0 ? 1.0f : 0.0f);
+    else fill_normal(t.view(), rng, 0.0, 0.02);
+  });
+  std::error_code ec;
+  std::filesystem::create_directories(a.init_random, ec);
+  if (ec) throw IoError(a.init_random + ": cannot create the directory: " + ec.message());
+  save_gpt2(model, a.init_random);
+  for (const char* file : {"vocab.json", "merges.txt"}) {
+    std::filesystem::copy_file(a.tokenizer_dir + "/" + file, a.init_random + "/" + file, std::filesystem::copy_options::overwrite_existing, ec);
+    if (ec) throw IoError(a.tokenizer_dir + "/" + file + ": cannot copy: " + ec.message());
+  }
+  std::cerr << "gpt2: wrote a random " << count_parameters(model) << "-parameter GPT-2 to " << a.init_random << "\n";
+  return 0;
+}
+
+int run(const Arguments& a) {
+  if (a.threads > 0) set_num_threads(a.threads);
+  if (!a.init_random.empty()) return init_random(a);
+
+  if (!a.tokenize_file.empty()) {
+    const GPT2Tokenizer tokenizer = GPT2Tokenizer::from_directory(a.model);
+    const std::string text = read_bytes(a.tokenize_file);
+    std::vector<std::int64_t> ids;
+    try {
+      ids = tokenizer.encode(text);
+    } catch (const Error& e) {
+      throw FormatError(a.tokenize_file + ": " + e.what());
+    }
+    print_ids(ids);
+    return 0;
+  }
+
+  const GPT2<float> model = load_gpt2<float>(a.model);
+  const bool text_out = !a.output_ids;
+  std::optional<GPT2Tokenizer> tokenizer;
+  if (!a.prompt.empty() || text_out) tokenizer = GPT2Tokenizer::from_directory(a.model);
+  if (tokenizer && tokenizer->vocab_size() != model.config().vocab_size)
+    throw FormatError(a.model + ": vocab.json has " + std::to_string(tokenizer->vocab_size()) + " tokens but config.json says vocab_size " +
+                      std::to_string(model.config().vocab_size));
+  std::vector<std::int64_t> prompt;
+  if (a.prompt.empty()) {
+    prompt = parse_ids(a.prompt_ids, model.config().vocab_size);
+  } else {
+    try {
+      prompt = tokenizer->encode(a.prompt);
+    } catch (const Error& e) {
+      throw FormatError(std::string("--prompt: ") + e.what());
+    }
+  }
+  if (prompt.empty()) throw RangeError("--prompt: the text encodes to no tokens");
+
+  GenerateOptions options;
+  options.max_new_tokens = a.max_new_tokens;
+  options.sampling.temperature = a.temperature;
+  options.sampling.top_k = a.top_k;
+  options.sampling.top_p = a.top_p;
+  options.sampling.repetition_penalty = a.repetition_penalty;
+  options.sampling.seed = a.seed;
+  std::optional<StreamingDecoder> stream;
+  if (text_out) stream.emplace(*tokenizer);
+  const Clock::time_point start = Clock::now();
+  Clock::time_point first = start;
+  Index generated = 0;
+  options.on_token = [&](Index, std::int64_t id) {
+    if (generated++ == 0) first = Clock::now();
+    if (stream && id != model.config().eos_token_id) std::cout << stream->push(id) << std::flush;
+    return true;
+  };
+  const std::vector<GenerationResult> out = generate(model, {prompt}, options);
+  const Clock::time_point end = Clock::now();
+  if (stream) std::cout << stream->flush() << "\n";
+  else print_ids(out[0].ids);
+
+  const double prompt_s = std::chrono::duration<double>(first - start).count();
+  const double gen_s = std::chrono::duration<double>(end - first).count();
+  std::cerr << std::fixed << std::setprecision(1) << "gpt2: prompt " << prompt.size() << " tokens in " << prompt_s * 1e3 << " ms ("
+            << static_cast<double>(prompt.size()) / std::max(prompt_s, 1e-9) << " tokens/s); generated " << out[0].ids.size() << " tokens";
+  if (generated > 1) std::cerr << " in " << gen_s * 1e3 << " ms (" << static_cast<double>(generated - 1) / std::max(gen_s, 1e-9) << " tokens/s)";
+  std::cerr << "; stopped: " << generation_stop_name(out[0].stop) << "\n";
+  if (out[0].stop == GenerationStop::context_full)
+    std::cerr << "gpt2: the context of " << model.config().n_positions << " positions (n_positions) is full\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Generate text with a Hugging Face GPT-2 checkpoint directory (config.json, model.safetensors, vocab.json, merges.txt)."};
+  Arguments a;
+  app.add_option("--model", a.model, "checkpoint directory");
+  app.add_option("--prompt", a.prompt, "prompt text (UTF-8)");
+  app.add_option("--prompt-ids", a.prompt_ids, "prompt as token ids, e.g. \"15496 995\"");
+  app.add_flag("--output-ids", a.output_ids, "print the generated ids on one line instead of text");
+  app.add_option("--tokenize-file", a.tokenize_file, "print the ids of this file's bytes and exit (needs vocab.json, merges.txt)");
+  app.add_option("--max-new-tokens", a.max_new_tokens, "tokens to generate at most")->capture_default_str()->check(CLI::Range(Index(1), Index(1) << 30));
+  app.add_option("--temperature", a.temperature, "sampling temperature; 0 is greedy")->capture_default_str()->check(CLI::Range(0.0, 1e6));
+  app.add_option("--top-k", a.top_k, "sample among the k most likely tokens (0: all)")->capture_default_str()->check(CLI::Range(Index(0), Index(1) << 30));
+  app.add_option("--top-p", a.top_p, "sample within the nucleus of probability p")->capture_default_str()->check(CLI::Range(1e-9, 1.0));
+  app.add_option("--repetition-penalty", a.repetition_penalty, "penalty for tokens already present (1: none)")->capture_default_str()->check(CLI::Range(1e-6, 1e6));
+  app.add_option("--seed", a.seed, "seed of the sampler: the same seed gives the same text")->capture_default_str();
+  app.add_option("--threads", a.threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
+  app.add_option("--init-random", a.init_random, "write a random-weight checkpoint into this directory and exit (with --tokenizer-dir)");
+  app.add_option("--tokenizer-dir", a.tokenizer_dir, "where vocab.json and merges.txt are, for --init-random");
+  app.add_option("--n-layer", a.n_layer, "--init-random: layers")->capture_default_str()->check(CLI::Range(1, 128));
+  app.add_option("--n-head", a.n_head, "--init-random: heads")->capture_default_str()->check(CLI::Range(1, 128));
+  app.add_option("--n-embd", a.n_embd, "--init-random: width")->capture_default_str()->check(CLI::Range(1, 8192));
+  app.add_option("--n-positions", a.n_positions, "--init-random: context")->capture_default_str()->check(CLI::Range(1, 65536));
+  app.failure_message([](const CLI::App*, const CLI::Error& e) { return std::string("gpt2: ") + e.what() + " (see --help)\n"; });
+  try {
+    app.parse(argc, argv);
+    if (a.init_random.empty()) {
+      if (a.model.empty()) throw CLI::ValidationError("--model", "is required");
+      const int modes = !a.prompt.empty() + !a.prompt_ids.empty() + !a.tokenize_file.empty();
+      if (modes != 1) throw CLI::ValidationError("give exactly one of --prompt, --prompt-ids and --tokenize-file");
+    } else if (a.tokenizer_dir.empty()) {
+      throw CLI::ValidationError("--init-random", "needs --tokenizer-dir");
+    }
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    return run(a);
+  } catch (const std::exception& e) {
+    std::cerr << "gpt2: " << e.what() << "\n";
+    return 1;
+  }
+}
