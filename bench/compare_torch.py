@@ -1,0 +1,362 @@
+#!/usr/bin/python3
+"""PyTorch's side of bench/bench_translator.cpp: the same model, the same workload, in the same run.
+
+What it measures
+    The model directory that `EIGENFORMER_BENCH_SAVE=DIR build-bench/bin/bench_translator` wrote
+    (DIR/config.json, DIR/model.safetensors: the translation tutorial's Seq2SeqTransformer, whose
+    generator.bias at EOS is already -1e4 so that EOS never wins; DIR/bench_greedy.json: the 16
+    sources of 20 tokens and Eigenformer's greedy ids) is loaded into the tutorial's model, imported
+    from tools/make_translator_fixtures.py (load_state_dict(strict=True), float32, .eval(), dropout 0).
+    Workload, as ours: B sources (B = 1 and 16), encode once, then exactly 20 greedy steps; target
+    tokens per second = B * 20 / wall time, under torch.no_grad(), torch.set_num_threads(2).
+    Two ways of decoding:
+      tutorial   the tutorial's greedy_decode: every step re-runs the decoder on the whole prefix
+                 (what users of the tutorial run). At B = 1 it is make_translator_fixtures.greedy_decode
+                 itself (max_len = 21: 20 steps); at B = 16 the same loop over a [S, 16] batch (all
+                 sources have 20 tokens, so no padding masks are needed).
+      kv_cache   a hand-written incremental decoder on the same modules' weights (below; not part of
+                 the tutorial): each step runs one position, keys and values of earlier positions are
+                 cached, the memory's keys and values are projected once. It is checked to give the
+                 tutorial's ids.
+    Each is run once to warm up, then repeated until 2 s have passed (at least 3 times); the rate is
+    total tokens / total time (as Google Benchmark's mean), min and max per repetition are printed.
+
+BLAS
+    Debian's torch links libblas.so.3; as installed that is the reference BLAS (about 60x slower).
+    By default this script re-executes itself with LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp
+    (Debian's libopenblas0-openmp: apt-get install -y libopenblas0-openmp), which makes torch load
+    OpenBLAS's OpenMP build whatever update-alternatives selects. After the first matmul it reads
+    /proc/self/maps, prints which BLAS is mapped and asks OpenBLAS for its config, core and threading
+    (openblas_get_parallel: 2 = OpenMP). With the reference BLAS, or OpenBLAS's pthread build, it prints
+    the rates marked as unfair and exits with status 3: bench/report then refuses to print ratios.
+    --blas system skips the LD_LIBRARY_PATH step (whatever libblas.so.3 points to).
+
+OpenBLAS environment
+    Prints OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE as found. --unset-openblas-env removes both for this
+    process only (OpenBLAS then detects the core itself); nothing else is changed.
+
+Greedy ids
+    Compares the tutorial's ids with Eigenformer's (bench_greedy.json) at B = 1 and B = 16, and the
+    kv_cache ids with the tutorial's; prints how many rows agree and the first differing position.
+
+Usage (from the repository root)
+    /usr/bin/python3 bench/compare_torch.py DIR [--json OUT] [--unset-openblas-env] [--blas system]
+    bench/report runs bench_translator and this script and prints the table.
+"""
+
+import argparse
+import ctypes
+import json
+import math
+import os
+import sys
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the work tree
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OPENBLAS_OPENMP_DIR = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+OPENBLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+REEXEC_MARK = "EIGENFORMER_COMPARE_TORCH_CHILD"
+ORIGINAL_ENV = "EIGENFORMER_COMPARE_TORCH_OPENBLAS_ENV"
+THREADS = 2
+BATCHES = (1, 16)
+EXIT_UNFAIR_BLAS = 3
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("model_dir", help="directory written by bench_translator (EIGENFORMER_BENCH_SAVE)")
+    p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--blas", choices=("openblas-openmp", "system"), default="openblas-openmp",
+                   help="openblas-openmp (default): LD_LIBRARY_PATH to Debian's OpenBLAS OpenMP build; "
+                        "system: whatever libblas.so.3 points to")
+    p.add_argument("--unset-openblas-env", action="store_true",
+                   help="remove OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for this process only")
+    p.add_argument("--min-time", type=float, default=2.0, help="seconds per measurement (default 2)")
+    p.add_argument("--variants", default="tutorial,kv_cache", help="comma-separated: tutorial, kv_cache")
+    return p.parse_args()
+
+
+def reexec(args):
+    """LD_LIBRARY_PATH is read by the dynamic loader when the process starts: set it (and drop the
+    OpenBLAS variables if asked), then run this script again in the new environment."""
+    if os.environ.get(REEXEC_MARK):
+        return
+    env = dict(os.environ)
+    env[REEXEC_MARK] = "1"
+    env[ORIGINAL_ENV] = json.dumps({k: os.environ.get(k) for k in OPENBLAS_ENV})
+    if args.blas == "openblas-openmp":
+        if not os.path.isfile(os.path.join(OPENBLAS_OPENMP_DIR, "libblas.so.3")):
+            sys.exit(f"compare_torch.py: {OPENBLAS_OPENMP_DIR}/libblas.so.3 not found; "
+                     "install Debian's OpenBLAS OpenMP build: apt-get install -y libopenblas0-openmp")
+        old = env.get("LD_LIBRARY_PATH")
+        env["LD_LIBRARY_PATH"] = OPENBLAS_OPENMP_DIR + (":" + old if old else "")
+    if args.unset_openblas_env:
+        for k in OPENBLAS_ENV:
+            env.pop(k, None)
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
+ARGS = parse_args()
+reexec(ARGS)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import make_translator_fixtures as T  # noqa: E402  (the tutorial's model; sets 1 thread on import)
+import safetensors_np  # noqa: E402
+
+
+# --------------------------------------------------------------------------------------------
+# Which BLAS torch runs on
+# --------------------------------------------------------------------------------------------
+
+def blas_report():
+    """Call after the first matmul. Returns a dict: mapped libraries, kind, OpenBLAS details, fair."""
+    mapped = []
+    with open("/proc/self/maps") as f:
+        for line in f:
+            path = line.split()[-1] if len(line.split()) >= 6 else ""
+            name = os.path.basename(path)
+            if any(s in name for s in ("libblas", "libopenblas", "liblapack", "libmkl")) and path not in mapped:
+                mapped.append(path)
+    info = {"mapped": mapped, "kind": "unknown", "fair": False}
+    openblas = [p for p in mapped if "libopenblas" in os.path.basename(p)]
+    if openblas:
+        lib = ctypes.CDLL(openblas[0])  # already mapped: the same instance torch calls
+        lib.openblas_get_config.restype = ctypes.c_char_p
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        parallel = int(lib.openblas_get_parallel())
+        info.update(kind="OpenBLAS", config=lib.openblas_get_config().decode(),
+                    core=lib.openblas_get_corename().decode(),
+                    parallel={0: "sequential", 1: "pthreads", 2: "OpenMP"}.get(parallel, str(parallel)),
+                    blas_threads=int(lib.openblas_get_num_threads()))
+        info["fair"] = parallel == 2
+    elif any(os.path.basename(os.path.dirname(p)) == "blas" and "libblas" in p for p in mapped):
+        info["kind"] = "reference BLAS (netlib)"
+    elif any("libmkl" in p for p in mapped):
+        info.update(kind="MKL", fair=True)
+    return info
+
+
+# --------------------------------------------------------------------------------------------
+# The workload
+# --------------------------------------------------------------------------------------------
+
+def load(model_dir):
+    with open(os.path.join(model_dir, "config.json")) as f:
+        conf = json.load(f)
+    model = T.model_from_config(conf)
+    weights, _ = safetensors_np.load_file(os.path.join(model_dir, "model.safetensors"))
+    T.load_numpy_state(model, weights)
+    bench_path = os.path.join(model_dir, "bench_greedy.json")
+    if not os.path.isfile(bench_path):
+        sys.exit(f"compare_torch.py: {bench_path} is missing; write the model with "
+                 "EIGENFORMER_BENCH_SAVE=DIR build-bench/bin/bench_translator")
+    with open(bench_path) as f:
+        bench = json.load(f)
+    eos_bias = float(model.generator.bias[T.EOS_IDX])
+    if eos_bias > -1e3:
+        sys.exit(f"compare_torch.py: generator.bias[eos_id] is {eos_bias}; bench_translator saves -1e4 "
+                 "there so that EOS never ends a row early")
+    return model, conf, bench
+
+
+def tutorial_greedy(model, src, steps):
+    """src [S, B] -> ids [B, steps]. B = 1: the tutorial's greedy_decode itself. B > 1: the same loop
+    over a batch (sources of equal length: no padding masks)."""
+    S, B = src.shape
+    src_mask = torch.zeros((S, S)).type(torch.bool)
+    if B == 1:
+        ys = T.greedy_decode(model, src, src_mask, max_len=steps + 1, start_symbol=T.BOS_IDX)
+        return ys[1:].transpose(0, 1)
+    memory = model.encode(src, src_mask)
+    ys = torch.full((1, B), T.BOS_IDX, dtype=torch.long)
+    for _ in range(steps):
+        tgt_mask = T.generate_square_subsequent_mask(ys.size(0)).type(torch.bool)
+        out = model.decode(ys, memory, tgt_mask)
+        out = out.transpose(0, 1)
+        prob = model.generator(out[:, -1])
+        _, next_word = torch.max(prob, dim=1)
+        ys = torch.cat([ys, next_word[None, :]], dim=0)
+    return ys[1:].transpose(0, 1)
+
+
+class CachedDecoder:
+    """Incremental decoding on the tutorial model's own modules: one position per step. Not part of
+    the tutorial; written here as what a PyTorch user with a KV cache would run. Tensors batch-first."""
+
+    def __init__(self, model, memory, steps):  # memory [S, B, D], as nn.Transformer returns it
+        self.model = model
+        tr = model.transformer
+        S, B, D = memory.shape
+        mem = memory.transpose(0, 1)  # [B, S, D]
+        self.layers = []
+        for layer in tr.decoder.layers:
+            H = layer.self_attn.num_heads
+            Dh = D // H
+            w, b = layer.multihead_attn.in_proj_weight, layer.multihead_attn.in_proj_bias
+            k = F.linear(mem, w[D:2 * D], b[D:2 * D]).view(B, S, H, Dh).transpose(1, 2)  # [B, H, S, Dh]
+            v = F.linear(mem, w[2 * D:], b[2 * D:]).view(B, S, H, Dh).transpose(1, 2)
+            self.layers.append(dict(layer=layer, H=H, Dh=Dh, mem_k=k, mem_v=v,
+                                    k=torch.empty(B, H, steps, Dh), v=torch.empty(B, H, steps, Dh)))
+        self.B, self.D, self.t = B, D, 0
+        self.pe = model.positional_encoding.pos_embedding[:, 0]  # [max_len, D]
+
+    def _attend(self, q, k, v, H, Dh):  # q [B, 1, D]; k, v [B, H, P, Dh] -> [B, 1, D]
+        q = q.view(self.B, 1, H, Dh).transpose(1, 2)  # [B, H, 1, Dh]
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(Dh)  # [B, H, 1, P]
+        out = torch.matmul(torch.softmax(scores, dim=-1), v)  # [B, H, 1, Dh]
+        return out.transpose(1, 2).reshape(self.B, 1, self.D)
+
+    def _self_attn(self, c, x):
+        attn = c["layer"].self_attn
+        q, k, v = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+        H, Dh, t = c["H"], c["Dh"], self.t
+        c["k"][:, :, t] = k.view(self.B, H, Dh)
+        c["v"][:, :, t] = v.view(self.B, H, Dh)
+        out = self._attend(q, c["k"][:, :, :t + 1], c["v"][:, :, :t + 1], H, Dh)
+        return attn.out_proj(out)
+
+    def _cross_attn(self, c, x):
+        attn = c["layer"].multihead_attn
+        q = F.linear(x, attn.in_proj_weight[:self.D], attn.in_proj_bias[:self.D])
+        return attn.out_proj(self._attend(q, c["mem_k"], c["mem_v"], c["H"], c["Dh"]))
+
+    @staticmethod
+    def _ff(layer, x):
+        return layer.linear2(layer.activation(layer.linear1(x)))
+
+    def step(self, tokens):  # tokens [B] -> logits [B, V]
+        x = self.model.tgt_tok_emb(tokens)[:, None, :] + self.pe[self.t]  # [B, 1, D]
+        for c in self.layers:
+            layer = c["layer"]
+            if layer.norm_first:
+                x = x + self._self_attn(c, layer.norm1(x))
+                x = x + self._cross_attn(c, layer.norm2(x))
+                x = x + self._ff(layer, layer.norm3(x))
+            else:
+                x = layer.norm1(x + self._self_attn(c, x))
+                x = layer.norm2(x + self._cross_attn(c, x))
+                x = layer.norm3(x + self._ff(layer, x))
+        x = self.model.transformer.decoder.norm(x)
+        self.t += 1
+        return self.model.generator(x[:, 0])
+
+
+def cached_greedy(model, src, steps):
+    S, B = src.shape
+    memory = model.encode(src, torch.zeros((S, S)).type(torch.bool))
+    dec = CachedDecoder(model, memory, steps)
+    tokens = torch.full((B,), T.BOS_IDX, dtype=torch.long)
+    out = []
+    for _ in range(steps):
+        tokens = torch.argmax(dec.step(tokens), dim=1)  # the first maximum, as torch.max
+        out.append(tokens)
+    return torch.stack(out, dim=1)
+
+
+VARIANTS = {"tutorial": tutorial_greedy, "kv_cache": cached_greedy}
+
+
+def measure(fn, min_time):
+    fn()  # warm-up
+    times = []
+    start = time.perf_counter()
+    while len(times) < 3 or time.perf_counter() - start < min_time:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def agreement(ours, theirs):
+    """Rows equal, and for each differing row its first differing position."""
+    diffs = []
+    for b, (a, t) in enumerate(zip(ours, theirs)):
+        if list(a) != list(t):
+            first = next((i for i, (x, y) in enumerate(zip(a, t)) if x != y), min(len(a), len(t)))
+            diffs.append(dict(row=b, position=first))
+    return dict(rows=len(ours), equal=len(ours) - len(diffs), diffs=diffs)
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def main():
+    torch.set_num_threads(THREADS)
+    original_env = json.loads(os.environ.get(ORIGINAL_ENV, "{}"))
+    result = dict(torch_version=torch.__version__, threads=THREADS,
+                  openblas_env_found=original_env,
+                  openblas_env_in_effect={k: os.environ.get(k) for k in OPENBLAS_ENV},
+                  ld_library_path=os.environ.get("LD_LIBRARY_PATH"),
+                  loadavg_start=loadavg())
+    with torch.no_grad():
+        a = torch.randn(256, 256)
+        torch.matmul(a, a)  # the first matmul: BLAS is mapped now
+        blas = blas_report()
+        result["blas"] = blas
+        print(f"torch {torch.__version__}, torch.get_num_threads() = {torch.get_num_threads()}")
+        print("BLAS mapped: " + (", ".join(blas["mapped"]) or "none"))
+        if blas["kind"] == "OpenBLAS":
+            print(f"BLAS: {blas['config']}; core {blas['core']}; threading {blas['parallel']}, "
+                  f"{blas['blas_threads']} threads")
+        else:
+            print(f"BLAS: {blas['kind']}")
+        env_line = ", ".join(f"{k}={v if v is not None else '(unset)'}" for k, v in original_env.items())
+        eff_line = ", ".join(f"{k}={v if v is not None else '(unset)'}"
+                             for k, v in result["openblas_env_in_effect"].items())
+        print(f"OpenBLAS environment found: {env_line}; in effect here: {eff_line}")
+        if not blas["fair"]:
+            print("compare_torch.py: torch is NOT on OpenBLAS's OpenMP build: its rates below are not a fair "
+                  "baseline and no ratio may be drawn from them", file=sys.stderr)
+
+        model, conf, bench = load(ARGS.model_dir)
+        steps = int(bench["new_tokens"])
+        sources = torch.as_tensor(bench["sources"], dtype=torch.long)  # [16, S]
+        result.update(model_dir=os.path.abspath(ARGS.model_dir), origin=bench.get("origin"),
+                      new_tokens=steps, source_tokens=int(bench["source_tokens"]), runs=[], agreement={})
+        print(f"model: {ARGS.model_dir} ({bench.get('origin')}): D {conf['d_model']}, H {conf['nhead']}, "
+              f"{conf['num_encoder_layers']}+{conf['num_decoder_layers']} layers, F {conf['dim_feedforward']}, "
+              f"V {conf['src_vocab_size']}/{conf['tgt_vocab_size']}; sources of {sources.shape[1]} tokens, "
+              f"{steps} greedy steps")
+
+        variants = [v.strip() for v in ARGS.variants.split(",") if v.strip()]
+        for B in BATCHES:
+            src = sources[:B].transpose(0, 1).contiguous()  # [S, B], as the tutorial's model takes it
+            tutorial_ids = tutorial_greedy(model, src, steps).tolist()
+            if any(T.EOS_IDX in row for row in tutorial_ids):
+                sys.exit("compare_torch.py: PyTorch chose EOS although generator.bias[eos_id] is -1e4")
+            ours = bench[f"greedy_batch_{B}"]
+            result["agreement"][f"ours_vs_tutorial_batch_{B}"] = agreement(ours, tutorial_ids)
+            for name in variants:
+                fn = VARIANTS[name]
+                if name != "tutorial":
+                    result["agreement"][f"{name}_vs_tutorial_batch_{B}"] = agreement(fn(model, src, steps).tolist(),
+                                                                                      tutorial_ids)
+                times = measure(lambda: fn(model, src, steps), ARGS.min_time)
+                tokens = B * steps
+                run = dict(variant=name, batch=B, reps=len(times), tok_per_s=tokens * len(times) / sum(times),
+                           tok_per_s_min=tokens / max(times), tok_per_s_max=tokens / min(times))
+                result["runs"].append(run)
+                print(f"PyTorch {name:9s} B={B:2d}: {run['tok_per_s']:9.1f} target tok/s "
+                      f"(per repetition {run['tok_per_s_min']:.1f} to {run['tok_per_s_max']:.1f}, "
+                      f"{len(times)} repetitions)")
+        for key, ag in result["agreement"].items():
+            detail = "; ".join(f"row {d['row']} first differs at step {d['position']}" for d in ag["diffs"][:5])
+            print(f"greedy ids {key}: {ag['equal']}/{ag['rows']} rows identical" + (f" ({detail})" if detail else ""))
+    result["loadavg_end"] = loadavg()
+    print(f"load average: {result['loadavg_start']} at start, {result['loadavg_end']} at end")
+    if ARGS.json:
+        with open(ARGS.json, "w") as f:
+            json.dump(result, f, indent=1)
+    return 0 if blas["fair"] else EXIT_UNFAIR_BLAS
+
+
+if __name__ == "__main__":
+    sys.exit(main())
