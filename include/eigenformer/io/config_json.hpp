@@ -6,7 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <iterator>
 #include <string>
+#include <string_view>
+#include <unordered_set>
 #include <utility>
 
 #include "eigenformer/core/error.hpp"
@@ -14,17 +17,36 @@
 
 namespace eigenformer {
 
+// Parses `text` as JSON. A syntax error throws FormatError(error_prefix + nlohmann's message without its id, cut to
+// 200 characters, since it may quote a long token). nlohmann keeps only the last of two equal keys, silently: the
+// first top-level key that appears twice is returned in *duplicate_key ("" if none), for the caller to refuse.
+inline nlohmann::json parse_json(std::string_view text, const std::string& error_prefix, std::string* duplicate_key = nullptr) {
+  std::unordered_set<std::string> keys;
+  try {
+    return nlohmann::json::parse(text.begin(), text.end(), [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+      if (duplicate_key && depth == 1 && event == nlohmann::json::parse_event_t::key && duplicate_key->empty() &&
+          !keys.insert(parsed.get<std::string>()).second)
+        *duplicate_key = parsed.get<std::string>();
+      return true;
+    });
+  } catch (const nlohmann::json::parse_error& e) {
+    std::string what = e.what();
+    const std::size_t bracket = what.find("] ");  // drop nlohmann's "[json.exception.parse_error.101] "
+    if (what.rfind("[json.exception.", 0) == 0 && bracket != std::string::npos) what = what.substr(bracket + 2);
+    if (what.size() > 200) what = what.substr(0, 197) + "...";
+    throw FormatError(error_prefix + what);
+  }
+}
+
+// A JSON file, every syntax error and repeated top-level key reported with the file's path.
 inline nlohmann::json read_json_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError(path + ": cannot open");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    std::string what = e.what();
-    const std::size_t bracket = what.find("] ");
-    if (bracket != std::string::npos) what = what.substr(bracket + 2);
-    throw FormatError(path + ": not valid JSON: " + what);
-  }
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string duplicate;
+  nlohmann::json j = parse_json(text, path + ": not valid JSON: ", &duplicate);
+  if (!duplicate.empty()) throw FormatError(path + ": field '" + duplicate + "' appears twice");
+  return j;
 }
 
 // Typed access to a config.json object: every field required unless a default is given, every type checked.

@@ -24,7 +24,6 @@
 #include <cstring>
 #include <limits>
 #include <map>
-#include <set>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -35,6 +34,7 @@
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/shape.hpp"
 #include "eigenformer/core/tensor.hpp"
+#include "eigenformer/io/config_json.hpp"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "eigenformer/io/safetensors.hpp reads and writes little-endian data in place: little-endian hosts only"
@@ -388,24 +388,9 @@ class SafeTensors {
     data_ = map_ + 8 + n;
     data_bytes_ = rest - n;
 
-    nlohmann::json header;
     std::string duplicate;
-    std::set<std::string> keys;
-    try {
-      const char* text = reinterpret_cast<const char*>(map_ + 8);
-      header = nlohmann::json::parse(text, text + n, [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-        if (depth == 1 && event == nlohmann::json::parse_event_t::key && !keys.insert(parsed.get<std::string>()).second &&
-            duplicate.empty())
-          duplicate = parsed.get<std::string>();
-        return true;
-      });
-    } catch (const nlohmann::json::parse_error& e) {
-      std::string what = e.what();
-      const std::size_t bracket = what.find("] ");  // drop nlohmann's "[json.exception.parse_error.101] "
-      if (what.rfind("[json.exception.", 0) == 0 && bracket != std::string::npos) what = what.substr(bracket + 2);
-      if (what.size() > 200) what = what.substr(0, 197) + "...";  // "last read" may quote a long token
-      throw format_error("the header is not valid JSON: " + what);
-    }
+    const nlohmann::json header =
+        parse_json(std::string_view(reinterpret_cast<const char*>(map_ + 8), n), path_ + ": the header is not valid JSON: ", &duplicate);
     if (!header.is_object()) throw format_error("the header is " + detail::brief_json(header) + "; expected a JSON object");
     if (!duplicate.empty()) throw format_error("the header lists '" + duplicate + "' twice");
 

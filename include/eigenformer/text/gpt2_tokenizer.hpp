@@ -9,6 +9,7 @@
 #pragma once
 
 #include "eigenformer/core/error.hpp"
+#include "eigenformer/io/config_json.hpp"
 #include "eigenformer/text/gpt2_pretokenizer.hpp"
 #include "eigenformer/text/utf8.hpp"
 
@@ -30,7 +31,6 @@
 #include <string_view>
 #include <system_error>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -142,23 +142,8 @@ struct Gpt2Vocabulary {
 // alphabet, all 256 single-byte tokens and "<|endoftext|>" present.
 inline void read_gpt2_vocab(const std::string& path, Gpt2Vocabulary& v) {
   const std::string text = read_file_bytes(path);
-  nlohmann::json j;
   std::string duplicate;
-  try {
-    std::unordered_set<std::string> keys;
-    j = nlohmann::json::parse(text, [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-      if (depth == 1 && event == nlohmann::json::parse_event_t::key && duplicate.empty() &&
-          !keys.insert(parsed.get<std::string>()).second)
-        duplicate = parsed.get<std::string>();
-      return true;
-    });
-  } catch (const nlohmann::json::parse_error& e) {
-    std::string what = e.what();
-    const std::size_t bracket = what.find("] ");  // drop nlohmann's "[json.exception.parse_error.101] "
-    if (what.rfind("[json.exception.", 0) == 0 && bracket != std::string::npos) what = what.substr(bracket + 2);
-    if (what.size() > 200) what = what.substr(0, 197) + "...";
-    throw FormatError(path + ": not valid JSON: " + what);
-  }
+  const nlohmann::json j = parse_json(text, path + ": not valid JSON: ", &duplicate);
   if (!j.is_object()) throw FormatError(path + ": the top level is a JSON " + j.type_name() + "; expected an object {token: id}");
   if (!duplicate.empty()) throw FormatError(path + ": token " + json_quoted(duplicate) + " appears twice");
   const std::size_t n = j.size();
