@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include "support/temp_file.hpp"
+
 using namespace eigenformer;
 
 TEST_CASE("ConfigReader: typed fields, defaults for optional ones, errors naming file and field") {
@@ -23,4 +25,18 @@ TEST_CASE("ConfigReader: typed fields, defaults for optional ones, errors naming
   CHECK_THROWS_WITH_AS(r.string("n"), "dir/config.json: field 'n' is 3; expected a string", FormatError);
   CHECK_THROWS_WITH_AS(r.boolean("n", false), "dir/config.json: field 'n' is 3; expected true or false", FormatError);
   CHECK_THROWS_WITH_AS(ConfigReader(nlohmann::json::array(), "c.json"), "c.json: the top level is not a JSON object", FormatError);
+}
+
+TEST_CASE("read_json_file: syntax errors and repeated fields name the file") {
+  eigenformer::testing::TempFile f;
+  f.write(R"({"n_layer": 2, "n_head": 4, "n_layer": 3})");
+  CHECK_THROWS_WITH_AS(read_json_file(f.path()), (f.path() + ": field 'n_layer' appears twice").c_str(), FormatError);
+  f.write(R"({"n_layer": 2,})");
+  try {
+    read_json_file(f.path());
+    FAIL("no error");
+  } catch (const FormatError& e) {
+    CHECK(std::string(e.what()).rfind(f.path() + ": not valid JSON: parse error at line 1, column 15", 0) == 0);
+  }
+  CHECK_THROWS_WITH_AS(read_json_file("/nonexistent/config.json"), "/nonexistent/config.json: cannot open", IoError);
 }
