@@ -1,7 +1,10 @@
 #!/usr/bin/python3
-"""PyTorch's side of bench/bench_translator.cpp: the same model, the same workload, in the same run.
+"""PyTorch's side of bench/bench_translator.cpp and bench/bench_gpt2.cpp: the same workloads, in the same run.
 
-What it measures
+--workloads translator (the default), gpt2, or all (translator, then GPT-2, in one process; bench/report runs
+them as two processes so that each peak RSS is that workload's alone).
+
+What it measures: translator (needs DIR)
     The model directory that `EIGENFORMER_BENCH_SAVE=DIR build-bench/bin/bench_translator` wrote
     (DIR/config.json, DIR/model.safetensors: the translation tutorial's Seq2SeqTransformer, whose
     generator.bias at EOS is already -1e4 so that EOS never wins; DIR/bench_greedy.json: the 16
@@ -20,6 +23,22 @@ What it measures
                  tutorial's ids.
     Each is run once to warm up, then repeated until 2 s have passed (at least 3 times); the rate is
     total tokens / total time (as Google Benchmark's mean), min and max per repetition are printed.
+
+What it measures: gpt2 (no DIR)
+    GPT-2 small's shape (12 layers, 12 heads, 768 wide, vocabulary 50257, 1024 positions) in
+    tools/gpt2_reference.py's GPT2LMHeadModel (imported, plain PyTorch, KV cache as Hugging Face's
+    layer_past), float32, every parameter drawn from N(0, 0.02) (torch.Generator seeded 1; as
+    bench_gpt2.cpp draws its own, so the two sides' weights differ but have the same distribution
+    and shapes), under torch.no_grad(), torch.set_num_threads(2). Workloads, as bench_gpt2.cpp:
+      prompt T   one forward over T = 128 and 512 random tokens, logits at every position
+                 ([1, T, 50257]); tokens/s = T / time.
+      decode B   B = 1 and 8 rows of 16 random tokens run as a prompt (not timed), then exactly 32
+                 greedy steps with the KV cache (argmax of the last logits, then a one-position
+                 forward with `past`); tokens/s = B * 32 / time of the 32 steps.
+    Each is run once to warm up, then repeated until --min-time seconds have passed (at least 3
+    times); the rate is total tokens / total time, min and max per repetition are printed. Peak
+    RSS (resource.getrusage ru_maxrss of this process) is printed after torch's import and first
+    matmul, after the model is built, and after each workload.
 
 BLAS
     Debian's torch links libblas.so.3; as installed that is the reference BLAS (about 60x slower).
@@ -41,7 +60,8 @@ Greedy ids
 
 Usage (from the repository root)
     /usr/bin/python3 bench/compare_torch.py DIR [--json OUT] [--unset-openblas-env] [--blas system]
-    bench/report runs bench_translator and this script and prints the table.
+    /usr/bin/python3 bench/compare_torch.py --workloads gpt2 [--json OUT] [--unset-openblas-env]
+    bench/report runs bench_translator / bench_gpt2 and this script and prints the tables.
 """
 
 import argparse
@@ -49,6 +69,7 @@ import ctypes
 import json
 import math
 import os
+import resource
 import sys
 import time
 
@@ -66,7 +87,10 @@ EXIT_UNFAIR_BLAS = 3
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("model_dir", help="directory written by bench_translator (EIGENFORMER_BENCH_SAVE)")
+    p.add_argument("model_dir", nargs="?",
+                   help="directory written by bench_translator (EIGENFORMER_BENCH_SAVE); needed by the translator")
+    p.add_argument("--workloads", choices=("translator", "gpt2", "all"), default="translator",
+                   help="translator (default; needs DIR), gpt2 (GPT-2 124M shape, random weights) or all")
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--blas", choices=("openblas-openmp", "system"), default="openblas-openmp",
                    help="openblas-openmp (default): LD_LIBRARY_PATH to Debian's OpenBLAS OpenMP build; "
@@ -74,8 +98,11 @@ def parse_args():
     p.add_argument("--unset-openblas-env", action="store_true",
                    help="remove OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for this process only")
     p.add_argument("--min-time", type=float, default=2.0, help="seconds per measurement (default 2)")
-    p.add_argument("--variants", default="tutorial,kv_cache", help="comma-separated: tutorial, kv_cache")
-    return p.parse_args()
+    p.add_argument("--variants", default="tutorial,kv_cache", help="translator, comma-separated: tutorial, kv_cache")
+    args = p.parse_args()
+    if args.workloads in ("translator", "all") and not args.model_dir:
+        p.error("the translator workload needs DIR (written by EIGENFORMER_BENCH_SAVE=DIR bench_translator)")
+    return args
 
 
 def reexec(args):
@@ -106,6 +133,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
+import gpt2_reference as G  # noqa: E402  (GPT-2 in plain PyTorch, with a KV cache)
 import make_translator_fixtures as T  # noqa: E402  (the tutorial's model; sets 1 thread on import)
 import safetensors_np  # noqa: E402
 
@@ -288,10 +316,133 @@ def loadavg():
         return " ".join(f.read().split()[:3])
 
 
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # ru_maxrss is in KiB on Linux
+
+
+def run_translator(result):
+    model, conf, bench = load(ARGS.model_dir)
+    steps = int(bench["new_tokens"])
+    sources = torch.as_tensor(bench["sources"], dtype=torch.long)  # [16, S]
+    result.update(model_dir=os.path.abspath(ARGS.model_dir), origin=bench.get("origin"),
+                  new_tokens=steps, source_tokens=int(bench["source_tokens"]), runs=[], agreement={})
+    print(f"model: {ARGS.model_dir} ({bench.get('origin')}): D {conf['d_model']}, H {conf['nhead']}, "
+          f"{conf['num_encoder_layers']}+{conf['num_decoder_layers']} layers, F {conf['dim_feedforward']}, "
+          f"V {conf['src_vocab_size']}/{conf['tgt_vocab_size']}; sources of {sources.shape[1]} tokens, "
+          f"{steps} greedy steps")
+
+    variants = [v.strip() for v in ARGS.variants.split(",") if v.strip()]
+    for B in BATCHES:
+        src = sources[:B].transpose(0, 1).contiguous()  # [S, B], as the tutorial's model takes it
+        tutorial_ids = tutorial_greedy(model, src, steps).tolist()
+        if any(T.EOS_IDX in row for row in tutorial_ids):
+            sys.exit("compare_torch.py: PyTorch chose EOS although generator.bias[eos_id] is -1e4")
+        ours = bench[f"greedy_batch_{B}"]
+        result["agreement"][f"ours_vs_tutorial_batch_{B}"] = agreement(ours, tutorial_ids)
+        for name in variants:
+            fn = VARIANTS[name]
+            if name != "tutorial":
+                result["agreement"][f"{name}_vs_tutorial_batch_{B}"] = agreement(fn(model, src, steps).tolist(),
+                                                                                  tutorial_ids)
+            times = measure(lambda: fn(model, src, steps), ARGS.min_time)
+            tokens = B * steps
+            run = dict(variant=name, batch=B, reps=len(times), tok_per_s=tokens * len(times) / sum(times),
+                       tok_per_s_min=tokens / max(times), tok_per_s_max=tokens / min(times))
+            result["runs"].append(run)
+            print(f"PyTorch {name:9s} B={B:2d}: {run['tok_per_s']:9.1f} target tok/s "
+                  f"(per repetition {run['tok_per_s_min']:.1f} to {run['tok_per_s_max']:.1f}, "
+                  f"{len(times)} repetitions)")
+    for key, ag in result["agreement"].items():
+        detail = "; ".join(f"row {d['row']} first differs at step {d['position']}" for d in ag["diffs"][:5])
+        print(f"greedy ids {key}: {ag['equal']}/{ag['rows']} rows identical" + (f" ({detail})" if detail else ""))
+
+
+# --------------------------------------------------------------------------------------------
+# GPT-2 124M shape (bench_gpt2.cpp's workloads)
+# --------------------------------------------------------------------------------------------
+
+GPT2_SHAPE = dict(n_layer=12, n_head=12, n_embd=768, n_positions=1024, vocab_size=50257)
+GPT2_PROMPTS = (128, 512)
+GPT2_DECODE_BATCHES = (1, 8)
+GPT2_DECODE_PROMPT = 16
+GPT2_DECODE_STEPS = 32
+
+
+def gpt2_model(generator):
+    cfg = G.GPT2Config(**GPT2_SHAPE)
+    model = G.GPT2LMHeadModel(cfg, dtype=torch.float32)  # .eval(), requires_grad False
+    for p in model.parameters():
+        p.normal_(0.0, 0.02, generator=generator)
+    return model
+
+
+def measure_timed(fn, min_time):
+    """fn() does its own untimed setup and returns the seconds of its timed part."""
+    fn()  # warm-up
+    times = []
+    start = time.perf_counter()
+    while len(times) < 3 or time.perf_counter() - start < min_time:
+        times.append(fn())
+    return times
+
+
+def gpt2_prompt(model, ids):
+    t0 = time.perf_counter()
+    logits, _ = model(ids)  # [1, T, V]: logits at every position
+    elapsed = time.perf_counter() - t0
+    assert logits.shape == (1, ids.shape[1], GPT2_SHAPE["vocab_size"])
+    return elapsed
+
+
+def gpt2_decode(model, ids, steps):
+    """ids [B, 16]: the prompt (not timed), then `steps` greedy steps with the KV cache (timed)."""
+    logits, past = model(ids)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        tokens = torch.argmax(logits[:, -1], dim=-1)
+        logits, past = model(tokens[:, None], past=past)  # one position; keys and values from `past`
+    elapsed = time.perf_counter() - t0
+    assert past[0][0].shape[-2] == ids.shape[1] + steps
+    return elapsed
+
+
+def run_gpt2(result):
+    gen = torch.Generator().manual_seed(1)
+    model = gpt2_model(gen)
+    params = sum(p.numel() for p in model.parameters())
+    V = GPT2_SHAPE["vocab_size"]
+    gpt2 = dict(shape=GPT2_SHAPE, parameters=params, runs=[], peak_rss_mb_after_import=result["peak_rss_mb_after_import"],
+                peak_rss_mb_after_model=peak_rss_mb())
+    result["gpt2"] = gpt2
+    print(f"GPT-2: {GPT2_SHAPE}, {params:,} parameters, float32, N(0, 0.02) weights; peak RSS "
+          f"{gpt2['peak_rss_mb_after_import']:.0f} MB after import, {gpt2['peak_rss_mb_after_model']:.0f} MB with the model")
+
+    def record(run, times):
+        run.update(reps=len(times), tok_per_s=run["tokens"] * len(times) / sum(times),
+                   tok_per_s_min=run["tokens"] / max(times), tok_per_s_max=run["tokens"] / min(times),
+                   peak_rss_mb=peak_rss_mb())
+        gpt2["runs"].append(run)
+        label = f"prompt T={run['T']}" if run["workload"] == "prompt" else f"decode B={run['B']}"
+        print(f"PyTorch GPT-2 {label:13s}: {run['tok_per_s']:9.1f} tok/s (per repetition {run['tok_per_s_min']:.1f} "
+              f"to {run['tok_per_s_max']:.1f}, {len(times)} repetitions); peak RSS so far {run['peak_rss_mb']:.0f} MB",
+              flush=True)
+
+    for T_ in GPT2_PROMPTS:
+        ids = torch.randint(0, V, (1, T_), generator=gen)
+        record(dict(workload="prompt", T=T_, B=1, tokens=T_),
+               measure_timed(lambda: gpt2_prompt(model, ids), ARGS.min_time))
+    for B in GPT2_DECODE_BATCHES:
+        ids = torch.randint(0, V, (B, GPT2_DECODE_PROMPT), generator=gen)
+        record(dict(workload="decode", B=B, prompt=GPT2_DECODE_PROMPT, steps=GPT2_DECODE_STEPS,
+                    tokens=B * GPT2_DECODE_STEPS),
+               measure_timed(lambda: gpt2_decode(model, ids, GPT2_DECODE_STEPS), ARGS.min_time))
+    gpt2["peak_rss_mb"] = peak_rss_mb()
+
+
 def main():
     torch.set_num_threads(THREADS)
     original_env = json.loads(os.environ.get(ORIGINAL_ENV, "{}"))
-    result = dict(torch_version=torch.__version__, threads=THREADS,
+    result = dict(torch_version=torch.__version__, threads=THREADS, workloads=ARGS.workloads,
                   openblas_env_found=original_env,
                   openblas_env_in_effect={k: os.environ.get(k) for k in OPENBLAS_ENV},
                   ld_library_path=os.environ.get("LD_LIBRARY_PATH"),
@@ -299,6 +450,7 @@ def main():
     with torch.no_grad():
         a = torch.randn(256, 256)
         torch.matmul(a, a)  # the first matmul: BLAS is mapped now
+        result["peak_rss_mb_after_import"] = peak_rss_mb()
         blas = blas_report()
         result["blas"] = blas
         print(f"torch {torch.__version__}, torch.get_num_threads() = {torch.get_num_threads()}")
@@ -316,42 +468,14 @@ def main():
             print("compare_torch.py: torch is NOT on OpenBLAS's OpenMP build: its rates below are not a fair "
                   "baseline and no ratio may be drawn from them", file=sys.stderr)
 
-        model, conf, bench = load(ARGS.model_dir)
-        steps = int(bench["new_tokens"])
-        sources = torch.as_tensor(bench["sources"], dtype=torch.long)  # [16, S]
-        result.update(model_dir=os.path.abspath(ARGS.model_dir), origin=bench.get("origin"),
-                      new_tokens=steps, source_tokens=int(bench["source_tokens"]), runs=[], agreement={})
-        print(f"model: {ARGS.model_dir} ({bench.get('origin')}): D {conf['d_model']}, H {conf['nhead']}, "
-              f"{conf['num_encoder_layers']}+{conf['num_decoder_layers']} layers, F {conf['dim_feedforward']}, "
-              f"V {conf['src_vocab_size']}/{conf['tgt_vocab_size']}; sources of {sources.shape[1]} tokens, "
-              f"{steps} greedy steps")
-
-        variants = [v.strip() for v in ARGS.variants.split(",") if v.strip()]
-        for B in BATCHES:
-            src = sources[:B].transpose(0, 1).contiguous()  # [S, B], as the tutorial's model takes it
-            tutorial_ids = tutorial_greedy(model, src, steps).tolist()
-            if any(T.EOS_IDX in row for row in tutorial_ids):
-                sys.exit("compare_torch.py: PyTorch chose EOS although generator.bias[eos_id] is -1e4")
-            ours = bench[f"greedy_batch_{B}"]
-            result["agreement"][f"ours_vs_tutorial_batch_{B}"] = agreement(ours, tutorial_ids)
-            for name in variants:
-                fn = VARIANTS[name]
-                if name != "tutorial":
-                    result["agreement"][f"{name}_vs_tutorial_batch_{B}"] = agreement(fn(model, src, steps).tolist(),
-                                                                                      tutorial_ids)
-                times = measure(lambda: fn(model, src, steps), ARGS.min_time)
-                tokens = B * steps
-                run = dict(variant=name, batch=B, reps=len(times), tok_per_s=tokens * len(times) / sum(times),
-                           tok_per_s_min=tokens / max(times), tok_per_s_max=tokens / min(times))
-                result["runs"].append(run)
-                print(f"PyTorch {name:9s} B={B:2d}: {run['tok_per_s']:9.1f} target tok/s "
-                      f"(per repetition {run['tok_per_s_min']:.1f} to {run['tok_per_s_max']:.1f}, "
-                      f"{len(times)} repetitions)")
-        for key, ag in result["agreement"].items():
-            detail = "; ".join(f"row {d['row']} first differs at step {d['position']}" for d in ag["diffs"][:5])
-            print(f"greedy ids {key}: {ag['equal']}/{ag['rows']} rows identical" + (f" ({detail})" if detail else ""))
+        if ARGS.workloads in ("translator", "all"):
+            run_translator(result)
+        if ARGS.workloads in ("gpt2", "all"):
+            run_gpt2(result)
     result["loadavg_end"] = loadavg()
-    print(f"load average: {result['loadavg_start']} at start, {result['loadavg_end']} at end")
+    result["peak_rss_mb"] = peak_rss_mb()
+    print(f"load average: {result['loadavg_start']} at start, {result['loadavg_end']} at end; "
+          f"peak RSS {result['peak_rss_mb']:.0f} MB")
     if ARGS.json:
         with open(ARGS.json, "w") as f:
             json.dump(result, f, indent=1)
