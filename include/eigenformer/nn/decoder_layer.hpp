@@ -24,14 +24,8 @@
 
 namespace eigenformer {
 
-struct DecoderLayerConfig {
-  Index d_model = 512;
-  Index num_heads = 8;
-  Index d_ff = 2048;
-  Activation activation = Activation::relu;
-  bool norm_first = false;  // false: post-norm (the paper); true: pre-norm
-  double layer_norm_eps = 1e-5;
-};
+// The decoder layer has the encoder layer's settings (nn.TransformerDecoderLayer takes the same arguments).
+using DecoderLayerConfig = EncoderLayerConfig;
 
 template <typename Scalar>
 struct DecoderLayerOptions {
