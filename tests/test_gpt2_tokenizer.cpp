@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -357,6 +358,31 @@ TEST_CASE("GPT2Tokenizer.load: each kind of bad vocab.json is a FormatError nami
   nlohmann::json no_eos = tiny_vocab({});
   no_eos.erase("<|endoftext|>");
   check_rejected(no_eos.dump(), "no token \"<|endoftext|>\"; GPT-2 ends its vocabulary with it (id 50256)");
+}
+
+TEST_CASE("GPT2Tokenizer.from_text: the files' contents in memory load the same tokenizer, named in messages") {
+  std::ifstream vocab(gpt2_dir + "/vocab.json", std::ios::binary), merges(gpt2_dir + "/merges.txt", std::ios::binary);
+  const std::string vocab_text((std::istreambuf_iterator<char>(vocab)), std::istreambuf_iterator<char>());
+  const std::string merges_text((std::istreambuf_iterator<char>(merges)), std::istreambuf_iterator<char>());
+  const GPT2Tokenizer tok = GPT2Tokenizer::from_text(vocab_text, merges_text);
+  CHECK(tok.vocab_size() == gpt2().vocab_size());
+  CHECK(tok.eos_id() == gpt2().eos_id());
+  for (const auto& c : cases()) CHECK(tok.encode(c.at("text").get<std::string>()) == gpt2().encode(c.at("text").get<std::string>()));
+  CHECK_THROWS_WITH_AS(GPT2Tokenizer::from_text("[]", merges_text, {}, "mem/vocab.json"),
+                       "mem/vocab.json: the top level is a JSON array; expected an object {token: id}", FormatError);
+  CHECK_THROWS_WITH_AS(GPT2Tokenizer::from_text(vocab_text, "", {}, "v", "mem/merges.txt"),
+                       "mem/merges.txt:1: the file is empty; expected the header \"#version: 0.2\"", FormatError);
+}
+
+TEST_CASE("GPT2Tokenizer.from_text: what fuzz_tokenizer_files found in vocab.json is a FormatError") {
+  // A number too large for a double escaped as nlohmann's out_of_range; an id nested a million levels deep
+  // overflowed the stack while the message was written.
+  CHECK_THROWS_WITH_AS(GPT2Tokenizer::from_text("1e77772D**", "#version: 0.2\n"),  // the input as the fuzzer saved it
+                       "vocab.json: not valid JSON: number overflow parsing '1e77772'", FormatError);
+  const std::size_t depth = 1000000;
+  CHECK_THROWS_WITH_AS(GPT2Tokenizer::from_text("{\"a\": " + std::string(depth, '[') + std::string(depth, ']') + "}", "#version: 0.2\n"),
+                       ("vocab.json: token \"a\" has id " + std::string(16, '[') + "[...]" + std::string(16, ']') + "; expected a non-negative integer").c_str(),
+                       FormatError);
 }
 
 TEST_CASE("GPT2Tokenizer.load: each kind of bad merges.txt is a FormatError naming the file and line") {

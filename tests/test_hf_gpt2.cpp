@@ -133,3 +133,90 @@ TEST_CASE("load_gpt2: a config that does not fit the checkpoint lists every prob
   }
   CHECK_THROWS_WITH_AS(load_gpt2<float>("/nonexistent"), "/nonexistent/config.json: cannot open", IoError);
 }
+
+TEST_CASE("gpt2_parameter_count: what count_parameters gives once the model is built, from the config alone") {
+  for (const std::string& name : gpt2_fixture_names()) {
+    CAPTURE(name);
+    const GPT2Config c = read_gpt2_config(gpt2_fixture_dir(name) + "/config.json");
+    GPT2<float> model(c);
+    CHECK(gpt2_parameter_count(c) == static_cast<std::uint64_t>(count_parameters(model)));
+  }
+  GPT2Config wide;  // n_inner set: the MLP is not 4x wide
+  wide.n_layer = 2;
+  wide.n_embd = 24;
+  wide.n_head = 3;
+  wide.n_inner = 40;
+  wide.n_positions = 16;
+  wide.vocab_size = 50;
+  wide.bos_token_id = wide.eos_token_id = 0;
+  GPT2<float> model(wide);
+  CHECK(gpt2_parameter_count(wide) == static_cast<std::uint64_t>(count_parameters(model)));
+  // GPT-2 small: 124,439,808 parameters, as Hugging Face counts them.
+  CHECK(gpt2_parameter_count(read_gpt2_config(std::string(EIGENFORMER_FIXTURE_DIR) + "/gpt2/gpt2_small_config.json")) == 124439808);
+}
+
+TEST_CASE("estimate_gpt2_memory: weights as the loaded scalar, and 2 x n_layer x batch x context x n_embd of KV cache") {
+  const GPT2Config small = read_gpt2_config(std::string(EIGENFORMER_FIXTURE_DIR) + "/gpt2/gpt2_small_config.json");
+  const MemoryEstimate f = estimate_gpt2_memory<float>(small);
+  CHECK(f.weight_bytes == 124439808ull * 4);
+  CHECK(f.cache_bytes == 2ull * 12 * 1 * 1024 * 768 * 4);
+  CHECK(f.batch == 1);
+  CHECK(f.context == 1024);
+  const MemoryEstimate d = estimate_gpt2_memory<double>(small, 4, 100);
+  CHECK(d.weight_bytes == 124439808ull * 8);
+  CHECK(d.cache_bytes == 2ull * 12 * 4 * 100 * 768 * 8);
+  CHECK(d.total_bytes() == d.weight_bytes + d.cache_bytes);
+  CHECK_THROWS_WITH_AS(estimate_gpt2_memory<float>(small, 1, 1025), "estimate_gpt2_memory: context is 1025 positions; expected 1 to n_positions 1024",
+                       RangeError);
+  CHECK_THROWS_WITH_AS(estimate_gpt2_memory<float>(small, 0), "estimate_gpt2_memory: batch is 0; expected >= 1", RangeError);
+}
+
+TEST_CASE("load_gpt2: a memory budget refuses, before loading, a model that needs more, with both figures") {
+  const std::string dir = gpt2_fixture_dir("tiny_f32_hub");  // 2 layers, n_embd 24, 64 positions, vocabulary 300
+  ModelLoadOptions load;
+  load.memory_budget = 100000;
+  // weights: 23,232 parameters x 4 bytes; KV cache: 2 x 2 layers x 1 x 64 positions x 24 x 4 bytes.
+  CHECK_THROWS_WITH_AS(load_gpt2<float>(dir, load),
+                       (dir + ": loading GPT-2 as float needs 114.8 KiB (117504 bytes): 90.8 KiB (92928 bytes) of weights and 24.0 KiB (24576 bytes) "
+                              "of KV cache (batch 1 x 64 positions); more than the memory budget of 97.7 KiB (100000 bytes)")
+                           .c_str(),
+                       RangeError);
+  load.context = 16;  // a shorter generation fits
+  CHECK(load_gpt2<float>(dir, load).config().n_embd == 24);
+  load.memory_budget = 0;  // no limit
+  load.context = 0;
+  load.batch = 1000;
+  CHECK(load_gpt2<double>(dir, load).config().n_layer == 2);
+}
+
+TEST_CASE("load_gpt2: a config describing far more than its checkpoint holds is refused before the model is allocated") {
+  const std::string src = gpt2_fixture_dir("one_layer_one_head");  // 21,696 bytes of data
+  TempDir dir;
+  std::string config = read_text_file(src + "/config.json");
+  config.replace(config.find("\"n_layer\": 1"), 12, "\"n_layer\": 100000");
+  config.replace(config.find("\"n_embd\": 16"), 12, "\"n_embd\": 4096");
+  dir.write("config.json", config);
+  std::filesystem::copy_file(src + "/model.safetensors", dir.path() + "/model.safetensors");
+  // 100,000 layers of width 4096 would be 20 TB of floats: refused on the numbers, not by running out of memory.
+  CHECK_THROWS_WITH_AS(load_gpt2<float>(dir.path()),
+                       (dir.path() + "/config.json: n_layer 100000, n_embd 4096, n_positions 32 and vocab_size 100 make 20137984548864 values, more "
+                                     "than the 21696 bytes of data in " + dir.path() + "/model.safetensors could hold; the config does not describe "
+                                     "this checkpoint")
+                           .c_str(),
+                       FormatError);
+}
+
+TEST_CASE("read_gpt2_config: sizes whose parameter count overflows are refused (fuzz finding: 4 * n_embd overflowed)") {
+  // fuzz_gpt2_config saved tests/fixtures/fuzz/gpt2_config_dff_overflow.json: GPT-2 small with n_embd
+  // 4223372036854775808 (a multiple of n_head 12), for which GPT2Config::d_ff() computed 4 * n_embd, a signed overflow
+  // (undefined behaviour, reported by UBSan) before anything could refuse it.
+  const std::string found = std::string(EIGENFORMER_FIXTURE_DIR) + "/fuzz/gpt2_config_dff_overflow.json";
+  CHECK_THROWS_WITH_AS(read_gpt2_config(found),
+                       (found + ": the parameter count of n_layer 12, n_embd 4223372036854775808, n_inner 0, n_positions 1024, "
+                                "vocab_size 50257 is about 2.57e+39, more than 2^62")
+                           .c_str(),
+                       RangeError);
+  TempDir dir;
+  dir.write("config.json", R"({"n_layer": 1, "n_head": 1, "n_embd": 1048576, "n_inner": 4611686018427387904, "n_positions": 1, "vocab_size": 1})");
+  CHECK_THROWS_AS(read_gpt2_config(dir.path() + "/config.json"), RangeError);
+}

@@ -132,3 +132,54 @@ TEST_CASE("load_seq2seq: a checkpoint that does not fit the config lists every p
     CHECK(what.rfind(foreign.path() + "/model.safetensors: 'positional_encoding.pos_embedding' differs from the sinusoidal table at position 0, column 1", 0) == 0);
   }
 }
+
+TEST_CASE("seq2seq_value_count: count_parameters plus the sinusoid table, from the config alone") {
+  for (const std::string& name : translator_fixture_names()) {
+    CAPTURE(name);
+    TransformerConfig c = read_seq2seq_config(translator_fixture_dir(name) + "/config.json");
+    for (const bool tied : {false, true}) {
+      CAPTURE(tied);
+      c.tie_target_embedding = tied;
+      Transformer<float> model(c);
+      CHECK(seq2seq_value_count(c) == static_cast<std::uint64_t>(count_parameters(model) + model.position_table().size()));
+    }
+  }
+}
+
+TEST_CASE("load_seq2seq: a memory budget refuses, before loading, a model that needs more, with both figures") {
+  const std::string dir = translator_fixture_dir("post_gelu_odd");
+  const TransformerConfig c = read_seq2seq_config(dir + "/config.json");
+  const MemoryEstimate need = estimate_seq2seq_memory<float>(c, 8);
+  CHECK(need.weight_bytes == seq2seq_value_count(c) * 4);
+  CHECK(need.cache_bytes == 4ull * 1 * 8 * 64 * 10 * 4);  // self- and cross-attention keys and values, 1 decoder layer
+  ModelLoadOptions load;
+  load.batch = 8;
+  load.memory_budget = need.total_bytes() - 1;
+  try {
+    load_seq2seq<float>(dir, load);
+    FAIL("no error");
+  } catch (const RangeError& e) {
+    CHECK(std::string(e.what()).rfind(dir + ": loading the Seq2SeqTransformer as float needs ", 0) == 0);
+    CHECK(std::string(e.what()).find("(batch 8 x 64 positions); more than the memory budget of ") != std::string::npos);
+  }
+  load.memory_budget = need.total_bytes();
+  CHECK(load_seq2seq<float>(dir, load).config().d_model == 10);
+}
+
+TEST_CASE("load_seq2seq: a config describing far more than its checkpoint holds is refused before the model is allocated") {
+  TempDir dir;
+  copy_with_config_edit("post_gelu_odd", dir, "\"max_len\": 64", "\"max_len\": 1000000000");
+  CHECK_THROWS_WITH_AS(load_seq2seq<float>(dir.path()),
+                       (dir.path() + "/config.json: d_model 10, dim_feedforward 14, 2 + 1 layers, vocabularies 37 and 29 and max_len 1000000000 make "
+                                     "10000003831 values, more than the 17884 bytes of data in " + dir.path() +
+                                     "/model.safetensors could hold; the config does not describe this checkpoint")
+                           .c_str(),
+                       FormatError);
+  TempDir huge;
+  copy_with_config_edit("post_gelu_odd", huge, "\"num_decoder_layers\": 1", "\"num_decoder_layers\": 4611686018427387904");
+  CHECK_THROWS_WITH_AS(read_seq2seq_config(huge.path() + "/config.json"),
+                       (huge.path() + "/config.json: the size of d_model 10, dim_feedforward 14, num_encoder_layers 2, num_decoder_layers "
+                                      "4611686018427387904, src_vocab_size 37, tgt_vocab_size 29, max_len 64 is about 5.74e+21, more than 2^62")
+                           .c_str(),
+                       RangeError);
+}

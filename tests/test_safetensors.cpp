@@ -485,3 +485,44 @@ TEST_CASE("SafeTensors: release_after_read gives the same values, also when a te
     CHECK(releasing.get<double>("small").matrix() == plain.get<double>("small").matrix());
   }
 }
+
+TEST_CASE("SafeTensors::from_bytes: a file in memory reads as the file does, and the memory stays the caller's") {
+  SafeTensorsWriter w;
+  w.add("a", sample_tensor<float>(Shape{2, 3}));
+  w.add("b", sample_tensor<std::int64_t>(Shape{4}));
+  w.set_metadata("format", "pt");
+  TempFile f;
+  w.write(f.path());
+  const std::string bytes = f.read();
+  {
+    const SafeTensors file(f.path());
+    SafeTensors mem = SafeTensors::from_bytes(bytes.data(), bytes.size(), "mem.safetensors");
+    CHECK(mem.path() == "mem.safetensors");
+    CHECK(mem.names() == file.names());
+    CHECK(mem.metadata() == file.metadata());
+    CHECK(same_bits(mem.get<float>("a"), file.get<float>("a")));
+    CHECK(mem.get<std::int64_t>("b").matrix() == file.get<std::int64_t>("b").matrix());
+    const SafeTensors moved = std::move(mem);
+    CHECK(moved.get<float>("a")[1] == sample<float>(1));
+  }
+  CHECK(bytes == f.read());  // not unmapped, not released: the caller's buffer is untouched and still readable
+  CHECK_THROWS_WITH_AS(SafeTensors::from_bytes(bytes.data(), 7, "mem"), "mem: the file is 7 bytes, too short for the 8-byte header length of a safetensors file",
+                       FormatError);
+  std::uint64_t header = 0;
+  std::memcpy(&header, bytes.data(), 8);
+  CHECK_THROWS_WITH_AS(SafeTensors::from_bytes(bytes.data(), 20),
+                       ("<memory>: the header length is " + std::to_string(header) +
+                        " bytes, but only 12 bytes follow it; the file is truncated or not a safetensors file").c_str(),
+                       FormatError);
+}
+
+TEST_CASE("SafeTensors rejects: what fuzz_safetensors found (a number too large for a double; a deeply nested shape)") {
+  // tests/fixtures/fuzz/safetensors_number_overflow.safetensors, as the fuzzer saved it: nlohmann's out_of_range
+  // for "5e666666666" escaped the reader as a non-eigenformer exception.
+  const std::string found = std::string(EIGENFORMER_FIXTURE_DIR) + "/fuzz/safetensors_number_overflow.safetensors";
+  CHECK_THROWS_WITH_AS(SafeTensors{found}, (found + ": the header is not valid JSON: number overflow parsing '5e666666666'").c_str(), FormatError);
+  // A shape nested a million levels deep: writing the message recursed once per level and overflowed the stack.
+  const std::size_t depth = 1000000;
+  check_entry_rejected(R"({"dtype":"U8","shape":[)" + std::string(depth, '[') + std::string(depth, ']') + R"(],"data_offsets":[0,1]})", "\x01",
+                       "tensor 'x': shape dimension 0 is " + std::string(16, '[') + "[...]" + std::string(16, ']') + "; expected a non-negative integer");
+}

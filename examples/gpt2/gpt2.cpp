@@ -1,11 +1,13 @@
 // gpt2: run a Hugging Face GPT-2 checkpoint directory (config.json, model.safetensors, vocab.json, merges.txt).
 //   gpt2 --model DIR --prompt "text" [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]
-//        [--repetition-penalty R] [--seed S] [--threads N]
+//        [--repetition-penalty R] [--seed S] [--threads N] [--memory-budget 2G]
 //   gpt2 --model DIR --prompt-ids "15496 995" --output-ids      ids in, ids out (no tokenizer needed)
 //   gpt2 --model DIR --tokenize-file PATH                        the ids of a file's exact bytes (tokenizer only)
 //   gpt2 --init-random DIR --tokenizer-dir .deps/gpt2            a random-weight checkpoint, for trying things out
 // The continuation streams to stdout as it is generated (never a broken UTF-8 character); prompt and generation
-// speed go to stderr. Errors are one line on stderr and exit status 1.
+// speed go to stderr. Errors are one line on stderr and exit status 1. The options are declared and checked in
+// gpt2_cli.hpp; --memory-budget refuses, before loading, a model whose weights and KV cache would need more (none by
+// default: the operating system's limits apply).
 #include <CLI/CLI.hpp>
 
 #include <chrono>
@@ -24,21 +26,14 @@
 #include <eigenformer/io/hf_gpt2.hpp>
 #include <eigenformer/text/gpt2_tokenizer.hpp>
 
+#include "gpt2_cli.hpp"
+
 using namespace eigenformer;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-struct Arguments {
-  std::string model, prompt, prompt_ids, tokenize_file, init_random, tokenizer_dir;
-  bool output_ids = false;
-  Index max_new_tokens = 50;
-  double temperature = 1.0, top_p = 1.0, repetition_penalty = 1.0;
-  Index top_k = 0;
-  std::uint64_t seed = 0;
-  int threads = 0;
-  Index n_layer = 2, n_head = 4, n_embd = 64, n_positions = 256;
-};
+using gpt2_cli::Arguments;
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -46,26 +41,6 @@ std::string read_bytes(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-std::vector<std::int64_t> parse_ids(const std::string& text, Index vocab_size) {
-  std::vector<std::int64_t> ids;
-  std::istringstream in(text);
-  for (std::string word; in >> word;) {
-    std::size_t used = 0;
-    long long id = -1;
-    try {
-      id = std::stoll(word, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != word.size()) throw RangeError("--prompt-ids: '" + word + "' is not a token id");
-    if (id < 0 || id >= vocab_size)
-      throw RangeError("--prompt-ids: token id " + word + " is outside the vocabulary [0, " + std::to_string(vocab_size) + ")");
-    ids.push_back(id);
-  }
-  if (ids.empty()) throw RangeError("--prompt-ids: no token ids given");
-  return ids;
 }
 
 void print_ids(const std::vector<std::int64_t>& ids) {
@@ -120,16 +95,17 @@ int run(const Arguments& a) {
     return 0;
   }
 
-  const GPT2<float> model = load_gpt2<float>(a.model);
+  // The prompt first, from the config alone: its length sizes the KV cache that the memory budget counts.
+  const GPT2Config config = read_gpt2_config(a.model + "/config.json");
   const bool text_out = !a.output_ids;
   std::optional<GPT2Tokenizer> tokenizer;
   if (!a.prompt.empty() || text_out) tokenizer = GPT2Tokenizer::from_directory(a.model);
-  if (tokenizer && tokenizer->vocab_size() != model.config().vocab_size)
+  if (tokenizer && tokenizer->vocab_size() != config.vocab_size)
     throw FormatError(a.model + ": vocab.json has " + std::to_string(tokenizer->vocab_size()) + " tokens but config.json says vocab_size " +
-                      std::to_string(model.config().vocab_size));
+                      std::to_string(config.vocab_size));
   std::vector<std::int64_t> prompt;
   if (a.prompt.empty()) {
-    prompt = parse_ids(a.prompt_ids, model.config().vocab_size);
+    prompt = gpt2_cli::parse_ids(a.prompt_ids, config.vocab_size);
   } else {
     try {
       prompt = tokenizer->encode(a.prompt);
@@ -138,6 +114,14 @@ int run(const Arguments& a) {
     }
   }
   if (prompt.empty()) throw RangeError("--prompt: the text encodes to no tokens");
+
+  ModelLoadOptions load;
+  load.memory_budget = a.memory_budget_bytes;
+  // generate() reserves the prompt plus max_new_tokens - 1 positions (the last token is never fed back), at most
+  // the context; a prompt longer than the context is refused by generate() below, with its own message.
+  const Index prompt_length = static_cast<Index>(prompt.size());
+  load.context = std::min(config.n_positions, std::max(prompt_length, prompt_length + a.max_new_tokens - 1));
+  const GPT2<float> model = load_gpt2<float>(a.model, load);
 
   GenerateOptions options;
   options.max_new_tokens = a.max_new_tokens;
@@ -175,36 +159,11 @@ int run(const Arguments& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Generate text with a Hugging Face GPT-2 checkpoint directory (config.json, model.safetensors, vocab.json, merges.txt)."};
+  CLI::App app;
   Arguments a;
-  app.add_option("--model", a.model, "checkpoint directory");
-  app.add_option("--prompt", a.prompt, "prompt text (UTF-8)");
-  app.add_option("--prompt-ids", a.prompt_ids, "prompt as token ids, e.g. \"15496 995\"");
-  app.add_flag("--output-ids", a.output_ids, "print the generated ids on one line instead of text");
-  app.add_option("--tokenize-file", a.tokenize_file, "print the ids of this file's bytes and exit (needs vocab.json, merges.txt)");
-  app.add_option("--max-new-tokens", a.max_new_tokens, "tokens to generate at most")->capture_default_str()->check(CLI::Range(Index(1), Index(1) << 30));
-  app.add_option("--temperature", a.temperature, "sampling temperature; 0 is greedy")->capture_default_str()->check(CLI::Range(0.0, 1e6));
-  app.add_option("--top-k", a.top_k, "sample among the k most likely tokens (0: all)")->capture_default_str()->check(CLI::Range(Index(0), Index(1) << 30));
-  app.add_option("--top-p", a.top_p, "sample within the nucleus of probability p")->capture_default_str()->check(CLI::Range(1e-9, 1.0));
-  app.add_option("--repetition-penalty", a.repetition_penalty, "penalty for tokens already present (1: none)")->capture_default_str()->check(CLI::Range(1e-6, 1e6));
-  app.add_option("--seed", a.seed, "seed of the sampler: the same seed gives the same text")->capture_default_str();
-  app.add_option("--threads", a.threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
-  app.add_option("--init-random", a.init_random, "write a random-weight checkpoint into this directory and exit (with --tokenizer-dir)");
-  app.add_option("--tokenizer-dir", a.tokenizer_dir, "where vocab.json and merges.txt are, for --init-random");
-  app.add_option("--n-layer", a.n_layer, "--init-random: layers")->capture_default_str()->check(CLI::Range(1, 128));
-  app.add_option("--n-head", a.n_head, "--init-random: heads")->capture_default_str()->check(CLI::Range(1, 128));
-  app.add_option("--n-embd", a.n_embd, "--init-random: width")->capture_default_str()->check(CLI::Range(1, 8192));
-  app.add_option("--n-positions", a.n_positions, "--init-random: context")->capture_default_str()->check(CLI::Range(1, 65536));
-  app.failure_message([](const CLI::App*, const CLI::Error& e) { return std::string("gpt2: ") + e.what() + " (see --help)\n"; });
+  gpt2_cli::add_options(app, a);
   try {
-    app.parse(argc, argv);
-    if (a.init_random.empty()) {
-      if (a.model.empty()) throw CLI::ValidationError("--model", "is required");
-      const int modes = !a.prompt.empty() + !a.prompt_ids.empty() + !a.tokenize_file.empty();
-      if (modes != 1) throw CLI::ValidationError("give exactly one of --prompt, --prompt-ids and --tokenize-file");
-    } else if (a.tokenizer_dir.empty()) {
-      throw CLI::ValidationError("--init-random", "needs --tokenizer-dir");
-    }
+    gpt2_cli::parse(app, a, argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }

@@ -17,8 +17,46 @@
 
 namespace eigenformer {
 
-// Parses `text` as JSON. A syntax error throws FormatError(error_prefix + nlohmann's message without its id, cut to
-// 200 characters, since it may quote a long token). nlohmann keeps only the last of two equal keys, silently: the
+namespace detail {
+
+// Appends j to `out` as compact JSON with non-ASCII escaped, stopping soon after `out` passes `limit` characters and
+// writing containers nested deeper than 16 levels as [...] or {...}. For error messages about documents from anywhere:
+// nlohmann's dump() recurses once per level of nesting, and a file of a million '[' would overflow the stack.
+inline void append_brief_json(const nlohmann::json& j, std::string& out, std::size_t limit, int depth = 0) {
+  constexpr int max_depth = 16;
+  if (j.is_array() || j.is_object()) {
+    const bool array = j.is_array();
+    if (depth >= max_depth) {
+      out += array ? "[...]" : "{...}";
+      return;
+    }
+    out += array ? '[' : '{';
+    bool first = true;
+    for (auto it = j.begin(); it != j.end() && out.size() <= limit; ++it) {
+      if (!first) out += ',';
+      first = false;
+      if (!array) out += nlohmann::json(it.key()).dump(-1, ' ', /*ensure_ascii=*/true) + ":";
+      append_brief_json(it.value(), out, limit, depth + 1);
+    }
+    out += array ? ']' : '}';
+  } else {
+    out += j.dump(-1, ' ', /*ensure_ascii=*/true);
+  }
+}
+
+// A JSON value as it appears in the file, ASCII-only and cut to `max` characters (the last three "..."), for messages.
+inline std::string brief_json(const nlohmann::json& j, std::size_t max = 40) {
+  std::string s;
+  append_brief_json(j, s, max);
+  if (s.size() > max) s = s.substr(0, max - 3) + "...";
+  return s;
+}
+
+}  // namespace detail
+
+// Parses `text` as JSON. A syntax error, or a number too large for a double ("1e999", which nlohmann reports as
+// out_of_range, not parse_error), throws FormatError(error_prefix + nlohmann's message without its id, cut to 200
+// characters, since it may quote a long token). nlohmann keeps only the last of two equal keys, silently: the
 // first top-level key that appears twice is returned in *duplicate_key ("" if none), for the caller to refuse.
 inline nlohmann::json parse_json(std::string_view text, const std::string& error_prefix, std::string* duplicate_key = nullptr) {
   std::unordered_set<std::string> keys;
@@ -29,7 +67,7 @@ inline nlohmann::json parse_json(std::string_view text, const std::string& error
         *duplicate_key = parsed.get<std::string>();
       return true;
     });
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     std::string what = e.what();
     const std::size_t bracket = what.find("] ");  // drop nlohmann's "[json.exception.parse_error.101] "
     if (what.rfind("[json.exception.", 0) == 0 && bracket != std::string::npos) what = what.substr(bracket + 2);
@@ -38,15 +76,20 @@ inline nlohmann::json parse_json(std::string_view text, const std::string& error
   }
 }
 
+// The text of a JSON file, every syntax error and repeated top-level key reported with the file's path.
+inline nlohmann::json parse_json_file(std::string_view text, const std::string& path) {
+  std::string duplicate;
+  nlohmann::json j = parse_json(text, path + ": not valid JSON: ", &duplicate);
+  if (!duplicate.empty()) throw FormatError(path + ": field '" + duplicate + "' appears twice");
+  return j;
+}
+
 // A JSON file, every syntax error and repeated top-level key reported with the file's path.
 inline nlohmann::json read_json_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError(path + ": cannot open");
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::string duplicate;
-  nlohmann::json j = parse_json(text, path + ": not valid JSON: ", &duplicate);
-  if (!duplicate.empty()) throw FormatError(path + ": field '" + duplicate + "' appears twice");
-  return j;
+  return parse_json_file(text, path);
 }
 
 // Typed access to a config.json object: every field required unless a default is given, every type checked.
@@ -57,12 +100,12 @@ class ConfigReader {
   }
   Index integer(const char* key) const {
     const nlohmann::json& v = field(key);
-    if (!v.is_number_integer()) throw FormatError(path_ + ": field '" + key + "' is " + v.dump() + "; expected an integer");
+    if (!v.is_number_integer()) throw FormatError(path_ + ": field '" + key + "' is " + detail::brief_json(v, 100) + "; expected an integer");
     return v.get<Index>();
   }
   double number(const char* key) const {
     const nlohmann::json& v = field(key);
-    if (!v.is_number()) throw FormatError(path_ + ": field '" + key + "' is " + v.dump() + "; expected a number");
+    if (!v.is_number()) throw FormatError(path_ + ": field '" + key + "' is " + detail::brief_json(v, 100) + "; expected a number");
     return v.get<double>();
   }
   // An optional integer: absent or null gives the fallback.
@@ -75,12 +118,12 @@ class ConfigReader {
   bool boolean(const char* key, bool fallback) const {
     if (!j_.contains(key)) return fallback;
     const nlohmann::json& v = j_.at(key);
-    if (!v.is_boolean()) throw FormatError(path_ + ": field '" + key + "' is " + v.dump() + "; expected true or false");
+    if (!v.is_boolean()) throw FormatError(path_ + ": field '" + key + "' is " + detail::brief_json(v, 100) + "; expected true or false");
     return v.get<bool>();
   }
   std::string string(const char* key) const {
     const nlohmann::json& v = field(key);
-    if (!v.is_string()) throw FormatError(path_ + ": field '" + key + "' is " + v.dump() + "; expected a string");
+    if (!v.is_string()) throw FormatError(path_ + ": field '" + key + "' is " + detail::brief_json(v, 100) + "; expected a string");
     return v.get<std::string>();
   }
   const std::string& path() const { return path_; }

@@ -21,6 +21,7 @@
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/io/config_json.hpp"
+#include "eigenformer/io/memory_budget.hpp"
 #include "eigenformer/io/parameters.hpp"
 #include "eigenformer/io/safetensors.hpp"
 #include "eigenformer/models/gpt2.hpp"
@@ -28,10 +29,43 @@
 
 namespace eigenformer {
 
-// Reads a Hugging Face GPT-2 config.json; every field used is checked, others are ignored.
-inline GPT2Config read_gpt2_config(const std::string& path) {
-  const nlohmann::json j = read_json_file(path);
-  const ConfigReader r(j, path);
+// The number of parameters of GPT2(c), as count_parameters gives once it is built: wte V x D, wpe P x D; per block
+// ln_1 and ln_2 (2D each), c_attn (3D x D + 3D), attn.c_proj (D x D + D), c_fc (F x D + F), mlp.c_proj (D x F + D);
+// ln_f 2D. RangeError naming `where` if it passes 2^62.
+inline std::uint64_t gpt2_parameter_count(const GPT2Config& c, const std::string& where = "GPT2Config") {
+  const Index V = c.vocab_size, P = c.n_positions, D = c.n_embd, L = c.n_layer;
+  const std::string what = where + ": the parameter count of n_layer " + std::to_string(L) + ", n_embd " + std::to_string(D) +
+                           ", n_inner " + std::to_string(c.n_inner) + ", n_positions " + std::to_string(P) + ", vocab_size " + std::to_string(V);
+  // F = d_ff(), written out: d_ff() computes 4 * n_embd, which overflows for a huge n_embd before we can refuse it.
+  if (c.n_inner > 0) {
+    const Index F = c.n_inner;
+    return detail::sum_of_products({{V, D}, {P, D}, {L, 4, D, D}, {L, 2, F, D}, {L, 9, D}, {L, F}, {2, D}}, what);
+  }
+  return detail::sum_of_products({{V, D}, {P, D}, {L, 4, D, D}, {L, 8, D, D}, {L, 9, D}, {L, 4, D}, {2, D}}, what);
+}
+
+// What GPT2<Scalar>(c) takes once loaded (weights) and generating `batch` sequences of `context` positions (KV cache:
+// 2 x n_layer x batch x context x n_embd). context 0 means n_positions. RangeError for a batch or context out of range.
+template <typename Scalar>
+MemoryEstimate estimate_gpt2_memory(const GPT2Config& c, Index batch = 1, Index context = 0, const std::string& where = "estimate_gpt2_memory") {
+  if (context == 0) context = c.n_positions;
+  if (batch < 1) throw RangeError(where + ": batch is " + std::to_string(batch) + "; expected >= 1");
+  if (context < 1 || context > c.n_positions)
+    throw RangeError(where + ": context is " + std::to_string(context) + " positions; expected 1 to n_positions " + std::to_string(c.n_positions));
+  MemoryEstimate m;
+  m.batch = batch;
+  m.context = context;
+  const auto size = static_cast<Index>(sizeof(Scalar));
+  m.weight_bytes = detail::sum_of_products({{static_cast<Index>(gpt2_parameter_count(c, where)), size}}, where + ": the weights' size in bytes");
+  m.cache_bytes = detail::sum_of_products({{2, c.n_layer, batch, context, c.n_embd, size}}, where + ": the KV cache's size in bytes");
+  detail::sum_of_products({{static_cast<Index>(m.weight_bytes)}, {static_cast<Index>(m.cache_bytes)}}, where + ": the memory needed");
+  return m;
+}
+
+// A Hugging Face GPT-2 config.json, already parsed (`where` names it in messages): every field used is checked, the
+// others are ignored. Sizes whose parameter count passes 2^62 are refused here, before anything is allocated.
+inline GPT2Config gpt2_config_from_json(const nlohmann::json& j, const std::string& where) {
+  const ConfigReader r(j, where);
   GPT2Config c;
   c.n_layer = r.integer("n_layer");
   c.n_head = r.integer("n_head");
@@ -44,13 +78,17 @@ inline GPT2Config read_gpt2_config(const std::string& path) {
   try {
     c.activation = activation_from_name(activation);
   } catch (const RangeError& e) {
-    throw FormatError(path + ": field 'activation_function': " + e.what());
+    throw FormatError(where + ": field 'activation_function': " + e.what());
   }
   c.bos_token_id = r.integer_or("bos_token_id", 50256);
   c.eos_token_id = r.integer_or("eos_token_id", 50256);
-  c.validate(path);
+  c.validate(where);
+  (void)gpt2_parameter_count(c, where);
   return c;
 }
+
+// Reads a Hugging Face GPT-2 config.json (see gpt2_config_from_json).
+inline GPT2Config read_gpt2_config(const std::string& path) { return gpt2_config_from_json(read_json_file(path), path); }
 
 // Our parameter name -> the Hugging Face name (without the optional "transformer." prefix).
 inline std::string hf_gpt2_name(const std::string& ours) {
@@ -83,13 +121,21 @@ inline bool hf_gpt2_is_mask_buffer(const std::string& name) {
   return i > 2 && (rest == ".attn.bias" || rest == ".attn.masked_bias");
 }
 
-// Loads DIR/config.json and DIR/model.safetensors. Every missing, unexpected and wrong-shape tensor is listed in one
-// FormatError naming the file.
+// Loads DIR/config.json and DIR/model.safetensors. Before the model is allocated: a config describing more values than
+// the file could hold is refused (FormatError), and so is a model whose weights and KV cache (for load.batch x
+// load.context positions) exceed load.memory_budget (RangeError with both figures). Then every missing,
+// unexpected and wrong-shape tensor is listed in one FormatError naming the file.
 template <typename Scalar>
-GPT2<Scalar> load_gpt2(const std::string& dir) {
-  const GPT2Config config = read_gpt2_config(dir + "/config.json");
-  GPT2<Scalar> model(config);
+GPT2<Scalar> load_gpt2(const std::string& dir, const ModelLoadOptions& load = {}) {
+  const std::string config_path = dir + "/config.json";
+  const GPT2Config config = read_gpt2_config(config_path);
   const SafeTensors file(dir + "/model.safetensors", /*release_after_read=*/true);  // peak memory: the model, not model + file
+  detail::check_file_can_hold(file, gpt2_parameter_count(config, config_path), config_path,
+                              "n_layer " + std::to_string(config.n_layer) + ", n_embd " + std::to_string(config.n_embd) + ", n_positions " +
+                                  std::to_string(config.n_positions) + " and vocab_size " + std::to_string(config.vocab_size));
+  check_memory_budget(estimate_gpt2_memory<Scalar>(config, load.batch, load.context, "load_gpt2"), load, dir,
+                      std::string("GPT-2 as ") + detail::scalar_name<Scalar>());
+  GPT2<Scalar> model(config);
   LoadOptions options;
   options.prefix = file.contains("transformer.wte.weight") ? "transformer." : "";
   options.rename = hf_gpt2_name;

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <fstream>
 #include <string>
 #include <utility>
@@ -25,6 +26,7 @@
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/io/config_json.hpp"
+#include "eigenformer/io/memory_budget.hpp"
 #include "eigenformer/io/parameters.hpp"
 #include "eigenformer/io/safetensors.hpp"
 #include "eigenformer/models/transformer.hpp"
@@ -55,11 +57,44 @@ inline std::string seq2seq_name(const std::string& ours) {
 
 inline const char* seq2seq_position_buffer() { return "positional_encoding.pos_embedding"; }
 
-// Reads the tutorial model's config.json (fields: d_model, nhead, num_encoder_layers, num_decoder_layers,
-// dim_feedforward, activation, norm_first, layer_norm_eps, src_vocab_size, tgt_vocab_size, bos_id, eos_id,
-// pad_id, max_len; optional tie_target_embedding). Throws FormatError / RangeError naming the file and field.
-inline TransformerConfig read_seq2seq_config(const std::string& path) {
-  const nlohmann::json j = read_json_file(path);
+// The values Transformer<Scalar>(c) holds once built: count_parameters (src and tgt embeddings V x D; per encoder layer
+// self-attention 4D x D + 4D, feed-forward 2F x D + F + D, two norms 4D; per decoder layer the same plus cross-attention
+// 4D x D + 4D and a third norm 2D; the two final norms 4D; the generator V_tgt x D (unless tied) + V_tgt) plus the
+// sinusoid table max_len x D. RangeError naming `where` if it passes 2^62.
+inline std::uint64_t seq2seq_value_count(const TransformerConfig& c, const std::string& where = "TransformerConfig") {
+  const Index D = c.d_model, F = c.d_ff, E = c.num_encoder_layers, L = c.num_decoder_layers, Vs = c.src_vocab_size, Vt = c.tgt_vocab_size;
+  return detail::sum_of_products({{Vs, D}, {Vt, D}, {E, 4, D, D}, {E, 2, F, D}, {E, 9, D}, {E, F}, {L, 8, D, D}, {L, 2, F, D},
+                                  {L, 15, D}, {L, F}, {4, D}, {c.tie_target_embedding ? 0 : Vt, D}, {Vt}, {c.max_len, D}},
+                                 where + ": the size of d_model " + std::to_string(D) + ", dim_feedforward " + std::to_string(F) +
+                                     ", num_encoder_layers " + std::to_string(E) + ", num_decoder_layers " + std::to_string(L) +
+                                     ", src_vocab_size " + std::to_string(Vs) + ", tgt_vocab_size " + std::to_string(Vt) + ", max_len " +
+                                     std::to_string(c.max_len));
+}
+
+// What Transformer<Scalar>(c) takes once loaded (weights and the sinusoid table) and translating `batch` sources at
+// once with up to `context` positions each (0: max_len). The KV cache is each decoder layer's self-attention keys and
+// values (2 x batch x context x D) and its cross-attention keys and values of the source (as many again).
+template <typename Scalar>
+MemoryEstimate estimate_seq2seq_memory(const TransformerConfig& c, Index batch = 1, Index context = 0, const std::string& where = "estimate_seq2seq_memory") {
+  if (context == 0) context = c.max_len;
+  if (batch < 1) throw RangeError(where + ": batch is " + std::to_string(batch) + "; expected >= 1");
+  if (context < 1 || context > c.max_len)
+    throw RangeError(where + ": context is " + std::to_string(context) + " positions; expected 1 to max_len " + std::to_string(c.max_len));
+  MemoryEstimate m;
+  m.batch = batch;
+  m.context = context;
+  const auto size = static_cast<Index>(sizeof(Scalar));
+  m.weight_bytes = detail::sum_of_products({{static_cast<Index>(seq2seq_value_count(c, where)), size}}, where + ": the weights' size in bytes");
+  m.cache_bytes = detail::sum_of_products({{4, c.num_decoder_layers, batch, context, c.d_model, size}}, where + ": the KV cache's size in bytes");
+  detail::sum_of_products({{static_cast<Index>(m.weight_bytes)}, {static_cast<Index>(m.cache_bytes)}}, where + ": the memory needed");
+  return m;
+}
+
+// The tutorial model's config.json, already parsed (`where` names it in messages). Fields: d_model, nhead,
+// num_encoder_layers, num_decoder_layers, dim_feedforward, activation, norm_first, layer_norm_eps, src_vocab_size,
+// tgt_vocab_size, bos_id, eos_id, pad_id, max_len; optional tie_target_embedding. Throws FormatError / RangeError
+// naming the file and field; sizes whose value count passes 2^62 are refused here, before anything is allocated.
+inline TransformerConfig seq2seq_config_from_json(const nlohmann::json& j, const std::string& path) {
   const ConfigReader r(j, path);
   TransformerConfig c;
   c.d_model = r.integer("d_model");
@@ -81,16 +116,31 @@ inline TransformerConfig read_seq2seq_config(const std::string& path) {
   c.max_len = r.integer("max_len");
   c.tie_target_embedding = r.boolean("tie_target_embedding", false);
   c.validate(path);
+  (void)seq2seq_value_count(c, path);
   return c;
 }
 
-// Loads DIR/config.json and DIR/model.safetensors (F32, F16, BF16 or F64) into a Transformer<Scalar>. Every
-// missing, unexpected and wrong-shape tensor is reported in one message; the sinusoid buffer must match ours.
+// Reads the tutorial model's config.json (see seq2seq_config_from_json).
+inline TransformerConfig read_seq2seq_config(const std::string& path) { return seq2seq_config_from_json(read_json_file(path), path); }
+
+// Loads DIR/config.json and DIR/model.safetensors (F32, F16, BF16 or F64) into a Transformer<Scalar>. Before the model
+// is allocated: a config describing more values than the file could hold is refused (FormatError), and so is a model
+// whose weights and KV cache (load.batch sources of load.context positions) exceed load.memory_budget (RangeError with
+// both figures). Every missing, unexpected and wrong-shape tensor is reported in one message; the sinusoid buffer
+// must match ours.
 template <typename Scalar>
-Transformer<Scalar> load_seq2seq(const std::string& dir) {
-  const TransformerConfig config = read_seq2seq_config(dir + "/config.json");
-  Transformer<Scalar> model(config);
+Transformer<Scalar> load_seq2seq(const std::string& dir, const ModelLoadOptions& load = {}) {
+  const std::string config_path = dir + "/config.json";
+  const TransformerConfig config = read_seq2seq_config(config_path);
   const SafeTensors file(dir + "/model.safetensors", /*release_after_read=*/true);  // peak memory: the model, not model + file
+  detail::check_file_can_hold(file, seq2seq_value_count(config, config_path), config_path,
+                              "d_model " + std::to_string(config.d_model) + ", dim_feedforward " + std::to_string(config.d_ff) + ", " +
+                                  std::to_string(config.num_encoder_layers) + " + " + std::to_string(config.num_decoder_layers) +
+                                  " layers, vocabularies " + std::to_string(config.src_vocab_size) + " and " +
+                                  std::to_string(config.tgt_vocab_size) + " and max_len " + std::to_string(config.max_len));
+  check_memory_budget(estimate_seq2seq_memory<Scalar>(config, load.batch, load.context, "load_seq2seq"), load, dir,
+                      std::string("the Seq2SeqTransformer as ") + detail::scalar_name<Scalar>());
+  Transformer<Scalar> model(config);
   LoadOptions options;
   options.rename = seq2seq_name;
   options.ignore = [](const std::string& name) { return name == seq2seq_position_buffer(); };

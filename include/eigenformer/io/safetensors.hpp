@@ -106,13 +106,6 @@ E file_error(const std::string& path, const std::string& what) {
   return E(path + ": " + what);
 }
 
-// A JSON value as it appears in the file, ASCII-only and cut to 40 characters, for messages.
-inline std::string brief_json(const nlohmann::json& j) {
-  std::string s = j.dump(-1, ' ', /*ensure_ascii=*/true);
-  if (s.size() > 40) s = s.substr(0, 37) + "...";
-  return s;
-}
-
 template <typename T>
 inline constexpr bool is_reduced_float_v = std::is_same_v<T, Eigen::half> || std::is_same_v<T, Eigen::bfloat16>;
 
@@ -263,10 +256,9 @@ class SafeTensors {
       throw detail::file_error<IoError>(path_, "is a directory, not a safetensors file");
     }
     const std::uint64_t file_bytes = static_cast<std::uint64_t>(st.st_size);
-    if (file_bytes < 8) {
+    if (file_bytes < 8) {  // checked before mmap, which refuses an empty file
       ::close(fd);
-      throw format_error("the file is " + std::to_string(file_bytes) +
-                         " bytes, too short for the 8-byte header length of a safetensors file");
+      throw too_short(file_bytes);
     }
     void* map = ::mmap(nullptr, static_cast<std::size_t>(file_bytes), PROT_READ, MAP_PRIVATE, fd, 0);
     if (map == MAP_FAILED) {
@@ -277,12 +269,20 @@ class SafeTensors {
     ::close(fd);  // the mapping stays valid
     map_ = static_cast<const unsigned char*>(map);
     map_bytes_ = static_cast<std::size_t>(file_bytes);
+    owns_map_ = true;
     try {
       parse();
     } catch (...) {
       unmap();
       throw;
     }
+  }
+
+  // A safetensors file already in memory: `bytes` is read in place, not copied, and must outlive the object.
+  // `name` stands for the path in messages. Validated exactly as a file is (the fuzz target reads through this,
+  // so that AddressSanitizer sees any read outside the caller's buffer).
+  static SafeTensors from_bytes(const void* bytes, std::size_t size, const std::string& name = "<memory>") {
+    return SafeTensors(static_cast<const unsigned char*>(bytes), size, name);
   }
 
   SafeTensors(const SafeTensors&) = delete;
@@ -294,6 +294,7 @@ class SafeTensors {
       path_ = std::move(o.path_);
       map_ = std::exchange(o.map_, nullptr);
       map_bytes_ = std::exchange(o.map_bytes_, 0);
+      owns_map_ = std::exchange(o.owns_map_, false);
       data_ = std::exchange(o.data_, nullptr);
       data_bytes_ = std::exchange(o.data_bytes_, 0);
       tensors_ = std::move(o.tensors_);
@@ -355,6 +356,17 @@ class SafeTensors {
   }
 
  private:
+  SafeTensors(const unsigned char* bytes, std::size_t size, const std::string& name) : path_(name) {
+    if (size < 8) throw too_short(size);
+    map_ = bytes;
+    map_bytes_ = size;
+    parse();  // release_after_read_ stays false: madvise would zero the caller's memory, not re-read a file
+  }
+
+  FormatError too_short(std::uint64_t bytes) const {
+    return format_error("the file is " + std::to_string(bytes) + " bytes, too short for the 8-byte header length of a safetensors file");
+  }
+
   IoError io_error(const std::string& what) const {
     const int err = errno;
     return detail::file_error<IoError>(path_, what + ": " + std::strerror(err));
@@ -371,8 +383,9 @@ class SafeTensors {
   }
 
   void unmap() {
-    if (map_) ::munmap(const_cast<unsigned char*>(map_), map_bytes_);
+    if (map_ && owns_map_) ::munmap(const_cast<unsigned char*>(map_), map_bytes_);
     map_ = nullptr;
+    owns_map_ = false;
   }
 
   void parse() {
@@ -508,6 +521,7 @@ class SafeTensors {
   std::string path_;
   const unsigned char* map_ = nullptr;  // the whole file, read-only
   std::size_t map_bytes_ = 0;
+  bool owns_map_ = false;  // true: map_ is our mmap of the file; false: the caller's bytes (from_bytes)
   const unsigned char* data_ = nullptr;  // the data section: map_ + 8 + header length; not aligned
   std::uint64_t data_bytes_ = 0;
   std::map<std::string, TensorInfo> tensors_;

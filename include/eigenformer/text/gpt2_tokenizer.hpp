@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -139,14 +140,17 @@ struct Gpt2Vocabulary {
 };
 
 // vocab.json: one JSON object {token: id}, ids 0..V-1 each used once, every token spelled in the byte
-// alphabet, all 256 single-byte tokens and "<|endoftext|>" present.
-inline void read_gpt2_vocab(const std::string& path, Gpt2Vocabulary& v) {
-  const std::string text = read_file_bytes(path);
+// alphabet, all 256 single-byte tokens and "<|endoftext|>" present. `path` names the text in messages.
+// Nothing is sized from a number in the file: V is the count of tokens the JSON holds, so what is allocated is
+// bounded by the file's size.
+inline void parse_gpt2_vocab(std::string_view text, const std::string& path, Gpt2Vocabulary& v) {
   std::string duplicate;
   const nlohmann::json j = parse_json(text, path + ": not valid JSON: ", &duplicate);
   if (!j.is_object()) throw FormatError(path + ": the top level is a JSON " + j.type_name() + "; expected an object {token: id}");
   if (!duplicate.empty()) throw FormatError(path + ": token " + json_quoted(duplicate) + " appears twice");
   const std::size_t n = j.size();
+  if (n > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))  // ids are stored as int32
+    throw FormatError(path + ": " + std::to_string(n) + " tokens; at most 2147483647 are supported");
   v.spelling.assign(n, std::string());
   v.bytes.assign(n, std::string());
   std::vector<bool> used(n, false);
@@ -154,7 +158,7 @@ inline void read_gpt2_vocab(const std::string& path, Gpt2Vocabulary& v) {
     const std::string& token = it.key();
     const nlohmann::json& value = it.value();
     if (!value.is_number_integer() || value.get<std::int64_t>() < 0) {
-      throw FormatError(path + ": token " + json_quoted(token) + " has id " + value.dump() + "; expected a non-negative integer");
+      throw FormatError(path + ": token " + json_quoted(token) + " has id " + brief_json(value) + "; expected a non-negative integer");
     }
     const std::int64_t id = value.get<std::int64_t>();
     if (id >= static_cast<std::int64_t>(n)) {
@@ -207,9 +211,9 @@ inline void read_gpt2_vocab(const std::string& path, Gpt2Vocabulary& v) {
 }
 
 // merges.txt: a "#version" line, then one merge per line, "left right" (one space between), ranked by
-// line order. Both tokens and their concatenation must be in the vocabulary.
-inline void read_gpt2_merges(const std::string& path, const std::string& vocab_path, Gpt2Vocabulary& v) {
-  const std::string text = read_file_bytes(path);
+// line order. Both tokens and their concatenation must be in the vocabulary. `path` and `vocab_path` name
+// the texts in messages.
+inline void parse_gpt2_merges(std::string_view text, const std::string& path, const std::string& vocab_path, Gpt2Vocabulary& v) {
   std::unordered_map<std::uint64_t, std::size_t> line_of;  // for "repeats line N"
   std::size_t line_no = 0;
   std::size_t pos = 0;
@@ -384,8 +388,16 @@ class GPT2Tokenizer {
   static GPT2Tokenizer load(const std::string& vocab_json_path, const std::string& merges_txt_path,
                             const GPT2TokenizerOptions& options = {}) {
     auto v = std::make_shared<detail::Gpt2Vocabulary>();
-    detail::read_gpt2_vocab(vocab_json_path, *v);
-    detail::read_gpt2_merges(merges_txt_path, vocab_json_path, *v);
+    detail::parse_gpt2_vocab(detail::read_file_bytes(vocab_json_path), vocab_json_path, *v);
+    detail::parse_gpt2_merges(detail::read_file_bytes(merges_txt_path), merges_txt_path, vocab_json_path, *v);
+    return GPT2Tokenizer(std::move(v), options);
+  }
+  // The same from the two files' contents, already in memory; the names stand for their paths in messages.
+  static GPT2Tokenizer from_text(std::string_view vocab_json, std::string_view merges_txt, const GPT2TokenizerOptions& options = {},
+                                 const std::string& vocab_name = "vocab.json", const std::string& merges_name = "merges.txt") {
+    auto v = std::make_shared<detail::Gpt2Vocabulary>();
+    detail::parse_gpt2_vocab(vocab_json, vocab_name, *v);
+    detail::parse_gpt2_merges(merges_txt, merges_name, vocab_name, *v);
     return GPT2Tokenizer(std::move(v), options);
   }
   // A Hugging Face checkpoint directory: <dir>/vocab.json and <dir>/merges.txt.

@@ -1,0 +1,108 @@
+// examples/gpt2/gpt2_cli.hpp: the gpt2 program's command line. Its options (CLI11), the checks made on them before
+// anything is read, and the parsing of --prompt-ids. gpt2.cpp and the fuzz target
+// tests/fuzz/fuzz_gpt2_cli.cpp both use this header, so the fuzzer runs exactly the parser that the program runs.
+// Nothing here reads a file or loads a model.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <eigenformer/core/error.hpp>
+#include <eigenformer/core/shape.hpp>
+#include <eigenformer/io/memory_budget.hpp>
+
+namespace gpt2_cli {
+
+using eigenformer::Index;
+
+struct Arguments {
+  std::string model, prompt, prompt_ids, tokenize_file, init_random, tokenizer_dir;
+  bool output_ids = false;
+  Index max_new_tokens = 50;
+  double temperature = 1.0, top_p = 1.0, repetition_penalty = 1.0;
+  Index top_k = 0;
+  std::uint64_t seed = 0;
+  int threads = 0;
+  std::string memory_budget = "none";
+  std::uint64_t memory_budget_bytes = 0;  // from memory_budget by check(); 0: no limit
+  Index n_layer = 2, n_head = 4, n_embd = 64, n_positions = 256;
+};
+
+// "15496 995" -> ids, each in [0, vocab_size). RangeError "--prompt-ids: ..." otherwise, or if there are none.
+inline std::vector<std::int64_t> parse_ids(const std::string& text, Index vocab_size) {
+  std::vector<std::int64_t> ids;
+  std::istringstream in(text);
+  for (std::string word; in >> word;) {
+    std::size_t used = 0;
+    long long id = -1;
+    try {
+      id = std::stoll(word, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != word.size()) throw eigenformer::RangeError("--prompt-ids: '" + word + "' is not a token id");
+    if (id < 0 || id >= vocab_size)
+      throw eigenformer::RangeError("--prompt-ids: token id " + word + " is outside the vocabulary [0, " + std::to_string(vocab_size) + ")");
+    ids.push_back(id);
+  }
+  if (ids.empty()) throw eigenformer::RangeError("--prompt-ids: no token ids given");
+  return ids;
+}
+
+// Declares every option of `app`, bound to the fields of `a`.
+inline void add_options(CLI::App& app, Arguments& a) {
+  app.description("Generate text with a Hugging Face GPT-2 checkpoint directory (config.json, model.safetensors, vocab.json, merges.txt).");
+  app.add_option("--model", a.model, "checkpoint directory");
+  app.add_option("--prompt", a.prompt, "prompt text (UTF-8)");
+  app.add_option("--prompt-ids", a.prompt_ids, "prompt as token ids, e.g. \"15496 995\"");
+  app.add_flag("--output-ids", a.output_ids, "print the generated ids on one line instead of text");
+  app.add_option("--tokenize-file", a.tokenize_file, "print the ids of this file's bytes and exit (needs vocab.json, merges.txt)");
+  app.add_option("--max-new-tokens", a.max_new_tokens, "tokens to generate at most")->capture_default_str()->check(CLI::Range(Index(1), Index(1) << 30));
+  app.add_option("--temperature", a.temperature, "sampling temperature; 0 is greedy")->capture_default_str()->check(CLI::Range(0.0, 1e6));
+  app.add_option("--top-k", a.top_k, "sample among the k most likely tokens (0: all)")->capture_default_str()->check(CLI::Range(Index(0), Index(1) << 30));
+  app.add_option("--top-p", a.top_p, "sample within the nucleus of probability p")->capture_default_str()->check(CLI::Range(1e-9, 1.0));
+  app.add_option("--repetition-penalty", a.repetition_penalty, "penalty for tokens already present (1: none)")->capture_default_str()->check(CLI::Range(1e-6, 1e6));
+  app.add_option("--seed", a.seed, "seed of the sampler: the same seed gives the same text")->capture_default_str();
+  app.add_option("--threads", a.threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
+  app.add_option("--memory-budget", a.memory_budget,
+                 "refuse, before loading, a model whose weights and KV cache need more memory than this (512M, 2G: powers of 1024)")
+      ->capture_default_str();
+  app.add_option("--init-random", a.init_random, "write a random-weight checkpoint into this directory and exit (with --tokenizer-dir)");
+  app.add_option("--tokenizer-dir", a.tokenizer_dir, "where vocab.json and merges.txt are, for --init-random");
+  app.add_option("--n-layer", a.n_layer, "--init-random: layers")->capture_default_str()->check(CLI::Range(1, 128));
+  app.add_option("--n-head", a.n_head, "--init-random: heads")->capture_default_str()->check(CLI::Range(1, 128));
+  app.add_option("--n-embd", a.n_embd, "--init-random: width")->capture_default_str()->check(CLI::Range(1, 8192));
+  app.add_option("--n-positions", a.n_positions, "--init-random: context")->capture_default_str()->check(CLI::Range(1, 65536));
+  app.failure_message([](const CLI::App*, const CLI::Error& e) { return std::string("gpt2: ") + e.what() + " (see --help)\n"; });
+}
+
+// The checks CLI11 cannot express: which options go together, and the memory budget's syntax. Throws
+// CLI::ValidationError, which main() reports like CLI11's own errors.
+inline void check(const CLI::App& app, Arguments& a) {
+  if (a.init_random.empty()) {
+    // Given but empty (--model ""), a directory would become "/config.json": a file at the root, not the user's.
+    if (a.model.empty()) throw CLI::ValidationError("--model", app.count("--model") > 0 ? "is empty; expected a directory" : "is required");
+    const int modes = !a.prompt.empty() + !a.prompt_ids.empty() + !a.tokenize_file.empty();
+    if (modes != 1) throw CLI::ValidationError("give exactly one of --prompt, --prompt-ids and --tokenize-file");
+  } else if (a.tokenizer_dir.empty()) {
+    throw CLI::ValidationError("--init-random", "needs --tokenizer-dir");
+  }
+  try {
+    a.memory_budget_bytes = eigenformer::parse_byte_size(a.memory_budget, "--memory-budget");
+  } catch (const eigenformer::RangeError& e) {
+    throw CLI::ValidationError(e.what());
+  }
+}
+
+// Parses the command line into `a` and checks it. Throws CLI::ParseError (--help included) for main() to report
+// with app.exit(e).
+inline void parse(CLI::App& app, Arguments& a, int argc, const char* const* argv) {
+  app.parse(argc, argv);
+  check(app, a);
+}
+
+}  // namespace gpt2_cli

@@ -1,0 +1,100 @@
+// examples/translator/translator_cli.hpp: the translator program's command line. Its subcommands and options
+// (CLI11), the checks made on them before anything is read, and the parsing of source ids and --memory-budget.
+// translator.cpp and the fuzz target tests/fuzz/fuzz_translator_cli.cpp both use this header, so the fuzzer runs
+// exactly the parser that the program runs. Nothing here reads a file or loads a model.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <eigenformer/core/error.hpp>
+#include <eigenformer/core/shape.hpp>
+#include <eigenformer/io/memory_budget.hpp>
+#include <eigenformer/models/transformer.hpp>
+
+namespace translator_cli {
+
+using eigenformer::Index;
+
+struct Arguments {
+  std::string model, output;
+  std::vector<std::string> src_ids;
+  Index max_new_tokens = -1;
+  int threads = 0;
+  Index batch_size = 64;
+  std::string memory_budget = "none";
+  std::uint64_t memory_budget_bytes = 0;  // from memory_budget by check(); 0: no limit
+};
+
+// "5 9 23 7" -> BOS, the ids, EOS; `where` names the input in messages ("--src-ids 2", "line 3"). RangeError for a
+// word that is not an id, an id outside the source vocabulary, or a source longer than max_len with BOS and EOS.
+inline std::vector<std::int64_t> parse_ids(const std::string& text, const std::string& where, const eigenformer::TransformerConfig& config) {
+  std::vector<std::int64_t> ids{config.bos_id};
+  std::istringstream in(text);
+  for (std::string word; in >> word;) {
+    std::size_t used = 0;
+    long long id = 0;
+    try {
+      id = std::stoll(word, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != word.size()) throw eigenformer::RangeError(where + ": '" + word + "' is not a token id");
+    if (id < 0 || id >= config.src_vocab_size)
+      throw eigenformer::RangeError(where + ": token id " + word + " is outside the source vocabulary [0, " + std::to_string(config.src_vocab_size) + ")");
+    ids.push_back(id);
+  }
+  ids.push_back(config.eos_id);
+  if (static_cast<Index>(ids.size()) > config.max_len)
+    throw eigenformer::RangeError(where + ": " + std::to_string(ids.size() - 2) + " tokens (" + std::to_string(ids.size()) +
+                                  " with BOS and EOS) do not fit the model's max_len " + std::to_string(config.max_len));
+  return ids;
+}
+
+// Declares both subcommands and their options, bound to the fields of `a`; returns the resave subcommand, whose
+// parsed() tells main() which one was given.
+inline CLI::App* add_options(CLI::App& app, Arguments& a) {
+  app.description("Run an encoder-decoder Transformer saved in the PyTorch translation tutorial's layout.");
+  app.require_subcommand(1);
+  CLI::App* tr = app.add_subcommand("translate", "greedy-translate token ids (one source per --src-ids, or per line of stdin)");
+  tr->add_option("--model", a.model, "directory with config.json and model.safetensors")->required();
+  tr->add_option("--src-ids", a.src_ids, "source token ids without BOS/EOS, e.g. \"5 9 23 7\" (repeatable)");
+  tr->add_option("--max-new-tokens", a.max_new_tokens,
+                 "most target tokens per source (default: the tutorial's, source length with BOS and EOS + 4)")
+      ->check(CLI::Range(Index(1), Index(1) << 40));
+  tr->add_option("--threads", a.threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
+  tr->add_option("--batch-size", a.batch_size, "sources decoded together")->capture_default_str()->check(CLI::Range(1, 100000));
+  tr->add_option("--memory-budget", a.memory_budget,
+                 "refuse, before loading, a model whose weights and KV cache need more memory than this (512M, 2G: powers of 1024)")
+      ->capture_default_str();
+  CLI::App* rs = app.add_subcommand("resave", "load a model and write it again (config.json + model.safetensors, F32)");
+  rs->add_option("--model", a.model, "directory with config.json and model.safetensors")->required();
+  rs->add_option("--output", a.output, "directory to write (created if missing)")->required();
+  app.failure_message([](const CLI::App*, const CLI::Error& e) { return std::string("translator: ") + e.what() + " (see --help)\n"; });
+  return rs;
+}
+
+// The checks CLI11 cannot express. Throws CLI::ValidationError, which main() reports like CLI11's own errors.
+inline void check(const CLI::App& app, Arguments& a) {
+  // Given but empty (--model ""), a directory would become "/config.json": a file at the root, not the user's.
+  if (a.model.empty()) throw CLI::ValidationError("--model", "is empty; expected a directory");
+  if (app.got_subcommand("resave") && a.output.empty()) throw CLI::ValidationError("--output", "is empty; expected a directory");
+  try {
+    a.memory_budget_bytes = eigenformer::parse_byte_size(a.memory_budget, "--memory-budget");
+  } catch (const eigenformer::RangeError& e) {
+    throw CLI::ValidationError(e.what());
+  }
+}
+
+// Parses the command line into `a` and checks it. Throws CLI::ParseError (--help included) for main() to report
+// with app.exit(e).
+inline void parse(CLI::App& app, Arguments& a, int argc, const char* const* argv) {
+  app.parse(argc, argv);
+  check(app, a);
+}
+
+}  // namespace translator_cli

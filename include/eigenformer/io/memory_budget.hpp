@@ -1,0 +1,148 @@
+// io/memory_budget.hpp: what loading a model will take in memory, known from its config and its checkpoint's header
+// alone, before anything is allocated. Two checks use it:
+//   - a config must not describe more values than its checkpoint could hold (at least one byte each), so that a few
+//     bytes of JSON never make us allocate terabytes before the file is even compared with the model;
+//   - a model whose weights plus KV cache exceed a caller's budget is refused up front, naming both figures, rather
+//     than killed by the system mid-generation.
+// The figures, for a model loaded into Scalar (an F16 file loaded into float takes 4 bytes a value):
+//   weights  = every parameter and fixed table x sizeof(Scalar)
+//   KV cache = 2 (keys, values) x layers x batch x context x d_model x sizeof(Scalar), per attention that caches
+// Workspaces (one position's activations) and the logits [batch, V] are small beside these and not counted.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <initializer_list>
+#include <string>
+#include <type_traits>
+
+#include "eigenformer/core/error.hpp"
+#include "eigenformer/core/shape.hpp"
+#include "eigenformer/io/safetensors.hpp"
+
+namespace eigenformer {
+
+// Memory a model needs once loaded and generating, in bytes.
+struct MemoryEstimate {
+  std::uint64_t weight_bytes = 0;  // parameters and fixed tables, as the Scalar loaded into
+  std::uint64_t cache_bytes = 0;   // keys and values of every caching attention, for `batch` x `context` positions
+  Index batch = 0, context = 0;    // what cache_bytes was computed for
+  std::uint64_t total_bytes() const { return weight_bytes + cache_bytes; }
+};
+
+// How a model is loaded: the memory it may take, and the generation its KV cache is sized for.
+struct ModelLoadOptions {
+  std::uint64_t memory_budget = 0;  // bytes that weights + KV cache may take; 0: no limit
+  Index batch = 1;                  // sequences generated at once
+  Index context = 0;                // positions per sequence (prompt and new tokens); 0: the model's whole context
+};
+
+// "1.5 GiB (1610612736 bytes)": binary units, one decimal, and the exact count.
+inline std::string format_bytes(std::uint64_t bytes) {
+  const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024.0 && u < 6) {
+    v /= 1024.0;
+    ++u;
+  }
+  if (u == 0) return std::to_string(bytes) + (bytes == 1 ? " byte" : " bytes");
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return std::string(buf) + " (" + std::to_string(bytes) + " bytes)";
+}
+
+// A memory budget as people write it: "512M", "2G", "1.5GiB", "1000000" -> bytes; "none" and "0" give 0 (no limit).
+// K, M, G and T are powers of 1024 (in either case), optionally followed by "B" or "iB"; a bare number is bytes.
+// RangeError naming `where` for anything else, or for more than 2^62 bytes.
+inline std::uint64_t parse_byte_size(const std::string& text, const std::string& where) {
+  if (text == "none") return 0;
+  const auto bad = [&](const std::string& why) {
+    return RangeError(where + ": '" + text + "' " + why + "; expected bytes such as 512M or 2G, or none");
+  };
+  std::size_t i = 0;
+  std::uint64_t whole = 0;  // the digits before the point, exactly
+  std::size_t digits = 0;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits) {
+    if (whole > (std::uint64_t(1) << 62) / 10) throw bad("is too large");
+    whole = whole * 10 + static_cast<std::uint64_t>(text[i] - '0');
+  }
+  double fraction = 0, scale = 0.1;  // the digits after it
+  if (i < text.size() && text[i] == '.') {
+    for (++i; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits, scale /= 10) fraction += scale * (text[i] - '0');
+  }
+  if (digits == 0) throw bad("is not a size");
+  std::uint64_t unit = 1;
+  if (i < text.size()) {
+    const char u = static_cast<char>(text[i] | 0x20);  // lower case for letters
+    const char* const units = "kmgt";
+    for (int k = 0; k < 4; ++k)
+      if (u == units[k]) unit = std::uint64_t(1) << (10 * (k + 1));
+    if (unit > 1) ++i;
+  }
+  const std::string rest = text.substr(i);
+  if (!(rest.empty() || rest == "B" || rest == "b" || (unit > 1 && (rest == "iB" || rest == "ib")))) throw bad("has an unknown unit");
+  if (whole > (std::uint64_t(1) << 62) / unit) throw bad("is too large");
+  return whole * unit + static_cast<std::uint64_t>(fraction * static_cast<double>(unit));
+}
+
+namespace detail {
+
+template <typename Scalar>
+const char* scalar_name() {
+  if constexpr (std::is_same_v<Scalar, float>) return "float";
+  else if constexpr (std::is_same_v<Scalar, double>) return "double";
+  else return "the requested type";
+}
+
+// The largest size we compute: 2^62, with room below 2^64 for the sums of the callers.
+inline constexpr std::uint64_t max_size_count = std::uint64_t(1) << 62;
+
+// The sum of products of non-negative numbers from a config, e.g. {{V, D}, {4, L, D, D}}: exact, or RangeError
+// "<what> is about 1.2e+25; more than 2^62" when it would pass 2^62. The same sum is done in double first: its
+// relative error (under 1e-15) is far below that margin, so the exact unsigned sum that follows cannot wrap.
+inline std::uint64_t sum_of_products(std::initializer_list<std::initializer_list<Index>> terms, const std::string& what) {
+  double approx = 0;
+  for (const auto& term : terms) {
+    double p = 1;
+    for (Index f : term) {
+      if (f < 0) throw RangeError(what + ": a factor is " + std::to_string(f) + "; expected >= 0");
+      p *= static_cast<double>(f);
+    }
+    approx += p;
+  }
+  if (approx > static_cast<double>(max_size_count)) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3g", approx);
+    throw RangeError(what + " is about " + buf + ", more than 2^62");
+  }
+  std::uint64_t sum = 0;
+  for (const auto& term : terms) {
+    std::uint64_t p = 1;
+    for (Index f : term) p *= static_cast<std::uint64_t>(f);
+    sum += p;
+  }
+  return sum;
+}
+
+// Refuses, before the model is allocated, a config that needs more values than `file` could hold: each value takes
+// at least one byte of its data section. A near miss (a missing layer) passes here, so that load_parameters can list
+// each missing or wrong tensor by name; a config describing a model far larger than its file does not.
+inline void check_file_can_hold(const SafeTensors& file, std::uint64_t values, const std::string& config_path, const std::string& sizes) {
+  if (values <= file.data_bytes()) return;
+  throw FormatError(config_path + ": " + sizes + " make " + std::to_string(values) + " values, more than the " +
+                    std::to_string(file.data_bytes()) + " bytes of data in " + file.path() + " could hold; the config does not describe this checkpoint");
+}
+
+}  // namespace detail
+
+// Throws RangeError "<where>: loading <what> needs <total>: <weights> of weights and <cache> of KV cache (batch B x
+// C positions); more than the memory budget of <budget>" when options.memory_budget is set and exceeded.
+inline void check_memory_budget(const MemoryEstimate& need, const ModelLoadOptions& options, const std::string& where, const std::string& what) {
+  if (options.memory_budget == 0 || need.total_bytes() <= options.memory_budget) return;
+  throw RangeError(where + ": loading " + what + " needs " + format_bytes(need.total_bytes()) + ": " + format_bytes(need.weight_bytes) +
+                   " of weights and " + format_bytes(need.cache_bytes) + " of KV cache (batch " + std::to_string(need.batch) + " x " +
+                   std::to_string(need.context) + " positions); more than the memory budget of " + format_bytes(options.memory_budget));
+}
+
+}  // namespace eigenformer

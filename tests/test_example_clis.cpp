@@ -1,0 +1,98 @@
+// tests/test_example_clis.cpp: the command-line parsers of the two programs, examples/gpt2/gpt2_cli.hpp and
+// examples/translator/translator_cli.hpp (what main() and the fuzz targets run), on argument lists built here. The
+// programs themselves are run by the CLI tests of tests/CMakeLists.txt.
+#include "gpt2/gpt2_cli.hpp"
+#include "translator/translator_cli.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+using namespace eigenformer;
+
+namespace {
+
+// Parses `args` (after the program name) with `parse`; returns "" or the error CLI11 or check() raised.
+template <typename Arguments, typename Setup, typename Parse>
+std::string parse_error(std::vector<std::string> args, Arguments& a, Setup&& setup, Parse&& parse) {
+  std::vector<const char*> argv{"program"};
+  for (const std::string& s : args) argv.push_back(s.c_str());
+  CLI::App app;
+  setup(app, a);
+  try {
+    parse(app, a, static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string gpt2_error(const std::vector<std::string>& args, gpt2_cli::Arguments& a) {
+  return parse_error(args, a, gpt2_cli::add_options, gpt2_cli::parse);
+}
+std::string translator_error(const std::vector<std::string>& args, translator_cli::Arguments& a) {
+  return parse_error(args, a, translator_cli::add_options, translator_cli::parse);
+}
+
+}  // namespace
+
+TEST_CASE("gpt2_cli: options, the checks between them, and --memory-budget in bytes") {
+  gpt2_cli::Arguments a;
+  CHECK(gpt2_error({"--model", "dir", "--prompt", "Hi", "--max-new-tokens", "7", "--memory-budget", "2G"}, a).empty());
+  CHECK(a.model == "dir");
+  CHECK(a.max_new_tokens == 7);
+  CHECK(a.memory_budget_bytes == 2ull << 30);
+  gpt2_cli::Arguments b;
+  CHECK(gpt2_error({"--model", "dir", "--prompt-ids", "5"}, b).empty());
+  CHECK(b.memory_budget_bytes == 0);  // none by default
+  gpt2_cli::Arguments c;
+  CHECK(gpt2_error({"--prompt-ids", "5"}, c) == "--model: is required");
+  gpt2_cli::Arguments d;
+  CHECK(gpt2_error({"--model", "dir", "--prompt", "a", "--prompt-ids", "5"}, d) == "give exactly one of --prompt, --prompt-ids and --tokenize-file");
+  gpt2_cli::Arguments e;
+  CHECK(gpt2_error({"--model", "dir", "--prompt-ids", "5", "--memory-budget", "12Q"}, e) ==
+        "--memory-budget: '12Q' has an unknown unit; expected bytes such as 512M or 2G, or none");
+  gpt2_cli::Arguments f;
+  CHECK(gpt2_error({"--init-random", "out"}, f) == "--init-random: needs --tokenizer-dir");
+}
+
+TEST_CASE("gpt2_cli and translator_cli: an empty --model is refused (fuzz finding: it would read /config.json)") {
+  // fuzz_translator_cli: `translate --model "" --src-ids ...` parsed, and the program then looked for the model in
+  // "" + "/config.json", a file at the root of the file system.
+  gpt2_cli::Arguments a;
+  CHECK(gpt2_error({"--model", "", "--prompt-ids", "5"}, a) == "--model: is empty; expected a directory");
+  translator_cli::Arguments b;
+  CHECK(translator_error({"translate", "--model", "", "--src-ids", "5"}, b) == "--model: is empty; expected a directory");
+  translator_cli::Arguments c;
+  CHECK(translator_error({"resave", "--model", "in", "--output", ""}, c) == "--output: is empty; expected a directory");
+}
+
+TEST_CASE("gpt2_cli::parse_ids: ids in the vocabulary, each bad word named") {
+  CHECK(gpt2_cli::parse_ids(" 15496  995\n", 50257) == std::vector<std::int64_t>{15496, 995});
+  CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("5 x", 50257), "--prompt-ids: 'x' is not a token id", RangeError);
+  CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("5 5.0", 50257), "--prompt-ids: '5.0' is not a token id", RangeError);
+  CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("99999999999999999999", 50257), "--prompt-ids: '99999999999999999999' is not a token id", RangeError);
+  CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("-1", 50257), "--prompt-ids: token id -1 is outside the vocabulary [0, 50257)", RangeError);
+  CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("  ", 50257), "--prompt-ids: no token ids given", RangeError);
+}
+
+TEST_CASE("translator_cli: subcommands, options and source ids with BOS and EOS") {
+  translator_cli::Arguments a;
+  CHECK(translator_error({"translate", "--model", "dir", "--src-ids", "5 9", "--src-ids", "4", "--batch-size", "2", "--memory-budget", "64M"}, a)
+            .empty());
+  CHECK(a.src_ids == std::vector<std::string>{"5 9", "4"});
+  CHECK(a.batch_size == 2);
+  CHECK(a.memory_budget_bytes == 64ull << 20);
+  translator_cli::Arguments b;
+  CHECK(translator_error({"--model", "dir"}, b) == "A subcommand is required");
+  TransformerConfig config;
+  config.src_vocab_size = 37;
+  config.tgt_vocab_size = 29;
+  config.max_len = 5;
+  CHECK(translator_cli::parse_ids("5 9 23", "line 1", config) == std::vector<std::int64_t>{2, 5, 9, 23, 3});
+  CHECK_THROWS_WITH_AS(translator_cli::parse_ids("5 9 23 7", "line 2", config),
+                       "line 2: 4 tokens (6 with BOS and EOS) do not fit the model's max_len 5", RangeError);
+  CHECK_THROWS_WITH_AS(translator_cli::parse_ids("37", "--src-ids 1", config), "--src-ids 1: token id 37 is outside the source vocabulary [0, 37)",
+                       RangeError);
+}

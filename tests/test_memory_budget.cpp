@@ -1,0 +1,87 @@
+// io/memory_budget.hpp: sizes computed from config numbers without overflowing, budgets as people write them, and the
+// one-line refusal naming what a model needs and what it may take.
+#include "eigenformer/io/memory_budget.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <string>
+
+#include "support/temp_file.hpp"
+
+using namespace eigenformer;
+
+TEST_CASE("format_bytes: binary units with one decimal, and the exact count") {
+  CHECK(format_bytes(0) == "0 bytes");
+  CHECK(format_bytes(1) == "1 byte");
+  CHECK(format_bytes(1023) == "1023 bytes");
+  CHECK(format_bytes(1024) == "1.0 KiB (1024 bytes)");
+  CHECK(format_bytes(1536ull << 20) == "1.5 GiB (1610612736 bytes)");
+  CHECK(format_bytes(~std::uint64_t(0)) == "16.0 EiB (18446744073709551615 bytes)");
+}
+
+TEST_CASE("parse_byte_size: a number and a binary unit; none or 0 for no limit") {
+  CHECK(parse_byte_size("none", "--memory-budget") == 0);
+  CHECK(parse_byte_size("0", "--memory-budget") == 0);
+  CHECK(parse_byte_size("1000000", "--memory-budget") == 1000000);
+  CHECK(parse_byte_size("512M", "--memory-budget") == 512ull << 20);
+  CHECK(parse_byte_size("512m", "--memory-budget") == 512ull << 20);
+  CHECK(parse_byte_size("2G", "--memory-budget") == 2ull << 30);
+  CHECK(parse_byte_size("2GB", "--memory-budget") == 2ull << 30);
+  CHECK(parse_byte_size("1.5GiB", "--memory-budget") == 1536ull << 20);
+  CHECK(parse_byte_size("4k", "--memory-budget") == 4096);
+  CHECK(parse_byte_size("1T", "--memory-budget") == 1ull << 40);
+  CHECK(parse_byte_size("100B", "--memory-budget") == 100);
+  CHECK(parse_byte_size("4194304T", "--memory-budget") == 1ull << 62);
+  CHECK_THROWS_WITH_AS(parse_byte_size("", "--memory-budget"), "--memory-budget: '' is not a size; expected bytes such as 512M or 2G, or none",
+                       RangeError);
+  CHECK_THROWS_WITH_AS(parse_byte_size("12Q", "--memory-budget"),
+                       "--memory-budget: '12Q' has an unknown unit; expected bytes such as 512M or 2G, or none", RangeError);
+  CHECK_THROWS_WITH_AS(parse_byte_size("-1G", "b"), "b: '-1G' is not a size; expected bytes such as 512M or 2G, or none", RangeError);
+  CHECK_THROWS_WITH_AS(parse_byte_size("5iB", "b"), "b: '5iB' has an unknown unit; expected bytes such as 512M or 2G, or none", RangeError);
+  CHECK_THROWS_WITH_AS(parse_byte_size("2 G", "b"), "b: '2 G' has an unknown unit; expected bytes such as 512M or 2G, or none", RangeError);
+  CHECK_THROWS_WITH_AS(parse_byte_size("4194305T", "b"), "b: '4194305T' is too large; expected bytes such as 512M or 2G, or none", RangeError);
+  CHECK_THROWS_WITH_AS(parse_byte_size("99999999999999999999", "b"),
+                       "b: '99999999999999999999' is too large; expected bytes such as 512M or 2G, or none", RangeError);
+}
+
+TEST_CASE("detail::sum_of_products: exact sums, and a RangeError rather than a wrap-around past 2^62") {
+  CHECK(detail::sum_of_products({{2, 3}, {4}, {}}, "n") == 11);  // an empty product is 1
+  CHECK(detail::sum_of_products({{Index(1) << 31, Index(1) << 31}}, "n") == std::uint64_t(1) << 62);
+  CHECK_THROWS_WITH_AS(detail::sum_of_products({{Index(1) << 31, Index(1) << 31}, {Index(1) << 31, Index(1) << 31}}, "x: the size"),
+                       "x: the size is about 9.22e+18, more than 2^62", RangeError);
+  CHECK_THROWS_WITH_AS(detail::sum_of_products({{Index(1) << 40, Index(1) << 40, Index(1) << 40}}, "x: the size"),
+                       "x: the size is about 1.33e+36, more than 2^62", RangeError);
+  CHECK_THROWS_WITH_AS(detail::sum_of_products({{3, -2}}, "x"), "x: a factor is -2; expected >= 0", RangeError);
+}
+
+TEST_CASE("check_memory_budget: silent within the budget or without one, else both figures") {
+  MemoryEstimate need;
+  need.weight_bytes = 500ull << 20;
+  need.cache_bytes = 36ull << 20;
+  need.batch = 2;
+  need.context = 1024;
+  ModelLoadOptions options;
+  CHECK_NOTHROW(check_memory_budget(need, options, "dir", "GPT-2 as float"));  // no budget
+  options.memory_budget = 536ull << 20;
+  CHECK_NOTHROW(check_memory_budget(need, options, "dir", "GPT-2 as float"));  // exactly the budget
+  options.memory_budget = 512ull << 20;
+  CHECK_THROWS_WITH_AS(check_memory_budget(need, options, "dir", "GPT-2 as float"),
+                       "dir: loading GPT-2 as float needs 536.0 MiB (562036736 bytes): 500.0 MiB (524288000 bytes) of weights and 36.0 MiB "
+                       "(37748736 bytes) of KV cache (batch 2 x 1024 positions); more than the memory budget of 512.0 MiB (536870912 bytes)",
+                       RangeError);
+}
+
+TEST_CASE("detail::check_file_can_hold: a config needing more values than the file has bytes is refused") {
+  SafeTensorsWriter w;
+  w.add("x", Tensor<float>(Shape{4}));  // 16 bytes of data
+  eigenformer::testing::TempFile f;
+  w.write(f.path());
+  const SafeTensors file(f.path());
+  CHECK_NOTHROW(detail::check_file_can_hold(file, 16, "c.json", "n 16"));  // one byte each could still fit
+  CHECK_THROWS_WITH_AS(detail::check_file_can_hold(file, 17, "c.json", "n 17"),
+                       ("c.json: n 17 make 17 values, more than the 16 bytes of data in " + f.path() +
+                        " could hold; the config does not describe this checkpoint")
+                           .c_str(),
+                       FormatError);
+}
