@@ -124,7 +124,7 @@ class MultiHeadAttention {
     const Scalar scale = static_cast<Scalar>(1.0 / std::sqrt(static_cast<double>(Dh)));
     attention_forward<Scalar>(HeadsView<const Scalar>::token_major(q, H, Dh), HeadsView<const Scalar>::token_major(k, H, Dh),
                               HeadsView<const Scalar>::token_major(v, H, Dh), options.mask, scale,
-                              HeadsView<Scalar>::token_major(context, H, Dh), weights);
+                              HeadsView<Scalar>::token_major(context, H, Dh), weights, options.kernel);
     return out_proj_.forward(context);
   }
 
