@@ -4,10 +4,12 @@
 //                      nearest even; relative error <= 2^-8 per weight.
 //   WeightType::int8   a signed byte per weight and one Scalar scale per row (the row's largest magnitude / 127),
 //                      w = q * scale, rounded to nearest; absolute error <= scale / 2 per weight.
-// Products accumulate in Scalar (float or double): a narrow weight is widened when it is used, a few rows at a time,
-// into a buffer that stays in the L1 cache; x is never rounded. Few rows of x (decoding) go through the same
-// streaming kernel as full-width weights (ops/linear.hpp); many rows (a prompt) widen blocks of weight rows and
-// hand each to Eigen's GEMM, which costs one widening per weight per call against T multiply-adds.
+// Products accumulate in Scalar (float or double) and x is never rounded: a narrow weight is widened where it is used.
+// Few rows of x (decoding) go through the streaming kernel of ops/linear.hpp, which widens weights in SIMD registers
+// (AVX-512 or AVX2 instructions for float, a portable loop otherwise), so memory traffic is the narrow bytes alone.
+// Many rows (a prompt) widen blocks of weight rows into a buffer and hand each to Eigen's GEMM: one widening per
+// weight per call against T multiply-adds. (CPUs with BF16 dot-product instructions, AVX512_BF16, would also need x
+// rounded to bfloat16; decoding is bound by memory, not by arithmetic, so widening costs nothing measurable.)
 #pragma once
 
 #include <algorithm>
@@ -46,20 +48,7 @@ inline WeightType parse_weight_type(std::string_view name) {
   throw RangeError("weight type '" + std::string(name) + "' is not one of f32, bf16, int8");
 }
 
-inline std::uint16_t float_to_bf16(float f) {
-  std::uint32_t bits;
-  std::memcpy(&bits, &f, sizeof bits);
-  if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x007fffffu)) return static_cast<std::uint16_t>((bits >> 16) | 0x40);  // NaN stays NaN
-  bits += 0x7fffu + ((bits >> 16) & 1u);  // round to nearest, ties to even
-  return static_cast<std::uint16_t>(bits >> 16);
-}
-
-inline float bf16_to_float(std::uint16_t h) {
-  const std::uint32_t bits = static_cast<std::uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
+// float_to_bf16 and bf16_to_float are in ops/linear.hpp, whose streaming kernel reads bfloat16 weights.
 
 // A [rows, cols] row-major weight matrix in bf16 or int8.
 template <typename Scalar>
@@ -92,6 +81,9 @@ class NarrowMatrix {
   Index rows() const { return rows_; }
   Index cols() const { return cols_; }
   std::size_t bytes() const { return bf16_.size() * 2 + int8_.size() + scales_.size() * sizeof(Scalar); }
+  const std::uint16_t* bf16_data() const { return bf16_.data(); }  // bf16: [rows, cols]
+  const std::int8_t* int8_data() const { return int8_.data(); }    // int8: [rows, cols]
+  const Scalar* scales() const { return scales_.data(); }          // int8: [rows]
 
   // out[i, :] = row r0 + i, widened to Scalar.
   template <typename Out>
@@ -119,8 +111,7 @@ class NarrowMatrix {
 };
 
 namespace detail {
-// A buffer per thread for widened weight rows; it grows to the largest size asked for and then stays, so that
-// decoding steps do not allocate.
+// A buffer per thread for widened weight rows (prompts); it grows to the largest size asked for and then stays.
 template <typename Scalar>
 Scalar* widen_buffer(std::size_t n) {
   thread_local std::vector<Scalar> buffer;
@@ -134,26 +125,25 @@ template <typename Scalar, typename Output>
 void linear_forward(ConstMatrixMap<Scalar> x, const NarrowMatrix<Scalar>& w, Index row0, Index n_out, const Scalar* bias, Output&& y) {
   const Index M = x.rows(), K = x.cols();
   EIGENFORMER_ASSERT(K == w.cols() && row0 >= 0 && row0 + n_out <= w.rows(), "weight rows in range, matching widths");
-  // Few rows: groups of `group` weight rows are widened into the L1 cache and streamed through linear_stream's
-  // kernel. Many rows: blocks of 256 weight rows are widened and multiplied by Eigen's GEMM.
-  const bool few = M <= kStreamRows;
-  const Index group = few ? 16 : 256;
-  const Index groups = (n_out + group - 1) / group;
-  const bool parallel = few && groups > 1 && n_out * K >= (Index(1) << 16);
-#pragma omp parallel for schedule(static) if (parallel) num_threads(num_threads())
-  for (Index g = 0; g < groups; ++g) {
-    const Index n0 = g * group, n = std::min(group, n_out - n0);
-    Scalar* buffer = detail::widen_buffer<Scalar>(static_cast<std::size_t>(group * K));
+  // Few rows: the streaming kernel reads the narrow weights and widens them in registers.
+  if (M <= kStreamRows) {
+    if (w.type() == WeightType::bf16)
+      linear_stream<Scalar>(x, w.bf16_data() + row0 * K, K, n_out, bias, y);
+    else
+      linear_stream<Scalar>(x, w.int8_data() + row0 * K, K, n_out, bias, y, w.scales() + row0);
+    return;
+  }
+  // Many rows: blocks of 256 weight rows are widened into a buffer and multiplied by Eigen's GEMM (one widening per
+  // weight against M multiply-adds).
+  constexpr Index block = 256;
+  Scalar* buffer = detail::widen_buffer<Scalar>(static_cast<std::size_t>(std::min(block, n_out) * K));
+  for (Index n0 = 0; n0 < n_out; n0 += block) {
+    const Index n = std::min(block, n_out - n0);
     MatrixMap<Scalar> widened(buffer, n, K);
     w.widen_rows(row0 + n0, n, widened);
     auto out = y.middleCols(n0, n);
-    if (few) {
-      // Already inside this parallel loop: linear_stream's own loop runs on this thread alone.
-      linear_stream<Scalar>(x, buffer, K, n, bias ? bias + n0 : nullptr, out);
-    } else {
-      out.noalias() = x * widened.transpose();
-      if (bias) out.rowwise() += ConstVectorMap<Scalar>(bias + n0, n).transpose();
-    }
+    out.noalias() = x * widened.transpose();
+    if (bias) out.rowwise() += ConstVectorMap<Scalar>(bias + n0, n).transpose();
   }
 }
 
