@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 
+#include "eigenformer/core/random.hpp"
+#include "eigenformer/core/threading.hpp"
 #include "eigenformer/io/hf_gpt2.hpp"
 #include "support/fixtures.hpp"
 #include "support/gpt2_fixture.hpp"
@@ -123,6 +125,55 @@ TEST_CASE("GPT2: bf16 and int8 weights stay close to float32 logits and mostly a
     CHECK(worst <= (type == WeightType::bf16 ? 0.05 : 0.15) * std::max(1.0, scale));
     CHECK(agree >= total * 9 / 10);
   }
+}
+
+// 1 and 2 threads give the same greedy ids. Our own kernels split work without changing any element's arithmetic,
+// but Eigen's GEMM sizes its blocks by the thread count, so prompt logits may differ in the last bits: they are
+// compared with a tolerance. A model big enough that every parallel branch runs (the fixtures are too small for
+// some), random weights.
+TEST_CASE("GPT2: greedy ids are the same on 1 and 2 threads, logits equal up to rounding") {
+  GPT2Config config;
+  config.n_layer = 2;
+  config.n_head = 4;
+  config.n_embd = 256;
+  config.n_positions = 96;
+  config.vocab_size = 3000;
+  config.bos_token_id = config.eos_token_id = 0;
+  GPT2<float> model(config);
+  Random rng(7);
+  model.visit_parameters([&](const std::string&, Tensor<float>& t) { fill_normal(t.view(), rng, 0.0, 0.1); });
+  Tensor<std::int64_t> prompt(Shape{3, 40});
+  for (Index i = 0; i < prompt.size(); ++i) prompt[i] = rng.integer(0, config.vocab_size);
+  const std::vector<Index> pads = {0, 5, 17};
+  const auto run = [&](int threads, WeightType type, std::vector<std::int64_t>& ids) {
+    set_num_threads(threads);
+    GPT2<float> m = model;
+    m.narrow_weights(type);
+    GPT2DecodeState<float> state;
+    m.start(prompt, pads, 60, state);
+    Tensor<float> logits(Shape{20, 3, config.vocab_size});
+    Tensor<std::int64_t> tokens(Shape{3});
+    for (Index step = 0; step < 20; ++step) {
+      if (step > 0) m.decode_step(tokens, state);
+      logits.slice(step).matrix() = state.logits.matrix();
+      for (Index b = 0; b < 3; ++b) {
+        Index next = 0;
+        state.logits.matrix().row(b).maxCoeff(&next);
+        tokens[b] = next;
+        ids.push_back(next);
+      }
+    }
+    return logits;
+  };
+  const int before = num_threads();
+  for (WeightType type : {WeightType::full, WeightType::bf16}) {
+    CAPTURE(std::string(weight_type_name(type)));
+    std::vector<std::int64_t> one_ids, two_ids;
+    const Tensor<float> one = run(1, type, one_ids), two = run(2, type, two_ids);
+    CHECK(one_ids == two_ids);
+    CHECK((one.matrix() - two.matrix()).cwiseAbs().maxCoeff() <= 1e-5f);
+  }
+  set_num_threads(before);
 }
 
 TEST_CASE("GPT2: errors name the context limit and the vocabulary") {

@@ -192,6 +192,7 @@ void linear_forward(ConstMatrixMap<Scalar> x, const WeightMatrix& w, const Scala
       return;
     }
   }
+  num_threads();  // applies the library's default thread count to Eigen's GEMM if nothing has yet
   y.noalias() = x * w.transpose();
   if (bias) y.rowwise() += ConstVectorMap<Scalar>(bias, y.cols()).transpose();
 }
