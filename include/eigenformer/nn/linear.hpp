@@ -33,17 +33,18 @@ class Linear {
     forward(x, y);
     return y;
   }
-  // The same into a caller-owned y of shape [..., out] (no allocation).
-  void forward(TensorView<const Scalar> x, TensorView<Scalar> y) const {
+  // The same into a caller-owned y of shape [..., out] (no allocation). add_bias = false leaves the bias to the
+  // caller (a following pass that adds it on its way, as FeedForward's activation does).
+  void forward(TensorView<const Scalar> x, TensorView<Scalar> y, bool add_bias = true) const {
     check_input(x);
     if (y.shape() != x.shape().with_back(config_.out_features))
       throw ShapeError("Linear.forward: y has shape " + y.shape().str() + "; expected " + x.shape().with_back(config_.out_features).str());
-    forward_rows(x.matrix(), 0, config_.out_features, y.matrix());
+    forward_rows(x.matrix(), 0, config_.out_features, y.matrix(), add_bias);
   }
   // Output features [row0, row0 + n) only (one part of a fused projection), into any writable [N, n] Eigen map.
   template <typename Output>
-  void forward_rows(ConstMatrixMap<Scalar> x, Index row0, Index n, Output&& y) const {
-    weight_.linear(x, row0, n, config_.bias ? bias_.data() + row0 : nullptr, y);
+  void forward_rows(ConstMatrixMap<Scalar> x, Index row0, Index n, Output&& y, bool add_bias = true) const {
+    weight_.linear(x, row0, n, config_.bias && add_bias ? bias_.data() + row0 : nullptr, y);
   }
 
   // Inference only: keep the weight in bf16 or int8 from now on (ops/narrow.hpp). The bias stays full width.
