@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""PyTorch's side of bench/bench_translator.cpp and bench/bench_gpt2.cpp: the same workloads, in the same run.
+"""PyTorch's side of bench/bench_translator.cpp, bench_gpt2.cpp and bench_attention.cpp: the same workloads.
 
---workloads translator (the default), gpt2, or all (translator, then GPT-2, in one process; bench/report runs
-them as two processes so that each peak RSS is that workload's alone).
+--workloads translator (the default), gpt2, attention, or all (translator, GPT-2, then attention, in one
+process; bench/report runs them as separate processes so that each peak RSS is that workload's alone).
 
 What it measures: translator (needs DIR)
     The model directory that `EIGENFORMER_BENCH_SAVE=DIR build-bench/bin/bench_translator` wrote
@@ -40,6 +40,32 @@ What it measures: gpt2 (no DIR)
     RSS (resource.getrusage ru_maxrss of this process) is printed after torch's import and first
     matmul, after the model is built, and after each workload.
 
+What it measures: attention (no DIR)
+    bench_attention.cpp's workloads, float32, under torch.no_grad(), torch.set_num_threads(2); inputs
+    from torch.randn (torch.Generator seeded 2). Masks are bool tensors built before timing (True = not
+    allowed): causal, key j allowed for query i iff j <= i; padding, batch item b has real key length
+    T - (b + 1) * T / 16 and the keys from there on are masked.
+      attention/torch/B:{1,8}/T:{64..2048}/{none,causal,padding}
+                 the attention core, H = 12 heads of 64, S = T: q, k, v [B, 12, T, 64] contiguous;
+                 scores = torch.matmul(q, k.transpose(-2, -1)), then scores.mul_(1/8) and
+                 scores.masked_fill_(mask, -inf) in place on that fresh tensor (out of place would add
+                 passes over [B, H, T, T]), p = torch.softmax(scores, -1), out = torch.matmul(p, v).
+                 FLOPs: 4 * B * H * T * S * 64 (both products in full, also for causal).
+      mha/torch/B:{1,8}/T:{64..2048}/{none,causal,padding}
+                 torch.nn.MultiheadAttention(768, 12, batch_first=True, bias=True).eval(), self-attention
+                 mha(x, x, x, need_weights=False) on x [B, T, 768]; causal as attn_mask [T, T], padding as
+                 key_padding_mask [B, T]. torch 1.13 runs none and padding on its fast path
+                 (torch._native_multi_head_attention) and causal (attn_mask) on
+                 F.multi_head_attention_forward. FLOPs: 8 * B * T * 768^2 (q, k, v and output
+                 projections) + 4 * B * T * T * 768.
+      decode/torch/B:{1,8}/L:{128,256,512,1024}
+                 one new query per item over a cache: q [B, 12, 1, 64], K, V [B, 12, L, 64]; the same
+                 matmul, scale, softmax, matmul, no mask. FLOPs 4 * B * 12 * L * 64; bytes 8 * B * 12 * L * 64
+                 (K and V read once).
+    Each row is run once to warm up, then repeated until --min-time seconds have passed (default 0.2
+    for attention), at least 3 times; seconds per call (mean = total / calls), min and max are recorded.
+    --attention-filter REGEX keeps the rows whose name it matches (re.search).
+
 BLAS
     Debian's torch links libblas.so.3; as installed that is the reference BLAS (about 60x slower).
     By default this script re-executes itself with LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp
@@ -61,7 +87,8 @@ Greedy ids
 Usage (from the repository root)
     /usr/bin/python3 bench/compare_torch.py DIR [--json OUT] [--unset-openblas-env] [--blas system]
     /usr/bin/python3 bench/compare_torch.py --workloads gpt2 [--json OUT] [--unset-openblas-env]
-    bench/report runs bench_translator / bench_gpt2 and this script and prints the tables.
+    /usr/bin/python3 bench/compare_torch.py --workloads attention [--min-time 0.2] [--attention-filter REGEX]
+    bench/report runs bench_translator / bench_gpt2 / bench_attention and this script and prints the tables.
 """
 
 import argparse
@@ -69,6 +96,7 @@ import ctypes
 import json
 import math
 import os
+import re
 import resource
 import sys
 import time
@@ -89,15 +117,18 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("model_dir", nargs="?",
                    help="directory written by bench_translator (EIGENFORMER_BENCH_SAVE); needed by the translator")
-    p.add_argument("--workloads", choices=("translator", "gpt2", "all"), default="translator",
-                   help="translator (default; needs DIR), gpt2 (GPT-2 124M shape, random weights) or all")
+    p.add_argument("--workloads", choices=("translator", "gpt2", "attention", "all"), default="translator",
+                   help="translator (default; needs DIR), gpt2 (GPT-2 124M shape, random weights), attention "
+                        "(attention core, MultiheadAttention, decode over a cache) or all")
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--blas", choices=("openblas-openmp", "system"), default="openblas-openmp",
                    help="openblas-openmp (default): LD_LIBRARY_PATH to Debian's OpenBLAS OpenMP build; "
                         "system: whatever libblas.so.3 points to")
     p.add_argument("--unset-openblas-env", action="store_true",
                    help="remove OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for this process only")
-    p.add_argument("--min-time", type=float, default=2.0, help="seconds per measurement (default 2)")
+    p.add_argument("--min-time", type=float,
+                   help="seconds per measurement (default 2; attention: 0.2 per row)")
+    p.add_argument("--attention-filter", help="attention: only the rows whose name matches this regex")
     p.add_argument("--variants", default="tutorial,kv_cache", help="translator, comma-separated: tutorial, kv_cache")
     args = p.parse_args()
     if args.workloads in ("translator", "all") and not args.model_dir:
@@ -290,6 +321,11 @@ def cached_greedy(model, src, steps):
 VARIANTS = {"tutorial": tutorial_greedy, "kv_cache": cached_greedy}
 
 
+def seconds_per_measurement(default):
+    """--min-time if given, else the workload set's default (2 s; attention 0.2 s per row)."""
+    return default if ARGS.min_time is None else ARGS.min_time
+
+
 def measure(fn, min_time):
     fn()  # warm-up
     times = []
@@ -344,7 +380,7 @@ def run_translator(result):
             if name != "tutorial":
                 result["agreement"][f"{name}_vs_tutorial_batch_{B}"] = agreement(fn(model, src, steps).tolist(),
                                                                                   tutorial_ids)
-            times = measure(lambda: fn(model, src, steps), ARGS.min_time)
+            times = measure(lambda: fn(model, src, steps), seconds_per_measurement(2.0))
             tokens = B * steps
             run = dict(variant=name, batch=B, reps=len(times), tok_per_s=tokens * len(times) / sum(times),
                        tok_per_s_min=tokens / max(times), tok_per_s_max=tokens / min(times))
@@ -430,13 +466,104 @@ def run_gpt2(result):
     for T_ in GPT2_PROMPTS:
         ids = torch.randint(0, V, (1, T_), generator=gen)
         record(dict(workload="prompt", T=T_, B=1, tokens=T_),
-               measure_timed(lambda: gpt2_prompt(model, ids), ARGS.min_time))
+               measure_timed(lambda: gpt2_prompt(model, ids), seconds_per_measurement(2.0)))
     for B in GPT2_DECODE_BATCHES:
         ids = torch.randint(0, V, (B, GPT2_DECODE_PROMPT), generator=gen)
         record(dict(workload="decode", B=B, prompt=GPT2_DECODE_PROMPT, steps=GPT2_DECODE_STEPS,
                     tokens=B * GPT2_DECODE_STEPS),
-               measure_timed(lambda: gpt2_decode(model, ids, GPT2_DECODE_STEPS), ARGS.min_time))
+               measure_timed(lambda: gpt2_decode(model, ids, GPT2_DECODE_STEPS), seconds_per_measurement(2.0)))
     gpt2["peak_rss_mb"] = peak_rss_mb()
+
+
+# --------------------------------------------------------------------------------------------
+# Attention (bench_attention.cpp's workloads)
+# --------------------------------------------------------------------------------------------
+
+ATT_HEADS, ATT_DHEAD = 12, 64
+ATT_EMBED = ATT_HEADS * ATT_DHEAD  # 768
+ATT_BATCHES = (1, 8)
+ATT_LENGTHS = (64, 128, 256, 512, 1024, 2048)
+ATT_MASKS = ("none", "causal", "padding")
+DECODE_LENGTHS = (128, 256, 512, 1024)
+
+
+def padding_lengths(B, T):
+    """Real key length of each batch item: T - (b + 1) * T / 16 (T is a multiple of 16)."""
+    return [T - (b + 1) * T // 16 for b in range(B)]
+
+
+def core_mask(mask, B, T):
+    """Bool, True = not allowed, broadcastable to the scores [B, H, T, S = T]; None for no mask."""
+    if mask == "causal":
+        return torch.ones(T, T, dtype=torch.bool).triu_(1)  # key j > query i
+    if mask == "padding":
+        lengths = torch.tensor(padding_lengths(B, T))
+        return (torch.arange(T)[None, :] >= lengths[:, None])[:, None, None, :]  # [B, 1, 1, S]
+    return None
+
+
+def attention_core(q, k, v, mask, scale):
+    scores = torch.matmul(q, k.transpose(-2, -1))  # [B, H, T, S], a fresh tensor: scaled and masked in place
+    scores.mul_(scale)
+    if mask is not None:
+        scores.masked_fill_(mask, float("-inf"))
+    return torch.matmul(torch.softmax(scores, dim=-1), v)
+
+
+def run_attention(result):
+    gen = torch.Generator().manual_seed(2)
+    rows = []
+    result["attention"] = dict(heads=ATT_HEADS, d_head=ATT_DHEAD, embed=ATT_EMBED,
+                               min_time=seconds_per_measurement(0.2), rows=rows)
+    wanted = re.compile(ARGS.attention_filter) if ARGS.attention_filter else None
+    scale = 1.0 / math.sqrt(ATT_DHEAD)
+
+    def record(name, fn, flops, **fields):
+        if wanted and not wanted.search(name):
+            return
+        times = measure(fn, seconds_per_measurement(0.2))
+        row = dict(name=name, **fields, reps=len(times), seconds=sum(times) / len(times), seconds_min=min(times),
+                   seconds_max=max(times), flops=flops)
+        row["gflops"] = flops / row["seconds"] / 1e9
+        extra = ""
+        if "bytes" in row:
+            row["bytes_per_s"] = row["bytes"] / row["seconds"]
+            extra = f", {row['bytes_per_s'] / 1e9:6.1f} GB/s of K and V"
+        rows.append(row)
+        print(f"PyTorch {name:38s} {1e6 * row['seconds']:12.1f} us per call (min {1e6 * row['seconds_min']:.1f}, "
+              f"max {1e6 * row['seconds_max']:.1f}, {len(times)} calls), {row['gflops']:6.1f} GFLOP/s{extra}", flush=True)
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=gen)
+
+    H, Dh, E = ATT_HEADS, ATT_DHEAD, ATT_EMBED
+    for B in ATT_BATCHES:
+        for T_ in ATT_LENGTHS:
+            q, k, v = randn(B, H, T_, Dh), randn(B, H, T_, Dh), randn(B, H, T_, Dh)
+            for mask in ATT_MASKS:
+                m = core_mask(mask, B, T_)
+                record(f"attention/torch/B:{B}/T:{T_}/{mask}", lambda: attention_core(q, k, v, m, scale),
+                       4 * B * H * T_ * T_ * Dh, workload="attention", B=B, T=T_, mask=mask)
+
+    mha = torch.nn.MultiheadAttention(E, H, batch_first=True, bias=True).eval()  # its default initialisation
+    for B in ATT_BATCHES:
+        for T_ in ATT_LENGTHS:
+            x = randn(B, T_, E)
+            for mask in ATT_MASKS:
+                attn_mask = torch.ones(T_, T_, dtype=torch.bool).triu_(1) if mask == "causal" else None
+                key_padding = (torch.arange(T_)[None, :] >= torch.tensor(padding_lengths(B, T_))[:, None]) \
+                    if mask == "padding" else None
+                path = "F.multi_head_attention_forward" if attn_mask is not None else "torch._native_multi_head_attention"
+                record(f"mha/torch/B:{B}/T:{T_}/{mask}",
+                       lambda: mha(x, x, x, need_weights=False, attn_mask=attn_mask, key_padding_mask=key_padding),
+                       8 * B * T_ * E * E + 4 * B * T_ * T_ * E, workload="mha", B=B, T=T_, mask=mask, path=path)
+
+    for B in ATT_BATCHES:
+        for L in DECODE_LENGTHS:
+            q, k, v = randn(B, H, 1, Dh), randn(B, H, L, Dh), randn(B, H, L, Dh)
+            record(f"decode/torch/B:{B}/L:{L}", lambda: attention_core(q, k, v, None, scale), 4 * B * H * L * Dh,
+                   workload="decode", B=B, L=L, mask="none", bytes=2 * 4 * B * H * L * Dh)
+    result["attention"]["peak_rss_mb"] = peak_rss_mb()
 
 
 def main():
@@ -472,6 +599,8 @@ def main():
             run_translator(result)
         if ARGS.workloads in ("gpt2", "all"):
             run_gpt2(result)
+        if ARGS.workloads in ("attention", "all"):
+            run_attention(result)
     result["loadavg_end"] = loadavg()
     result["peak_rss_mb"] = peak_rss_mb()
     print(f"load average: {result['loadavg_start']} at start, {result['loadavg_end']} at end; "
