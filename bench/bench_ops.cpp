@@ -140,7 +140,10 @@ void register_all() {
       for (WeightType type : {WeightType::full, WeightType::bf16, WeightType::int8}) add(s, M, type, false);
       add(s, M, WeightType::full, true);
     }
-    add(s, 512, WeightType::full, false);
+    for (Index M : {128, 512}) {
+      add(s, M, WeightType::full, false);
+      add(s, M, WeightType::full, true);
+    }
   }
   for (const Shape3& s : translator) {
     for (Index M : {1, 16}) {
