@@ -102,6 +102,11 @@ inline void dot_block(const Scalar* x, Index x_stride, const W* w, Index w_strid
   for (; k + L <= K; k += L) {
     Packet wp[NB];
     for (int j = 0; j < NB; ++j) wp[j] = Load::packet(w + j * w_stride + k);
+    // Ask for the same columns of the next NB rows now: the hardware prefetcher alone left the streams from memory
+    // at half the bandwidth (bench_ops, GPT-2's 154 MB lm_head on one thread: bf16 3.9 -> 1.8 ms, float 4.9 -> 3.7 ms).
+    // (The last group's prefetches point past the matrix: an address computed as an integer, a hint that never faults.)
+    for (int j = 0; j < NB; ++j)
+      ei::prefetch(reinterpret_cast<const W*>(reinterpret_cast<std::uintptr_t>(w + k) + sizeof(W) * static_cast<std::uintptr_t>((NB + j) * w_stride)));
     for (int m = 0; m < MB; ++m) {
       const Packet xp = ei::ploadu<Packet>(x + m * x_stride + k);
       for (int j = 0; j < NB; ++j) acc[m][j] = ei::pmadd(xp, wp[j], acc[m][j]);
