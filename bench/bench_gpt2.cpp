@@ -3,7 +3,7 @@
 //   build/bin/bench_gpt2 [--benchmark_filter=...]      threads: EIGENFORMER_BENCH_THREADS (default 2)
 // Counters: tokens_per_s; for prompts, GFLOP/s of the model's matrix products (2 x parameters x tokens, plus the
 // attention scores), to set against BM_Machine_GEMM's; for decoding, GB/s of weights streamed (every weight once per
-// step), to set against BM_Machine_Copy's; peak_rss_MB of the process so far.
+// step; bf16 and int8 weights count 2 and 1 bytes), to set against BM_Machine_Copy's; peak_rss_MB of the process so far.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
@@ -33,14 +33,18 @@ double peak_rss_mb() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;
 }
 
-const GPT2<float>& model() {
-  static const std::unique_ptr<GPT2<float>> m = [] {
-    set_num_threads(bench_threads());
-    auto g = std::make_unique<GPT2<float>>(GPT2Config{});  // GPT-2 small: 12 layers, 12 heads, 768 wide, 50257 tokens
-    Random rng(1);
-    g->visit_parameters([&](const std::string&, Tensor<float>& t) { fill_normal(t.view(), rng, 0.0, 0.02); });
-    return g;
-  }();
+std::unique_ptr<GPT2<float>> make_model(WeightType type) {
+  set_num_threads(bench_threads());
+  auto g = std::make_unique<GPT2<float>>(GPT2Config{});  // GPT-2 small: 12 layers, 12 heads, 768 wide, 50257 tokens
+  Random rng(1);
+  g->visit_parameters([&](const std::string&, Tensor<float>& t) { fill_normal(t.view(), rng, 0.0, 0.02); });
+  g->narrow_weights(type);
+  return g;
+}
+const GPT2<float>& model(WeightType type = WeightType::full) {
+  static std::unique_ptr<GPT2<float>> models[3];
+  std::unique_ptr<GPT2<float>>& m = models[static_cast<int>(type)];
+  if (!m) m = make_model(type);
   return *m;
 }
 Index parameters() {
@@ -98,9 +102,11 @@ void BM_GPT2_Prompt(benchmark::State& state) {
 }
 BENCHMARK(BM_GPT2_Prompt)->Arg(128)->Arg(512)->ArgNames({"T"})->UseRealTime()->Unit(benchmark::kMillisecond);
 
-// Cached decoding after a 16-token prompt: 32 steps per iteration, each one position for each of B items.
+// Cached decoding after a 16-token prompt: 32 steps per iteration, each one position for each of B items. The second
+// argument is the weights' type: 0 float32, 1 bf16, 2 int8 (ops/narrow.hpp).
 void BM_GPT2_Decode(benchmark::State& state) {
-  const GPT2<float>& m = model();
+  const WeightType type = static_cast<WeightType>(state.range(1));
+  const GPT2<float>& m = model(type);
   const Index B = state.range(0), prompt = 16, steps = 32;
   Tensor<std::int64_t> ids(Shape{B, prompt}), tokens(Shape{B});
   Random rng(3);
@@ -120,12 +126,13 @@ void BM_GPT2_Decode(benchmark::State& state) {
     }
     benchmark::DoNotOptimize(decode.logits.data());
   }
-  const double weight_bytes = 4.0 * static_cast<double>(parameters() - m.config().n_positions * m.config().n_embd);
+  const double bytes_per_weight = type == WeightType::full ? 4.0 : type == WeightType::bf16 ? 2.0 : 1.0;
+  const double weight_bytes = bytes_per_weight * static_cast<double>(parameters() - m.config().n_positions * m.config().n_embd);
   state.counters["tokens_per_s"] = benchmark::Counter(static_cast<double>(B * steps), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["weight_GB_s"] = benchmark::Counter(weight_bytes * steps * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_rss_MB"] = peak_rss_mb();
 }
-BENCHMARK(BM_GPT2_Decode)->Arg(1)->Arg(8)->ArgNames({"B"})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_GPT2_Decode)->ArgsProduct({{1, 8}, {0, 1, 2}})->ArgNames({"B", "dtype"})->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

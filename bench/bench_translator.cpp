@@ -22,6 +22,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -43,7 +44,10 @@ using eigenformer::TransformerConfig;
 
 namespace {
 
-constexpr int kThreads = 2;            // the target machines' cores; PyTorch gets the same
+const int kThreads = [] {
+  const char* s = std::getenv("EIGENFORMER_BENCH_THREADS");  // default 2, as every benchmark here
+  return s ? std::max(1, std::atoi(s)) : 2;
+}();
 constexpr Index kSourceTokens = 20;    // per source, BOS and EOS included
 constexpr Index kNewTokens = 20;       // greedy steps per source, all of them counted
 constexpr Index kMaxBatch = 16;

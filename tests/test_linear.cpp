@@ -1,8 +1,12 @@
-// Linear (nn/linear.hpp, ops/linear.hpp) against torch.nn.Linear.
+// Linear (nn/linear.hpp, ops/linear.hpp) against torch.nn.Linear; both kernels of linear_forward against an exact sum.
 #include "eigenformer/nn/linear.hpp"
 
 #include <doctest/doctest.h>
 
+#include <type_traits>
+
+#include "eigenformer/core/random.hpp"
+#include "eigenformer/core/threading.hpp"
 #include "support/fixtures.hpp"
 
 using namespace eigenformer;
@@ -28,4 +32,43 @@ TEST_CASE("Linear: rejects the wrong width and bad sizes") {
   Tensor<float> y({2, 6});
   CHECK_THROWS_WITH_AS(linear.forward(Tensor<float>({2, 5}), y), "Linear.forward: y has shape [2, 6]; expected [2, 7]", ShapeError);
   CHECK_THROWS_WITH_AS(Linear<float>(LinearConfig{0, 3}), "Linear: in_features is 0; expected > 0", RangeError);
+}
+
+TEST_CASE_TEMPLATE("linear_forward: the streaming kernel (few rows) and Eigen's GEMM (many) both give x W^T + b", Scalar, float, double) {
+  // Sizes that leave remainders everywhere: rows of x not a multiple of 4, K not a multiple of any SIMD width,
+  // output features not a multiple of the kernel's groups or chunks, a weight that is a block of a wider matrix.
+  const Index K = 37, N_out = 133, stride = 41;
+  const Tensor<Scalar> wide = random_tensor<Scalar>({N_out + 3, stride}, 1), bias = random_tensor<Scalar>({N_out}, 2);
+  const auto w = wide.matrix().block(2, 1, N_out, K);  // rows 41 apart, starting mid-row
+  for (Index M : {1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 40}) {
+    CAPTURE(M);
+    const Tensor<Scalar> x = random_tensor<Scalar>({M, K}, 3 + M);
+    // Exact reference in long double, element by element.
+    Tensor<double> expected({M, N_out});
+    for (Index m = 0; m < M; ++m)
+      for (Index n = 0; n < N_out; ++n) {
+        long double sum = bias[n];
+        for (Index k = 0; k < K; ++k) sum += static_cast<long double>(x.at(m, k)) * w(n, k);
+        expected.at(m, n) = static_cast<double>(sum);
+      }
+    const double tolerance = std::is_same_v<Scalar, double> ? 1e-13 : 1e-5;
+    Tensor<Scalar> y({M, N_out}), no_bias({M, N_out});
+    linear_forward<Scalar>(x.matrix(), w, bias.data(), y.matrix());
+    linear_forward<Scalar>(x.matrix(), w, nullptr, no_bias.matrix());
+    CHECK((y.matrix().template cast<double>() - expected.matrix()).cwiseAbs().maxCoeff() <= tolerance);
+    RowMatrix<double> with_bias_added = no_bias.matrix().template cast<double>();
+    for (Index m = 0; m < M; ++m)
+      for (Index n = 0; n < N_out; ++n) with_bias_added(m, n) += static_cast<double>(bias[n]);
+    CHECK((with_bias_added - expected.matrix()).cwiseAbs().maxCoeff() <= tolerance);
+    // Into a strided output (every other row of a buffer), and on 1 or 2 threads: the same bits.
+    Tensor<Scalar> buffer({2 * M, N_out});
+    StridedMatrixMap<Scalar> strided(buffer.data(), M, N_out, Eigen::OuterStride<>(2 * N_out));
+    const int before = num_threads();
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      linear_forward<Scalar>(x.matrix(), w, bias.data(), strided);
+      CHECK(MatrixMap<Scalar>(buffer.data(), 2 * M, N_out)(Eigen::seq(0, 2 * M - 1, 2), Eigen::all) == y.matrix());
+    }
+    set_num_threads(before);
+  }
 }

@@ -21,16 +21,19 @@ MultiHeadAttention<Scalar> load_mha(const Fixture& fx) {
 }
 }  // namespace
 
-TEST_CASE_TEMPLATE("MultiHeadAttention: self-attention output and per-head weights match PyTorch", Scalar, float, double) {
+TEST_CASE_TEMPLATE("MultiHeadAttention: self-attention output and per-head weights match PyTorch, with either kernel", Scalar, float,
+                   double) {
+  for (AttentionKernel kernel : {AttentionKernel::reference, AttentionKernel::flash})
   for (const char* name : {"mha_self", "mha_self_causal", "mha_self_padding", "mha_self_causal_padding", "mha_allowed", "mha_additive",
                            "mha_one_head_odd"}) {
     CAPTURE(name);
+    CAPTURE(std::string(kernel_name(kernel)));
     Fixture fx(name);
     const MultiHeadAttention<Scalar> mha = load_mha<Scalar>(fx);
     const Tensor<Scalar> x = fx.input<Scalar>("x");
     const Mask mask = fx.mask(x.dim(1), x.dim(1));
     Tensor<Scalar> weights;
-    check_close(mha.forward(x, {&mask, &weights}), fx.output<double>("y"));
+    check_close(mha.forward(x, {&mask, &weights, kernel}), fx.output<double>("y"));
     check_close(weights, fx.output<double>("weights"));
   }
 }

@@ -10,21 +10,27 @@
 using namespace eigenformer;
 using namespace eigenformer::testing;
 
-TEST_CASE_TEMPLATE("ScaledDotProductAttention: output and weights match PyTorch under every mask", Scalar, float, double) {
+TEST_CASE_TEMPLATE("ScaledDotProductAttention: output and weights match PyTorch under every mask, with either kernel", Scalar, float,
+                   double) {
+  for (AttentionKernel kernel : {AttentionKernel::reference, AttentionKernel::flash})
   for (const char* name : {"sdpa_none", "sdpa_causal_square", "sdpa_causal_offset", "sdpa_padding", "sdpa_allowed", "sdpa_allowed_batched",
                            "sdpa_additive", "sdpa_causal_padding", "sdpa_allowed_padding", "sdpa_additive_causal", "sdpa_t1"}) {
     CAPTURE(name);
+    CAPTURE(std::string(kernel_name(kernel)));
     Fixture fx(name);
     const Tensor<Scalar> q = fx.input<Scalar>("q"), k = fx.input<Scalar>("k"), v = fx.input<Scalar>("v");
     const Mask mask = fx.mask(q.dim(2), k.dim(2));
     Tensor<Scalar> weights;
     ScaledDotProductAttention<Scalar> attention;
-    check_close(attention.forward(q, k, v, {&mask, &weights}), fx.output<double>("out"));
+    check_close(attention.forward(q, k, v, {&mask, &weights, kernel}), fx.output<double>("out"));
     check_close(weights, fx.output<double>("weights"));
+    check_close(attention.forward(q, k, v, {&mask, nullptr, kernel}), fx.output<double>("out"));
   }
 }
 
 TEST_CASE_TEMPLATE("ScaledDotProductAttention: a query row with no allowed key gives zero weights and a zero output", Scalar, float, double) {
+  for (AttentionKernel kernel : {AttentionKernel::reference, AttentionKernel::flash}) {
+  CAPTURE(std::string(kernel_name(kernel)));
   const Index B = 2, H = 2, T = 3, S = 4, Dh = 5;
   const Tensor<Scalar> q = random_tensor<Scalar>({B, H, T, Dh}, 1), k = random_tensor<Scalar>({B, H, S, Dh}, 2),
                        v = random_tensor<Scalar>({B, H, S, Dh}, 3);
@@ -33,8 +39,8 @@ TEST_CASE_TEMPLATE("ScaledDotProductAttention: a query row with no allowed key g
   const Mask masked = Mask::allowed(allowed);
   Tensor<Scalar> weights, free_weights;
   ScaledDotProductAttention<Scalar> attention;
-  const Tensor<Scalar> out = attention.forward(q, k, v, {&masked, &weights});
-  const Tensor<Scalar> free = attention.forward(q, k, v, {nullptr, &free_weights});
+  const Tensor<Scalar> out = attention.forward(q, k, v, {&masked, &weights, kernel});
+  const Tensor<Scalar> free = attention.forward(q, k, v, {nullptr, &free_weights, kernel});
   CHECK(out.matrix().allFinite());
   for (Index b = 0; b < B; ++b)
     for (Index h = 0; h < H; ++h)
@@ -42,6 +48,7 @@ TEST_CASE_TEMPLATE("ScaledDotProductAttention: a query row with no allowed key g
         for (Index d = 0; d < Dh; ++d) CHECK(out.at(b, h, t, d) == (t == 1 ? Scalar(0) : free.at(b, h, t, d)));
         for (Index s = 0; s < S; ++s) CHECK(weights.at(b, h, t, s) == (t == 1 ? Scalar(0) : free_weights.at(b, h, t, s)));
       }
+  }
 }
 
 TEST_CASE("ScaledDotProductAttention: shapes and mask sizes are checked") {

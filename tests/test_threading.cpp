@@ -21,3 +21,9 @@ TEST_CASE("set_num_threads: sets Eigen's and the library's count; rejects 0") {
   set_num_threads(before);
   CHECK(hardware_threads() >= 1);
 }
+
+TEST_CASE("default thread count: the physical cores this process may use, unless OMP_NUM_THREADS says otherwise") {
+  CHECK(physical_cores() >= 1);
+  CHECK(physical_cores() <= hardware_threads());
+  CHECK(default_num_threads() >= 1);
+}

@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include "eigenformer/core/random.hpp"
+#include "eigenformer/core/threading.hpp"
 #include "eigenformer/io/pytorch_transformer.hpp"
 #include "support/translator_fixture.hpp"
 
@@ -69,4 +71,38 @@ TEST_CASE("translate_greedy: max_new_tokens and max_len cut the output to a pref
   }
   CHECK_THROWS_WITH_AS(translate_greedy(model, ref.sources(), TranslateOptions{0}),
                        "translate_greedy: max_new_tokens is 0; expected >= 1, or -1 for the default", RangeError);
+}
+
+// As for GPT-2 (test_gpt2.cpp): the thread count changes no bit, so greedy ids are the same on 1 and 2 threads. A model
+// big enough that every parallel branch runs, random weights, a padded batch.
+TEST_CASE("translate_greedy: the same ids on 1 and 2 threads") {
+  TransformerConfig config;
+  config.d_model = 128;
+  config.num_heads = 4;
+  config.num_encoder_layers = config.num_decoder_layers = 2;
+  config.d_ff = 256;
+  config.src_vocab_size = 500;
+  config.tgt_vocab_size = 600;
+  config.max_len = 64;
+  Transformer<float> model(config);
+  Random rng(8);
+  model.visit_parameters([&](const std::string&, Tensor<float>& t) { fill_normal(t.view(), rng, 0.0, 0.2); });
+  std::vector<std::vector<std::int64_t>> sources;
+  for (Index length : {30, 12, 25, 7}) {
+    std::vector<std::int64_t> source = {config.bos_id};
+    for (Index i = 0; i < length; ++i) source.push_back(rng.integer(4, config.src_vocab_size));
+    source.push_back(config.eos_id);
+    sources.push_back(source);
+  }
+  const int before = num_threads();
+  set_num_threads(1);
+  const std::vector<Translation> one = translate_greedy(model, sources);
+  set_num_threads(2);
+  const std::vector<Translation> two = translate_greedy(model, sources);
+  set_num_threads(before);
+  for (std::size_t b = 0; b < sources.size(); ++b) {
+    CAPTURE(b);
+    CHECK(one[b].ids.size() > 5);
+    CHECK(one[b].ids == two[b].ids);
+  }
 }

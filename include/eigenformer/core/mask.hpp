@@ -10,6 +10,7 @@
 // attention output is the zero vector. (PyTorch returns NaN for such a row; we return a finite result.)
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -114,34 +115,87 @@ class Mask {
   // Call check() first.
   template <typename Scalar>
   void fill_bias(Index b, MatrixMap<Scalar> bias) const {
+    fill_bias_block<Scalar>(b, 0, 0, bias);
+  }
+
+  // The same for a block of it: bias(r, c) is the bias of query q0 + r and key k0 + c. The flash-style kernel
+  // builds one block at a time, so that the [T, S] matrix never exists.
+  template <typename Scalar>
+  void fill_bias_block(Index b, Index q0, Index k0, MatrixMap<Scalar> bias) const {
     const Scalar ninf = -std::numeric_limits<Scalar>::infinity();
-    const Index T = bias.rows(), S = bias.cols();
+    const Index rows = bias.rows(), cols = bias.cols();
     bias.setZero();
     for (const Term& t : terms_) {
       switch (t.kind) {
         case Kind::causal:
-          for (Index q = 0; q < T; ++q)
-            for (Index k = t.offset + q + 1; k < S; ++k) bias(q, k) = ninf;
+          for (Index r = 0; r < rows; ++r) {
+            const Index first = std::max<Index>(0, t.offset + q0 + r + 1 - k0);  // first masked column of row r
+            if (first < cols) bias.row(r).tail(cols - first).setConstant(ninf);
+          }
           break;
-        case Kind::key_padding:
-          bias.rightCols(S - t.lengths[static_cast<std::size_t>(b)]).setConstant(ninf);
+        case Kind::key_padding: {
+          const Index first = std::clamp<Index>(t.lengths[static_cast<std::size_t>(b)] - k0, 0, cols);
+          bias.rightCols(cols - first).setConstant(ninf);
           break;
-        case Kind::left_padding:
-          bias.leftCols(t.lengths[static_cast<std::size_t>(b)]).setConstant(ninf);
+        }
+        case Kind::left_padding: {
+          const Index end = std::clamp<Index>(t.lengths[static_cast<std::size_t>(b)] - k0, 0, cols);
+          bias.leftCols(end).setConstant(ninf);
           break;
+        }
         case Kind::allowed: {
-          const bool* m = t.allowed_matrix->data() + (t.batch > 0 ? b * T * S : 0);
-          for (Index i = 0; i < T * S; ++i)
-            if (!m[i]) bias.data()[i] = ninf;
+          const bool* m = t.allowed_matrix->data() + (t.batch > 0 ? b * t.queries * t.keys : 0);
+          for (Index r = 0; r < rows; ++r)
+            for (Index c = 0; c < cols; ++c)
+              if (!m[(q0 + r) * t.keys + k0 + c]) bias(r, c) = ninf;
           break;
         }
         case Kind::additive: {
-          const double* m = t.additive_matrix->data() + (t.batch > 0 ? b * T * S : 0);
-          for (Index i = 0; i < T * S; ++i) bias.data()[i] += static_cast<Scalar>(m[i]);
+          const double* m = t.additive_matrix->data() + (t.batch > 0 ? b * t.queries * t.keys : 0);
+          for (Index r = 0; r < rows; ++r)
+            for (Index c = 0; c < cols; ++c) bias(r, c) += static_cast<Scalar>(m[(q0 + r) * t.keys + k0 + c]);
           break;
         }
       }
     }
+  }
+
+  // Keys [begin, end) outside of which every query below q_end of item b is masked by a causal or padding part:
+  // blocks of keys outside it need not be computed at all. (Matrix parts are not inspected.)
+  struct KeyRange {
+    Index begin = 0, end = 0;
+  };
+  KeyRange key_range(Index b, Index q_end, Index keys) const {
+    KeyRange range{0, keys};
+    for (const Term& t : terms_) {
+      if (t.kind == Kind::causal) range.end = std::min(range.end, t.offset + q_end);  // the last query's last key + 1
+      if (t.kind == Kind::key_padding) range.end = std::min(range.end, t.lengths[static_cast<std::size_t>(b)]);
+      if (t.kind == Kind::left_padding) range.begin = std::max(range.begin, t.lengths[static_cast<std::size_t>(b)]);
+    }
+    range.end = std::max(range.begin, range.end);
+    return range;
+  }
+
+  // True when every query from q0 on of item b may attend to every key in [k0, k1) with a zero bias: such a block
+  // needs no bias at all.
+  bool block_unmasked(Index b, Index q0, Index k0, Index k1) const {
+    for (const Term& t : terms_) {
+      switch (t.kind) {
+        case Kind::causal:
+          if (k1 - 1 > t.offset + q0) return false;  // the first query's last allowed key is offset + q0
+          break;
+        case Kind::key_padding:
+          if (k1 > t.lengths[static_cast<std::size_t>(b)]) return false;
+          break;
+        case Kind::left_padding:
+          if (k0 < t.lengths[static_cast<std::size_t>(b)]) return false;
+          break;
+        case Kind::allowed:
+        case Kind::additive:
+          return false;
+      }
+    }
+    return true;
   }
 
  private:

@@ -1,12 +1,22 @@
 // core/threading.hpp: one thread count for the whole library. Eigen's GEMM and our own OpenMP loops
-// (attention over batch x heads) both follow set_num_threads(). Built without OpenMP, everything runs
+// (attention, the streaming linear kernel) both follow set_num_threads(). Built without OpenMP, everything runs
 // on one thread and set_num_threads() only records the request.
+// The default is the number of physical cores this process may run on: a second hardware thread on the same
+// core shares its SIMD units and caches, and these kernels keep both busy, so it adds waiting, not speed. An
+// OMP_NUM_THREADS set in the environment wins over that default.
 #pragma once
 
 #include <Eigen/Core>
 
+#include <cstdlib>
+#include <fstream>
+#include <set>
 #include <string>
 #include <thread>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 #include "eigenformer/core/error.hpp"
 
@@ -29,6 +39,36 @@ inline int hardware_threads() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
+// Physical cores among the CPUs this process may run on: Linux's thread_siblings_list groups the hardware threads
+// of a core; elsewhere, or if /sys cannot be read, the hardware thread count.
+inline int physical_cores() {
+#if defined(__linux__)
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
+    std::set<std::string> cores;
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (!CPU_ISSET(cpu, &allowed)) continue;
+      std::ifstream siblings("/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/thread_siblings_list");
+      std::string list;
+      if (!(siblings >> list)) return hardware_threads();
+      cores.insert(list);
+    }
+    if (!cores.empty()) return static_cast<int>(cores.size());
+  }
+#endif
+  return hardware_threads();
+}
+
+// The count used until set_num_threads() is called: OMP_NUM_THREADS if set (and valid), else physical_cores().
+inline int default_num_threads() {
+  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+    const int n = std::atoi(env);
+    if (n >= 1) return n;
+  }
+  return physical_cores();
+}
+
 // Use n threads in every kernel (n >= 1).
 inline void set_num_threads(int n) {
   if (n < 1) throw RangeError("set_num_threads: " + std::to_string(n) + " threads requested; expected at least 1");
@@ -39,10 +79,12 @@ inline void set_num_threads(int n) {
   Eigen::setNbThreads(n);
 }
 
-// The thread count kernels use: what set_num_threads() asked for, else the hardware's, 1 without OpenMP.
+// The thread count kernels use: what set_num_threads() asked for, else default_num_threads() (applied to Eigen
+// too on the first call); 1 without OpenMP. Every kernel calls this before it runs, Eigen's products included.
 inline int num_threads() {
 #ifdef _OPENMP
-  return detail::requested_threads() > 0 ? detail::requested_threads() : omp_get_max_threads();
+  if (detail::requested_threads() == 0) set_num_threads(default_num_threads());
+  return detail::requested_threads();
 #else
   return 1;
 #endif

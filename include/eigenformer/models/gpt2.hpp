@@ -27,6 +27,7 @@
 #include "eigenformer/nn/positional_encoding.hpp"
 #include "eigenformer/ops/activations.hpp"
 #include "eigenformer/ops/linear.hpp"
+#include "eigenformer/ops/narrow.hpp"
 
 namespace eigenformer {
 
@@ -88,7 +89,7 @@ class GPT2 {
     Tensor<Scalar> x = run_blocks("GPT2.forward", ids, left_pads, nullptr);
     Tensor<Scalar> logits(Shape{ids.dim(0), ids.dim(1), config_.vocab_size});
     ln_f_.forward(x, x);
-    linear_forward<Scalar>(std::as_const(x).matrix(), wte_.weight().matrix(), nullptr, logits.matrix());
+    wte_.table().linear(std::as_const(x).matrix(), 0, config_.vocab_size, nullptr, logits.matrix());
     return logits;
   }
 
@@ -141,6 +142,16 @@ class GPT2 {
     visit_child(ln_f_, "ln_f", f);
   }
 
+  // Inference only: keep every matrix (the token table, which is also the output projection, and every block's
+  // projections) in bf16 or int8 from now on; LayerNorms, biases and the position table stay full width. Decoding
+  // streams the weights, so this cuts its time nearly in proportion to their bytes. See ops/narrow.hpp.
+  void narrow_weights(WeightType type) {
+    wte_.narrow_weights(type);
+    for (EncoderLayer<Scalar>& block : blocks_) block.narrow_weights(type);
+    weight_type_ = type;
+  }
+  WeightType weight_type() const { return weight_type_; }
+
   const GPT2Config& config() const { return config_; }
 
  private:
@@ -165,7 +176,7 @@ class GPT2 {
   // state.x [B, 1, D] -> ln_f -> state.logits [B, V] (tied to wte).
   void project_logits(GPT2DecodeState<Scalar>& state) const {
     ln_f_.forward(state.x, state.y);
-    linear_forward<Scalar>(std::as_const(state.y).matrix(), wte_.weight().matrix(), nullptr, state.logits.matrix());
+    wte_.table().linear(std::as_const(state.y).matrix(), 0, config_.vocab_size, nullptr, state.logits.matrix());
   }
 
   GPT2Config config_;
@@ -173,6 +184,7 @@ class GPT2 {
   PositionalEncoding<Scalar> wpe_;    // learned, [n_positions, D]
   std::vector<EncoderLayer<Scalar>> blocks_;
   LayerNorm<Scalar> ln_f_;            // [D]
+  WeightType weight_type_ = WeightType::full;
 };
 
 }  // namespace eigenformer

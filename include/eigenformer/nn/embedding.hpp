@@ -9,6 +9,7 @@
 
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/tensor.hpp"
+#include "eigenformer/ops/narrow.hpp"
 
 namespace eigenformer {
 
@@ -42,18 +43,23 @@ class Embedding {
       throw ShapeError("Embedding.forward: y has shape " + y.shape().str() + "; expected " + ids.shape().str() + " + [" +
                        std::to_string(config_.d_model) + "]");
     MatrixMap<Scalar> ym = y.matrix();
-    ConstMatrixMap<Scalar> w = weight_.matrix();
-    for (Index i = 0; i < ids.size(); ++i) ym.row(i) = w.row(ids[i]);
+    for (Index i = 0; i < ids.size(); ++i) weight_.row(ids[i], ym.row(i));
   }
+
+  // Inference only: keep the table in bf16 or int8 from now on (ops/narrow.hpp); rows are widened when looked up.
+  void narrow_weights(WeightType type) { weight_.narrow(type, "Embedding.narrow_weights"); }
+  // The table as a weight matrix, for a tied output projection (logits = x W^T).
+  const LayerWeight<Scalar>& table() const { return weight_; }
 
   template <typename F>
   void visit_parameters(F&& f) {
-    f(std::string("weight"), weight_);
+    f(std::string("weight"), weight_.visit("Embedding.visit_parameters"));
   }
 
   const EmbeddingConfig& config() const { return config_; }
-  Tensor<Scalar>& weight() { return weight_; }
-  const Tensor<Scalar>& weight() const { return weight_; }
+  // The full-width table [V, D] (empty once narrowed).
+  Tensor<Scalar>& weight() { return weight_.tensor(); }
+  const Tensor<Scalar>& weight() const { return weight_.tensor(); }
 
  private:
   void check_ids(const TensorView<const std::int64_t>& ids) const {
@@ -68,7 +74,7 @@ class Embedding {
   }
 
   EmbeddingConfig config_;
-  Tensor<Scalar> weight_;  // [V, D]
+  LayerWeight<Scalar> weight_;  // [V, D]
 };
 
 }  // namespace eigenformer

@@ -86,6 +86,12 @@ class EncoderLayer {
     visit_child(norm2_, "norm2", f);
   }
 
+  // Inference only: keep the attention's and the feed-forward's weights in bf16 or int8 (ops/narrow.hpp).
+  void narrow_weights(WeightType type) {
+    self_attn_.narrow_weights(type);
+    feed_forward_.narrow_weights(type);
+  }
+
   const EncoderLayerConfig& config() const { return config_; }
 
  private:

@@ -31,15 +31,14 @@ class FeedForward {
     if (x.rank() < 1 || x.shape().back() != config_.d_model)
       throw ShapeError("FeedForward.forward: x has shape " + x.shape().str() + "; expected [..., " + std::to_string(config_.d_model) +
                        "] (d_model)");
-    Tensor<Scalar> h = linear1_.forward(x);  // [..., F]
-    activation_forward<Scalar>(config_.activation, h.matrix());
+    Tensor<Scalar> h(x.shape().with_back(config_.d_ff));  // [..., F]
+    hidden_layer(x, h);
     return linear2_.forward(h);  // [..., D]
   }
 
   // The same into caller-owned buffers: y [..., D] and hidden [..., F] (no allocation).
   void forward(TensorView<const Scalar> x, TensorView<Scalar> y, TensorView<Scalar> hidden) const {
-    linear1_.forward(x, hidden);
-    activation_forward<Scalar>(config_.activation, hidden.matrix());
+    hidden_layer(x, hidden);
     linear2_.forward(hidden, y);
   }
 
@@ -49,9 +48,23 @@ class FeedForward {
     visit_child(linear2_, "linear2", f);
   }
 
+  // Inference only: keep both weights in bf16 or int8 (ops/narrow.hpp).
+  void narrow_weights(WeightType type) {
+    linear1_.narrow_weights(type);
+    linear2_.narrow_weights(type);
+  }
+
   const FeedForwardConfig& config() const { return config_; }
 
  private:
+  // hidden = act(x W1^T + b1). For many rows (Eigen's GEMM) the bias is added inside the activation's pass; the
+  // streaming kernel for few rows adds it as it stores each result.
+  void hidden_layer(const TensorView<const Scalar>& x, TensorView<Scalar> hidden) const {
+    const bool separate_bias = x.size() / config_.d_model > kStreamRows && linear1_.config().bias;
+    linear1_.forward(x, hidden, /*add_bias=*/!separate_bias);
+    activation_forward<Scalar>(config_.activation, hidden.matrix(), separate_bias ? linear1_.bias().data() : nullptr);
+  }
+
   FeedForwardConfig config_;
   Linear<Scalar> linear1_;  // [F, D]
   Linear<Scalar> linear2_;  // [D, F]

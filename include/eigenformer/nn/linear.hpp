@@ -8,6 +8,7 @@
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/ops/linear.hpp"
+#include "eigenformer/ops/narrow.hpp"
 
 namespace eigenformer {
 
@@ -32,23 +33,34 @@ class Linear {
     forward(x, y);
     return y;
   }
-  // The same into a caller-owned y of shape [..., out] (no allocation).
-  void forward(TensorView<const Scalar> x, TensorView<Scalar> y) const {
+  // The same into a caller-owned y of shape [..., out] (no allocation). add_bias = false leaves the bias to the
+  // caller (a following pass that adds it on its way, as FeedForward's activation does).
+  void forward(TensorView<const Scalar> x, TensorView<Scalar> y, bool add_bias = true) const {
     check_input(x);
     if (y.shape() != x.shape().with_back(config_.out_features))
       throw ShapeError("Linear.forward: y has shape " + y.shape().str() + "; expected " + x.shape().with_back(config_.out_features).str());
-    linear_forward<Scalar>(x.matrix(), weight_.matrix(), config_.bias ? bias_.data() : nullptr, y.matrix());
+    forward_rows(x.matrix(), 0, config_.out_features, y.matrix(), add_bias);
   }
+  // Output features [row0, row0 + n) only (one part of a fused projection), into any writable [N, n] Eigen map.
+  template <typename Output>
+  void forward_rows(ConstMatrixMap<Scalar> x, Index row0, Index n, Output&& y, bool add_bias = true) const {
+    weight_.linear(x, row0, n, config_.bias && add_bias ? bias_.data() + row0 : nullptr, y);
+  }
+
+  // Inference only: keep the weight in bf16 or int8 from now on (ops/narrow.hpp). The bias stays full width.
+  void narrow_weights(WeightType type) { weight_.narrow(type, "Linear.narrow_weights"); }
+  WeightType weight_type() const { return weight_.type(); }
 
   template <typename F>
   void visit_parameters(F&& f) {
-    f(std::string("weight"), weight_);
+    f(std::string("weight"), weight_.visit("Linear.visit_parameters"));
     if (config_.bias) f(std::string("bias"), bias_);
   }
 
   const LinearConfig& config() const { return config_; }
-  Tensor<Scalar>& weight() { return weight_; }
-  const Tensor<Scalar>& weight() const { return weight_; }
+  // The full-width weight [out, in] (empty once narrowed).
+  Tensor<Scalar>& weight() { return weight_.tensor(); }
+  const Tensor<Scalar>& weight() const { return weight_.tensor(); }
   Tensor<Scalar>& bias() { return bias_; }
   const Tensor<Scalar>& bias() const { return bias_; }
 
@@ -64,7 +76,7 @@ class Linear {
   }
 
   LinearConfig config_;
-  Tensor<Scalar> weight_;  // [out, in]
+  LayerWeight<Scalar> weight_;  // [out, in]
   Tensor<Scalar> bias_;    // [out], or [0] without bias
 };
 

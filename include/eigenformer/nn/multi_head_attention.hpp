@@ -124,7 +124,7 @@ class MultiHeadAttention {
     const Scalar scale = static_cast<Scalar>(1.0 / std::sqrt(static_cast<double>(Dh)));
     attention_forward<Scalar>(HeadsView<const Scalar>::token_major(q, H, Dh), HeadsView<const Scalar>::token_major(k, H, Dh),
                               HeadsView<const Scalar>::token_major(v, H, Dh), options.mask, scale,
-                              HeadsView<Scalar>::token_major(context, H, Dh), weights);
+                              HeadsView<Scalar>::token_major(context, H, Dh), weights, options.kernel);
     return out_proj_.forward(context);
   }
 
@@ -183,6 +183,12 @@ class MultiHeadAttention {
     visit_child(out_proj_, "out_proj", f);
   }
 
+  // Inference only: keep every projection's weight in bf16 or int8 (ops/narrow.hpp).
+  void narrow_weights(WeightType type) {
+    for (Linear<Scalar>* p : {&in_proj_, &qkv_proj_[0], &qkv_proj_[1], &qkv_proj_[2], &out_proj_})
+      if (p->weight().size() > 0 || p->weight_type() != WeightType::full) p->narrow_weights(type);
+  }
+
   const MultiHeadAttentionConfig& config() const { return config_; }
 
  private:
@@ -195,14 +201,11 @@ class MultiHeadAttention {
   // The same into any writable [B*L, D] Eigen map (a workspace, or strided rows of a KVCache).
   template <typename Output>
   void project_into(const TensorView<const Scalar>& x, int part, Output&& y) const {
-    if (!config_.fused_qkv) {
-      const Linear<Scalar>& p = qkv_proj_[part];
-      linear_forward<Scalar>(x.matrix(), p.weight().matrix(), config_.bias ? p.bias().data() : nullptr, y);
-      return;
-    }
     const Index D = config_.d_model;
-    const Scalar* bias = config_.bias ? in_proj_.bias().data() + part * D : nullptr;
-    linear_forward<Scalar>(x.matrix(), in_proj_.weight().matrix().middleRows(part * D, D), bias, y);
+    if (config_.fused_qkv)
+      in_proj_.forward_rows(x.matrix(), part * D, D, y);
+    else
+      qkv_proj_[part].forward_rows(x.matrix(), 0, D, y);
   }
   // Rows [position, position + 1) of every batch item of a [B, capacity, D] cache tensor, as a [B, D] map.
   static StridedMatrixMap<Scalar> cache_rows(Tensor<Scalar>& t, Index position) {

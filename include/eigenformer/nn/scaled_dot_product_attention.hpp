@@ -3,7 +3,7 @@
 // Mask, whose true always means "allowed").
 // q: [B, H, T, Dh], k: [B, H, S, Dh], v: [B, H, S, Dv] -> [B, H, T, Dv]; weights, if asked for: [B, H, T, S].
 // A query row whose every key is masked gets all-zero weights and a zero output (core/mask.hpp).
-// AttentionOptions is shared by every attention block: a mask, and where to put the attention weights.
+// AttentionOptions is shared by every attention block: a mask, where to put the attention weights, which kernel.
 #pragma once
 
 #include <cmath>
@@ -20,6 +20,7 @@ template <typename Scalar>
 struct AttentionOptions {
   const Mask* mask = nullptr;         // none: every key is allowed
   Tensor<Scalar>* weights = nullptr;  // when set, receives the attention weights [B, H, T, S]
+  AttentionKernel kernel = AttentionKernel::automatic;  // reference or flash-style (ops/attention.hpp)
 };
 
 template <typename Scalar>
@@ -46,7 +47,8 @@ class ScaledDotProductAttention {
     }
     const Scalar scale = scale_ > 0 ? static_cast<Scalar>(scale_) : static_cast<Scalar>(1.0 / std::sqrt(static_cast<double>(Dh)));
     attention_forward<Scalar>(HeadsView<const Scalar>::head_major(q), HeadsView<const Scalar>::head_major(k),
-                              HeadsView<const Scalar>::head_major(v), options.mask, scale, HeadsView<Scalar>::head_major(out), weights);
+                              HeadsView<const Scalar>::head_major(v), options.mask, scale, HeadsView<Scalar>::head_major(out), weights,
+                              options.kernel);
     return out;
   }
 

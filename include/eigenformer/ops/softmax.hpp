@@ -19,9 +19,13 @@ void softmax_rows(MatrixMap<Scalar> x) {
       row.setZero();
       continue;
     }
-    // Eigen's vectorised exp clamps its argument (exp(-inf) would come out near 1e-308, not 0), so masked
-    // entries are set to exactly zero by hand.
-    row = (row.array() == -std::numeric_limits<S>::infinity()).select(S(0), (row.array() - m).exp());
+    // Eigen's vectorised exp clamps its argument (in double, exp(-inf) comes out near 1e-308, not 0), so rows with
+    // masked entries set them to exactly zero by hand. That select() is evaluated one element at a time; rows
+    // with nothing masked take the vectorised exp.
+    if ((row.array() == -std::numeric_limits<S>::infinity()).any())
+      row = (row.array() == -std::numeric_limits<S>::infinity()).select(S(0), (row.array() - m).exp());
+    else
+      row = (row.array() - m).exp();
     row /= row.sum();
   }
 }
