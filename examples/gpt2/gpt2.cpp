@@ -1,6 +1,6 @@
 // gpt2: run a Hugging Face GPT-2 checkpoint directory (config.json, model.safetensors, vocab.json, merges.txt).
 //   gpt2 --model DIR --prompt "text" [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]
-//        [--repetition-penalty R] [--seed S] [--threads N] [--memory-budget 2G]
+//        [--repetition-penalty R] [--seed S] [--threads N] [--memory-budget 2G] [--dtype f32|bf16|int8]
 //   gpt2 --model DIR --prompt-ids "15496 995" --output-ids      ids in, ids out (no tokenizer needed)
 //   gpt2 --model DIR --tokenize-file PATH                        the ids of a file's exact bytes (tokenizer only)
 //   gpt2 --init-random DIR --tokenizer-dir .deps/gpt2            a random-weight checkpoint, for trying things out
@@ -121,7 +121,8 @@ int run(const Arguments& a) {
   // the context; a prompt longer than the context is refused by generate() below, with its own message.
   const Index prompt_length = static_cast<Index>(prompt.size());
   load.context = std::min(config.n_positions, std::max(prompt_length, prompt_length + a.max_new_tokens - 1));
-  const GPT2<float> model = load_gpt2<float>(a.model, load);
+  GPT2<float> model = load_gpt2<float>(a.model, load);
+  model.narrow_weights(parse_weight_type(a.dtype));  // f32: nothing changes
 
   GenerateOptions options;
   options.max_new_tokens = a.max_new_tokens;
