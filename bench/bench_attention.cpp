@@ -14,10 +14,7 @@
 // for decoding (keys and values read once).
 #include <benchmark/benchmark.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -27,63 +24,16 @@
 #include <eigenformer/nn/multi_head_attention.hpp>
 #include <eigenformer/ops/attention.hpp>
 
+#include "bench_machine.hpp"
+
 using namespace eigenformer;
 
 namespace {
 
 constexpr Index kHeads = 12, kHeadDim = 64, kWidth = kHeads * kHeadDim;
 
-int bench_threads() {
-  const char* s = std::getenv("EIGENFORMER_BENCH_THREADS");
-  return s ? std::max(1, std::atoi(s)) : 2;
-}
-
-// The best SGEMM rate seen so far in this run (GFLOP/s); measured by machine/gemm_peak, or here if it was filtered out.
-double& gemm_peak() {
-  static double peak = 0;
-  return peak;
-}
-
-double time_gemm(Index n, int repetitions) {
-  const RowMatrix<float> a = RowMatrix<float>::Random(n, n), b = RowMatrix<float>::Random(n, n);
-  RowMatrix<float> c(n, n);
-  double best = 0;
-  for (int r = 0; r < repetitions; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    c.noalias() = a * b;
-    benchmark::DoNotOptimize(c.data());
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    best = std::max(best, 2.0 * n * n * n / seconds * 1e-9);
-  }
-  return best;
-}
-
-double peak_gflops() {
-  if (gemm_peak() == 0) gemm_peak() = time_gemm(1024, 10);
-  return gemm_peak();
-}
-
-void machine_gemm_peak(benchmark::State& state) {
-  set_num_threads(bench_threads());
-  const Index n = 1024;
-  const RowMatrix<float> a = RowMatrix<float>::Random(n, n), b = RowMatrix<float>::Random(n, n);
-  RowMatrix<float> c(n, n);
-  double best = 0;
-  for (auto _ : state) {
-    const auto start = std::chrono::steady_clock::now();
-    c.noalias() = a * b;
-    benchmark::DoNotOptimize(c.data());
-    best = std::max(best, 2.0 * n * n * n / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() * 1e-9);
-  }
-  gemm_peak() = std::max(gemm_peak(), best);  // the best single product: the ceiling the kernels are set against
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * n * n * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["best_GFLOP/s"] = best;
-}
-
-void set_flop_counters(benchmark::State& state, double flops) {
-  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["frac_gemm"] = benchmark::Counter(flops * 1e-9 / peak_gflops(), benchmark::Counter::kIsIterationInvariantRate);
-}
+// frac_gemm against machine/gemm_peak's best product, or, when the filter left that row out, one measured on first use.
+void set_flop_counters(benchmark::State& state, double flops) { bench::set_flop_counters(state, flops, bench::gemm_peak_or_measure()); }
 
 Mask make_mask(const std::string& kind, Index B, Index T) {
   if (kind == "causal") return Mask::causal(T, T);
@@ -96,7 +46,7 @@ Mask make_mask(const std::string& kind, Index B, Index T) {
 }
 
 void attention_core(benchmark::State& state, AttentionKernel kernel, Index B, Index T, const std::string& mask_kind) {
-  set_num_threads(bench_threads());
+  set_num_threads(bench::threads());
   const Tensor<float> q = random_tensor<float>({B, kHeads, T, kHeadDim}, 1), k = random_tensor<float>({B, kHeads, T, kHeadDim}, 2),
                       v = random_tensor<float>({B, kHeads, T, kHeadDim}, 3);
   Tensor<float> out({B, kHeads, T, kHeadDim});
@@ -116,7 +66,7 @@ void attention_core(benchmark::State& state, AttentionKernel kernel, Index B, In
 }
 
 void mha(benchmark::State& state, Index B, Index T, const std::string& mask_kind) {
-  set_num_threads(bench_threads());
+  set_num_threads(bench::threads());
   MultiHeadAttention<float> attention(MultiHeadAttentionConfig{kWidth, kHeads});
   Random rng(4);
   attention.visit_parameters([&](const std::string&, Tensor<float>& t) { fill_normal(t.view(), rng, 0.0, 0.02); });
@@ -130,7 +80,7 @@ void mha(benchmark::State& state, Index B, Index T, const std::string& mask_kind
 }
 
 void decode(benchmark::State& state, Index B, Index L) {
-  set_num_threads(bench_threads());
+  set_num_threads(bench::threads());
   const Tensor<float> q = random_tensor<float>({B, kHeads, 1, kHeadDim}, 6), k = random_tensor<float>({B, kHeads, L, kHeadDim}, 7),
                       v = random_tensor<float>({B, kHeads, L, kHeadDim}, 8);
   Tensor<float> out({B, kHeads, 1, kHeadDim}), scratch({num_threads(), L});
@@ -146,7 +96,7 @@ void decode(benchmark::State& state, Index B, Index L) {
 }
 
 void register_all() {
-  benchmark::RegisterBenchmark("machine/gemm_peak", machine_gemm_peak)->UseRealTime()->Unit(benchmark::kMillisecond);
+  bench::register_gemm_peak();
   const char* masks[] = {"none", "causal", "padding"};
   for (Index B : {1, 8})
     for (const char* mask : masks)

@@ -8,24 +8,18 @@
 #include <sys/resource.h>
 
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <memory>
-#include <vector>
 
 #include <eigenformer/core/random.hpp>
 #include <eigenformer/core/threading.hpp>
 #include <eigenformer/io/parameters.hpp>
 #include <eigenformer/models/gpt2.hpp>
 
+#include "bench_machine.hpp"
+
 using namespace eigenformer;
 
 namespace {
-
-int bench_threads() {
-  const char* s = std::getenv("EIGENFORMER_BENCH_THREADS");
-  return s ? std::max(1, std::atoi(s)) : 2;
-}
 
 double peak_rss_mb() {
   rusage u{};
@@ -34,7 +28,7 @@ double peak_rss_mb() {
 }
 
 std::unique_ptr<GPT2<float>> make_model(WeightType type) {
-  set_num_threads(bench_threads());
+  set_num_threads(bench::threads());
   auto g = std::make_unique<GPT2<float>>(GPT2Config{});  // GPT-2 small: 12 layers, 12 heads, 768 wide, 50257 tokens
   Random rng(1);
   g->visit_parameters([&](const std::string&, Tensor<float>& t) { fill_normal(t.view(), rng, 0.0, 0.02); });
@@ -56,28 +50,17 @@ Index parameters() {
 }
 
 void BM_Machine_GEMM(benchmark::State& state) {
-  set_num_threads(bench_threads());
+  set_num_threads(bench::threads());
   const Index n = state.range(0);
-  const RowMatrix<float> a = RowMatrix<float>::Ones(n, n), b = RowMatrix<float>::Ones(n, n);
-  RowMatrix<float> c(n, n);
-  for (auto _ : state) {
-    c.noalias() = a * b;
-    benchmark::DoNotOptimize(c.data());
-  }
-  const double flops = 2.0 * n * n * n;
-  state.counters["GFLOP_s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  bench::sgemm_loop(state, n);
+  state.counters["GFLOP_s"] = benchmark::Counter(2.0 * n * n * n * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_Machine_GEMM)->Arg(1024)->ArgNames({"n"})->UseRealTime()->Unit(benchmark::kMillisecond);
 
 void BM_Machine_Copy(benchmark::State& state) {
-  const std::size_t bytes = std::size_t(256) << 20;  // far beyond the caches
-  std::vector<char> a(bytes, 1), b(bytes, 0);
-  for (auto _ : state) {
-    std::memcpy(b.data(), a.data(), bytes);
-    benchmark::DoNotOptimize(b.data());
-  }
+  bench::memcpy_loop(state);
   // A copy reads and writes every byte.
-  state.counters["GB_s"] = benchmark::Counter(2.0 * static_cast<double>(bytes) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB_s"] = benchmark::Counter(2.0 * static_cast<double>(bench::kMemoryBytes) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_Machine_Copy)->UseRealTime()->Unit(benchmark::kMillisecond);
 

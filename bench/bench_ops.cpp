@@ -8,12 +8,9 @@
 //                                            kernel replaces)
 //   softmax/R:r/S:s, layer_norm/R:r/D:d, gelu_tanh/R:r/F:f
 // Counters: GFLOP/s and frac_gemm for products; GB/s of weights read for decoding rows (set it against a memory
-// copy: bench_gpt2's machine/copy); GB/s of data for the element-wise kernels.
+// copy: bench_gpt2's BM_Machine_Copy); GB/s of data for the element-wise kernels.
 #include <benchmark/benchmark.h>
 
-#include <algorithm>
-#include <chrono>
-#include <cstdlib>
 #include <string>
 
 #include <eigenformer/core/random.hpp>
@@ -24,45 +21,18 @@
 #include <eigenformer/ops/narrow.hpp>
 #include <eigenformer/ops/softmax.hpp>
 
+#include "bench_machine.hpp"
+
 using namespace eigenformer;
 
 namespace {
 
-int bench_threads() {
-  const char* s = std::getenv("EIGENFORMER_BENCH_THREADS");
-  return s ? std::max(1, std::atoi(s)) : 2;
-}
-
-double& gemm_peak() {
-  static double peak = 0;
-  return peak;
-}
-
-void machine_gemm_peak(benchmark::State& state) {
-  set_num_threads(bench_threads());
-  const Index n = 1024;
-  const RowMatrix<float> a = RowMatrix<float>::Random(n, n), b = RowMatrix<float>::Random(n, n);
-  RowMatrix<float> c(n, n);
-  double best = 0;
-  for (auto _ : state) {
-    const auto start = std::chrono::steady_clock::now();
-    c.noalias() = a * b;
-    benchmark::DoNotOptimize(c.data());
-    best = std::max(best, 2.0 * n * n * n / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() * 1e-9);
-  }
-  gemm_peak() = std::max(gemm_peak(), best);
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * n * n * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["best_GFLOP/s"] = best;
-}
-
-void flop_counters(benchmark::State& state, double flops) {
-  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  if (gemm_peak() > 0) state.counters["frac_gemm"] = benchmark::Counter(flops * 1e-9 / gemm_peak(), benchmark::Counter::kIsIterationInvariantRate);
-}
+// frac_gemm only against machine/gemm_peak of the same run: left out when the filter skipped that row.
+void flop_counters(benchmark::State& state, double flops) { bench::set_flop_counters(state, flops, bench::gemm_peak()); }
 
 // y = x W^T + b by linear_forward (the library's choice of kernel) or, with eigen = true, always by Eigen's GEMM.
 void linear(benchmark::State& state, Index M, Index N, Index K, WeightType type, bool eigen) {
-  set_num_threads(bench_threads());
+  set_num_threads(bench::threads());
   const Tensor<float> x = random_tensor<float>({M, K}, 1), w = random_tensor<float>({N, K}, 2), bias = random_tensor<float>({N}, 3);
   Tensor<float> y({M, N});
   const NarrowMatrix<float> narrow = type == WeightType::full ? NarrowMatrix<float>() : NarrowMatrix<float>(w.matrix(), type);
@@ -125,7 +95,7 @@ struct Shape3 {
 };
 
 void register_all() {
-  benchmark::RegisterBenchmark("machine/gemm_peak", machine_gemm_peak)->UseRealTime()->Unit(benchmark::kMillisecond);
+  bench::register_gemm_peak();
   const Shape3 gpt2[] = {{"gpt2", "c_attn", 2304, 768}, {"gpt2", "attn.c_proj", 768, 768}, {"gpt2", "c_fc", 3072, 768},
                          {"gpt2", "mlp.c_proj", 768, 3072}, {"gpt2", "lm_head", 50257, 768}};
   const Shape3 translator[] = {{"translator", "in_proj", 1536, 512}, {"translator", "out_proj", 512, 512}, {"translator", "linear1", 512, 512},

@@ -17,6 +17,8 @@
 #include "eigenformer/io/pytorch_transformer.hpp"
 #include "eigenformer/models/transformer.hpp"
 
+#include "bench_machine.hpp"
+
 #include <benchmark/benchmark.h>
 #include <nlohmann/json.hpp>
 
@@ -31,10 +33,6 @@
 #include <string>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 using eigenformer::Index;
 using eigenformer::Random;
 using eigenformer::Shape;
@@ -44,10 +42,7 @@ using eigenformer::TransformerConfig;
 
 namespace {
 
-const int kThreads = [] {
-  const char* s = std::getenv("EIGENFORMER_BENCH_THREADS");  // default 2, as every benchmark here
-  return s ? std::max(1, std::atoi(s)) : 2;
-}();
+const int kThreads = eigenformer::bench::threads();
 constexpr Index kSourceTokens = 20;    // per source, BOS and EOS included
 constexpr Index kNewTokens = 20;       // greedy steps per source, all of them counted
 constexpr Index kMaxBatch = 16;
@@ -182,46 +177,19 @@ BENCHMARK(BM_TranslateGreedy)->ArgNames({"B"})->Arg(1)->Arg(16)->Unit(benchmark:
 void BM_Gemm_Peak(benchmark::State& state) {
   eigenformer::set_num_threads(kThreads);
   const Index N = state.range(0);
-  const Tensor<float> a = eigenformer::random_tensor<float>(Shape{N, N}, 1), b = eigenformer::random_tensor<float>(Shape{N, N}, 2);
-  Tensor<float> c(Shape{N, N});
-  for (auto _ : state) {
-    c.matrix().noalias() = a.matrix() * b.matrix();
-    benchmark::DoNotOptimize(c.data());
-    benchmark::ClobberMemory();
-  }
+  eigenformer::bench::sgemm_loop(state, N);
   state.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(N) * static_cast<double>(N) * static_cast<double>(N),
                                                 benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
   state.counters["threads"] = kThreads;
 }
 BENCHMARK(BM_Gemm_Peak)->ArgNames({"N"})->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// Context: memory read bandwidth, a sum over 256 MB (far beyond the caches) on 1 and on 2 threads, each thread summing
-// its own contiguous part with Eigen's vectorised sum. Batch-1 decoding reads every decoder and generator weight once
-// per step, so this bounds it (less what the 32 MB L3 keeps between steps).
+// Context: memory read bandwidth, a sum over 256 MB on 1 and on 2 threads. Batch-1 decoding reads every decoder and
+// generator weight once per step, so this bounds it (less what the 32 MB L3 keeps between steps).
 void BM_Memory_Read(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
   eigenformer::set_num_threads(threads);
-  const Index n = Index{64} << 20;  // floats
-  Tensor<float> x(Shape{n}, 1.0f);
-  std::vector<float> partial(static_cast<std::size_t>(threads));
-  for (auto _ : state) {
-#ifdef _OPENMP
-#pragma omp parallel num_threads(threads)
-#endif
-    {
-#ifdef _OPENMP
-      const int t = omp_get_thread_num();
-#else
-      const int t = 0;
-#endif
-      const Index begin = n * t / threads, end = n * (t + 1) / threads;
-      partial[static_cast<std::size_t>(t)] = eigenformer::ConstVectorMap<float>(x.data() + begin, end - begin).sum();
-    }
-    float sum = 0.0f;
-    for (float p : partial) sum += p;
-    benchmark::DoNotOptimize(sum);
-  }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * n * static_cast<std::int64_t>(sizeof(float)));
+  eigenformer::bench::memory_read_loop(state, threads);
   state.counters["threads"] = threads;
   eigenformer::set_num_threads(kThreads);
 }

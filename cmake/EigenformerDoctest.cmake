@@ -1,5 +1,6 @@
-# eigenformer_discover_doctests(<target>): after each build of <target>, list its doctest cases and
-# register each one as a ctest test (label "unit"), so ctest counts and runs them one by one.
+# eigenformer_discover_doctests(<target> [PREFIX <text>]): after each build of <target>, list its doctest cases and
+# register each one as a ctest test (label "unit"), so ctest counts and runs them one by one. PREFIX goes before each
+# test's name, for an executable that builds some of the same cases again (ctest names must be unique).
 #
 # Why not doctest_discover_tests() from doctest's own doctest.cmake (2.4.9, as Debian ships it): it
 # splits the listing as a CMake list, so a case name with ';' or an unbalanced '[' ("lengths[b]",
@@ -13,6 +14,7 @@ if(NOT CMAKE_SCRIPT_MODE_FILE STREQUAL CMAKE_CURRENT_LIST_FILE)
   set(_eigenformer_doctest_script "${CMAKE_CURRENT_LIST_FILE}")
 
   function(eigenformer_discover_doctests target)
+    cmake_parse_arguments(arg "" "PREFIX" "" ${ARGN})
     set(tests_file "${CMAKE_CURRENT_BINARY_DIR}/${target}_tests.cmake")
     set(include_file "${CMAKE_CURRENT_BINARY_DIR}/${target}_include.cmake")
     add_custom_command(TARGET ${target} POST_BUILD
@@ -21,6 +23,7 @@ if(NOT CMAKE_SCRIPT_MODE_FILE STREQUAL CMAKE_CURRENT_LIST_FILE)
               -D "TEST_EXECUTABLE=$<TARGET_FILE:${target}>"
               -D "WORKING_DIR=${CMAKE_CURRENT_BINARY_DIR}"
               -D "CTEST_FILE=${tests_file}"
+              -D "TEST_PREFIX=${arg_PREFIX}"
               -P "${_eigenformer_doctest_script}"
       COMMENT "Listing the doctest cases of ${target} for ctest"
       VERBATIM)
@@ -35,7 +38,7 @@ if(NOT CMAKE_SCRIPT_MODE_FILE STREQUAL CMAKE_CURRENT_LIST_FILE)
   return()
 endif()
 
-# Script mode: -D TEST_EXECUTABLE=... -D WORKING_DIR=... -D CTEST_FILE=...
+# Script mode: -D TEST_EXECUTABLE=... -D WORKING_DIR=... -D CTEST_FILE=... -D TEST_PREFIX=...
 execute_process(COMMAND "${TEST_EXECUTABLE}" --list-test-cases --no-version=true
   WORKING_DIRECTORY "${WORKING_DIR}"
   RESULT_VARIABLE result OUTPUT_VARIABLE listing ERROR_VARIABLE error)
@@ -72,9 +75,9 @@ foreach(line IN LISTS lines)
   string(REPLACE "${close}" "]" name "${name}")
   string(REPLACE "," "\\," filter "${name}")  # doctest splits --test-case filters on unescaped commas
   string(APPEND script
-    "add_test([==[${name}]==] [==[${TEST_EXECUTABLE}]==] [==[--test-case=${filter}]==] --case-sensitive=true --no-version=true)\n"
+    "add_test([==[${TEST_PREFIX}${name}]==] [==[${TEST_EXECUTABLE}]==] [==[--test-case=${filter}]==] --case-sensitive=true --no-version=true)\n"
     # A filter that matched nothing would pass silently: doctest then reports "test cases: 0 |".
-    "set_tests_properties([==[${name}]==] PROPERTIES WORKING_DIRECTORY [==[${WORKING_DIR}]==] LABELS unit"
+    "set_tests_properties([==[${TEST_PREFIX}${name}]==] PROPERTIES WORKING_DIRECTORY [==[${WORKING_DIR}]==] LABELS unit"
     " FAIL_REGULAR_EXPRESSION [==[test cases: +0 [|]]==])\n")
 endforeach()
 file(WRITE "${CTEST_FILE}" "${script}")

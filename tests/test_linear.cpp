@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <string>
 #include <type_traits>
 
 #include "eigenformer/core/random.hpp"
@@ -72,3 +74,22 @@ TEST_CASE_TEMPLATE("linear_forward: the streaming kernel (few rows) and Eigen's 
     set_num_threads(before);
   }
 }
+
+// eigenformer_simd_tests_avx2 and _avx512 (tests/CMakeLists.txt) build this file and test_narrow.cpp with those
+// instruction sets, to test the intrinsics that widen narrow weights in detail::WeightLoad. This case checks that
+// they do take that path: were the flags to stop reaching Eigen, they would repeat the portable tests unnoticed.
+#ifdef EIGENFORMER_EXPECT_WIDENING
+TEST_CASE("WeightLoad: narrow weights are widened by the intrinsics of the instruction set this test was built for") {
+#if defined(EIGEN_VECTORIZE_AVX512)
+  const std::string widening = "avx512";
+#elif defined(EIGEN_VECTORIZE_AVX2)
+  const std::string widening = "avx2";
+#else
+  const std::string widening = "portable";
+#endif
+  MESSAGE("detail::WeightLoad<float, bf16 or int8>: the " << widening << " path, packets of " << detail::WeightLoad<float, std::uint16_t>::L << " floats");
+  CHECK(widening == EIGENFORMER_EXPECT_WIDENING);
+  CHECK(detail::WeightLoad<float, std::uint16_t>::L == EIGENFORMER_EXPECT_FLOAT_PACKET);
+  CHECK(detail::WeightLoad<float, std::int8_t>::L == EIGENFORMER_EXPECT_FLOAT_PACKET);
+}
+#endif
