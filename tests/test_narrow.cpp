@@ -66,12 +66,19 @@ TEST_CASE_TEMPLATE("linear_forward with narrow weights equals the product with t
       linear_forward<Scalar>(x.matrix(), widened.middleRows(row0, n_out), bias.data(), expected.matrix());
       const double tolerance = std::is_same_v<Scalar, double> ? 1e-13 : 1e-5;
       CHECK((y.matrix() - expected.matrix()).cwiseAbs().maxCoeff() <= tolerance);
-      // Threads split the output features: the same bits on 1 and 2.
+      // Threads split the output features: the same bits on 1 and 2. (Built with EIGENFORMER_USE_BLAS, products of
+      // many rows are OpenBLAS's, whose sums depend on how it splits the work: there, only close.)
       const int before = num_threads();
       set_num_threads(1);
       Tensor<Scalar> one({M, n_out});
       linear_forward<Scalar>(x.matrix(), narrow, row0, n_out, bias.data(), one.matrix());
       set_num_threads(before);
+#ifdef EIGENFORMER_USE_BLAS
+      if (M > kStreamRows) {
+        CHECK((one.matrix() - y.matrix()).cwiseAbs().maxCoeff() <= tolerance);
+        continue;
+      }
+#endif
       CHECK(one.matrix() == y.matrix());
     }
   }

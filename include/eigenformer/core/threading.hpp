@@ -4,6 +4,8 @@
 // The default is the number of physical cores this process may run on: a second hardware thread on the same
 // core shares its SIMD units and caches, and these kernels keep both busy, so it adds waiting, not speed. An
 // OMP_NUM_THREADS set in the environment wins over that default.
+// Built with EIGENFORMER_USE_BLAS (Eigen hands its large products to OpenBLAS), OpenBLAS's OpenMP build reads the same
+// OpenMP thread count, and inside our parallel loops it runs single-threaded, so the count still holds everywhere.
 #pragma once
 
 #include <Eigen/Core>
