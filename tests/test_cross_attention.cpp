@@ -1,9 +1,12 @@
 // CrossAttention against torch.nn.MultiheadAttention with query from one sequence and key = value = memory,
-// the memory padded to its own lengths.
+// the memory padded to its own lengths; forward_accumulate and attend(..., Accumulate::yes) add onto y what the plain
+// calls write.
 #include "eigenformer/nn/cross_attention.hpp"
 
 #include <doctest/doctest.h>
 
+#include "eigenformer/core/random.hpp"
+#include "support/accumulate.hpp"
 #include "support/fixtures.hpp"
 
 using namespace eigenformer;
@@ -28,4 +31,34 @@ TEST_CASE("CrossAttention: errors name CrossAttention and the memory's shape") {
   CHECK_THROWS_WITH_AS(cross.forward(Tensor<float>({2, 4, 12}), Tensor<float>({2, 6, 12}), {&padding, nullptr}),
                        "CrossAttention.forward: key padding mask made for 2 batch items, 5 keys; the attention has 2 batch items, 4 queries and 6 keys",
                        ShapeError);
+}
+
+TEST_CASE_TEMPLATE("CrossAttention: forward_accumulate and attend with Accumulate::yes add the plain result onto y", Scalar, float, double) {
+  const Index D = 12, S = 6;
+  CrossAttention<Scalar> cross(MultiHeadAttentionConfig{D, 3});
+  Random rng(61);
+  cross.visit_parameters([&](const std::string&, Tensor<Scalar>& t) { fill_normal(t.view(), rng, 0.0, 0.3); });
+  for (Index T : {1, 2, 3, 4, 5, 16, 17, 40}) {  // rows of out_proj: the streaming kernel up to 16, Eigen's GEMM beyond
+    CAPTURE(T);
+    const Tensor<Scalar> x = random_tensor<Scalar>({2, T, D}, 62 + T), memory = random_tensor<Scalar>({2, S, D}, 63 + T);
+    const Tensor<Scalar> residual = random_tensor<Scalar>({2, T, D}, 64 + T);
+    const Mask padding = Mask::key_padding({S, S - 2}, S);
+    Tensor<Scalar> y = residual;
+    cross.forward_accumulate(x, memory, y, {&padding, nullptr});
+    check_accumulated(y.matrix(), residual.matrix(), cross.forward(x, memory, {&padding, nullptr}).matrix());
+  }
+  for (Index B : {1, 2, 3, 4, 5, 16, 17}) {  // decoding: one row per batch item
+    CAPTURE(B);
+    KVCache<Scalar> cache;
+    cross.cache_memory(random_tensor<Scalar>({B, S, D}, 70), cache);
+    AttentionStepWorkspace<Scalar> ws;
+    ws.reserve(B, D, S);
+    std::vector<Index> memory_lengths;
+    for (Index b = 0; b < B; ++b) memory_lengths.push_back(1 + b % S);
+    const Tensor<Scalar> x = random_tensor<Scalar>({B, 1, D}, 71), residual = random_tensor<Scalar>({B, 1, D}, 72);
+    Tensor<Scalar> plain({B, 1, D}), y = residual;
+    cross.attend(x, cache, memory_lengths, ws, plain);
+    cross.attend(x, cache, memory_lengths, ws, y, Accumulate::yes);
+    check_accumulated(y.matrix(), residual.matrix(), plain.matrix());
+  }
 }

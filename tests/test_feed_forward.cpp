@@ -1,8 +1,11 @@
-// FeedForward against Linear -> activation -> Linear in PyTorch, for ReLU, exact GELU and tanh GELU.
+// FeedForward against Linear -> activation -> Linear in PyTorch, for ReLU, exact GELU and tanh GELU; its accumulating
+// forms add onto y what forward() returns.
 #include "eigenformer/nn/feed_forward.hpp"
 
 #include <doctest/doctest.h>
 
+#include "eigenformer/core/random.hpp"
+#include "support/accumulate.hpp"
 #include "support/fixtures.hpp"
 
 using namespace eigenformer;
@@ -21,4 +24,29 @@ TEST_CASE_TEMPLATE("FeedForward: matches torch for relu, gelu (erf) and gelu (ta
 TEST_CASE("FeedForward: rejects the wrong width") {
   FeedForward<float> ff(FeedForwardConfig{8, 32});
   CHECK_THROWS_WITH_AS(ff.forward(Tensor<float>({2, 3, 5})), "FeedForward.forward: x has shape [2, 3, 5]; expected [..., 8] (d_model)", ShapeError);
+}
+
+TEST_CASE_TEMPLATE("FeedForward: forward_accumulate and forward(..., Accumulate::yes) add forward's result onto y", Scalar, float, double) {
+  const Index D = 12, F = 40;
+  for (WeightType type : {WeightType::full, WeightType::bf16, WeightType::int8}) {
+    FeedForward<Scalar> ff(FeedForwardConfig{D, F, Activation::gelu_tanh});
+    Random rng(31);
+    ff.visit_parameters([&](const std::string&, Tensor<Scalar>& t) { fill_normal(t.view(), rng, 0.0, 0.3); });
+    ff.narrow_weights(type);  // full: keeps the weights as they are
+    for (Index T : {1, 2, 3, 4, 5, 16, 17, 40}) {  // rows: the streaming kernel up to 16, Eigen's GEMM beyond
+      CAPTURE(weight_type_name(type));
+      CAPTURE(T);
+      const Tensor<Scalar> x = random_tensor<Scalar>({1, T, D}, 32 + T), residual = random_tensor<Scalar>({1, T, D}, 33 + T);
+      const Tensor<Scalar> plain = ff.forward(x);
+      Tensor<Scalar> y = residual;
+      ff.forward_accumulate(x, y);
+      check_accumulated(y.matrix(), residual.matrix(), plain.matrix());
+      Tensor<Scalar> into = residual, hidden({1, T, F});  // the no-allocation form
+      ff.forward(x, into, hidden, Accumulate::yes);
+      check_accumulated(into.matrix(), residual.matrix(), plain.matrix());
+      Tensor<Scalar> in_place = x;  // x += FF(x): linear2 reads the hidden layer, not x
+      ff.forward_accumulate(in_place, in_place);
+      check_accumulated(in_place.matrix(), x.matrix(), plain.matrix());
+    }
+  }
 }

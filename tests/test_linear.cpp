@@ -1,4 +1,5 @@
-// Linear (nn/linear.hpp, ops/linear.hpp) against torch.nn.Linear; both kernels of linear_forward against an exact sum.
+// Linear (nn/linear.hpp, ops/linear.hpp) against torch.nn.Linear; both kernels of linear_forward against an exact sum;
+// Accumulate::yes and forward_accumulate add onto y what the plain call writes.
 #include "eigenformer/nn/linear.hpp"
 
 #include <doctest/doctest.h>
@@ -9,6 +10,7 @@
 
 #include "eigenformer/core/random.hpp"
 #include "eigenformer/core/threading.hpp"
+#include "support/accumulate.hpp"
 #include "support/fixtures.hpp"
 
 using namespace eigenformer;
@@ -73,6 +75,68 @@ TEST_CASE_TEMPLATE("linear_forward: the streaming kernel (few rows) and Eigen's 
     }
     set_num_threads(before);
   }
+}
+
+TEST_CASE_TEMPLATE("linear_forward: Accumulate::yes adds x W^T + b onto y, in every kernel", Scalar, float, double) {
+  // 1 row: Eigen's GEMV; 2 to 16: the streaming kernel (remainders of 1, 2 and 3 rows); 17 and 40: Eigen's GEMM.
+  // The larger size splits the GEMV and the streaming kernel over threads; the weight is a strided block.
+  struct Size { Index K, n_out, stride; };
+  for (const Size size : {Size{37, 133, 41}, Size{260, 300, 263}}) {
+    const Tensor<Scalar> wide = random_tensor<Scalar>({size.n_out + 3, size.stride}, 11), bias = random_tensor<Scalar>({size.n_out}, 12);
+    const auto w = wide.matrix().block(2, 1, size.n_out, size.K);
+    for (Index M : {1, 2, 3, 4, 5, 16, 17, 40}) {
+      CAPTURE(size.K);
+      CAPTURE(M);
+      const Tensor<Scalar> x = random_tensor<Scalar>({M, size.K}, 13 + M), residual = random_tensor<Scalar>({M, size.n_out}, 14 + M);
+      for (const Scalar* b : {bias.data(), static_cast<const Scalar*>(nullptr)}) {
+        CAPTURE(b != nullptr);
+        Tensor<Scalar> plain({M, size.n_out}), y = residual;
+        linear_forward<Scalar>(x.matrix(), w, b, plain.matrix());
+        linear_forward<Scalar>(x.matrix(), w, b, y.matrix(), Accumulate::yes);
+        check_accumulated(y.matrix(), residual.matrix(), plain.matrix());
+        // Into strided rows (every other row of a buffer), on 1 and 2 threads; the rows between are left alone.
+        Tensor<Scalar> buffer({2 * M, size.n_out});
+        const int before = num_threads();
+        for (int threads : {1, 2}) {
+          set_num_threads(threads);
+          buffer.fill(Scalar(0.5));
+          StridedMatrixMap<Scalar> strided(buffer.data(), M, size.n_out, Eigen::OuterStride<>(2 * size.n_out));
+          strided = residual.matrix();
+          linear_forward<Scalar>(x.matrix(), w, b, strided, Accumulate::yes);
+          check_accumulated(strided, residual.matrix(), plain.matrix());
+          CHECK((MatrixMap<Scalar>(buffer.data(), 2 * M, size.n_out)(Eigen::seq(1, 2 * M - 1, 2), Eigen::all).array() == Scalar(0.5)).all());
+        }
+        set_num_threads(before);
+      }
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("Linear: forward_accumulate adds forward's result onto y", Scalar, float, double) {
+  Linear<Scalar> linear(LinearConfig{29, 19});
+  Random rng(15);
+  linear.visit_parameters([&](const std::string&, Tensor<Scalar>& t) { fill_normal(t.view(), rng); });
+  for (Index T : {1, 2, 3, 4, 5, 16, 17, 33}) {  // [2, T, in]: rows B*T = 2 .. 66
+    CAPTURE(T);
+    const Tensor<Scalar> x = random_tensor<Scalar>({2, T, 29}, 16 + T), residual = random_tensor<Scalar>({2, T, 19}, 17 + T);
+    Tensor<Scalar> y = residual;
+    linear.forward_accumulate(x, y);
+    check_accumulated(y.matrix(), residual.matrix(), linear.forward(x).matrix());
+  }
+}
+
+TEST_CASE("Linear: forward_accumulate refuses the wrong shape and a y that overlaps x") {
+  Linear<float> linear(LinearConfig{4, 4});
+  Tensor<float> x({3, 4}), y({3, 5});
+  CHECK_THROWS_WITH_AS(linear.forward_accumulate(x, y), "Linear.forward_accumulate: y has shape [3, 5]; expected [3, 4]", ShapeError);
+  CHECK_THROWS_WITH_AS(linear.forward_accumulate(Tensor<float>({3, 5}), y),
+                       "Linear.forward_accumulate: x has shape [3, 5]; expected [..., 4] (in_features)", ShapeError);
+  Tensor<float> both({4, 4});  // x is rows 0-1; y rows 1-2 overlap it, rows 2-3 do not
+  CHECK_THROWS_WITH_AS(linear.forward_accumulate(TensorView<const float>(both.data(), Shape{2, 4}), TensorView<float>(both.data() + 4, Shape{2, 4})),
+                       "Linear.forward_accumulate: y overlaps x; expected separate buffers (the kernels read x while writing y)", ShapeError);
+  CHECK_NOTHROW(linear.forward_accumulate(TensorView<const float>(both.data(), Shape{2, 4}), TensorView<float>(both.data() + 8, Shape{2, 4})));
+  CHECK_THROWS_WITH_AS(linear.forward_accumulate(both, both),
+                       "Linear.forward_accumulate: y overlaps x; expected separate buffers (the kernels read x while writing y)", ShapeError);
 }
 
 // eigenformer_simd_tests_avx2 and _avx512 (tests/CMakeLists.txt) build this file and test_narrow.cpp with those

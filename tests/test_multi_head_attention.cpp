@@ -1,12 +1,15 @@
 // MultiHeadAttention against torch.nn.MultiheadAttention(batch_first=True, need_weights=True,
 // average_attn_weights=False): every mask kind, one head, d_model not a multiple of 8, T = 1; fused and separate
-// projections; a fully masked row.
+// projections; a fully masked row. forward_accumulate, and step() and attend() with Accumulate::yes, add onto y what
+// the plain calls write.
 #include "eigenformer/nn/multi_head_attention.hpp"
 
 #include <doctest/doctest.h>
 
 #include <map>
 
+#include "eigenformer/core/random.hpp"
+#include "support/accumulate.hpp"
 #include "support/fixtures.hpp"
 
 using namespace eigenformer;
@@ -97,4 +100,65 @@ TEST_CASE("MultiHeadAttention: wrong shapes and head counts are refused with bot
                        "MultiHeadAttention.forward: value has shape [2, 4, 512]; expected [2, 5, 512] (batch and length of key, d_model)", ShapeError);
   CHECK_THROWS_WITH_AS(MultiHeadAttention<float>(MultiHeadAttentionConfig{10, 3}),
                        "MultiHeadAttention: d_model 10 with 3 heads; expected d_model > 0 and a multiple of num_heads > 0", RangeError);
+}
+
+TEST_CASE_TEMPLATE("MultiHeadAttention: forward_accumulate, step and attend with Accumulate::yes add the plain result onto y", Scalar, float,
+                   double) {
+  const Index D = 12, H = 3;
+  for (WeightType type : {WeightType::full, WeightType::bf16, WeightType::int8}) {
+    CAPTURE(weight_type_name(type));
+    MultiHeadAttention<Scalar> mha(MultiHeadAttentionConfig{D, H});
+    Random rng(41);
+    mha.visit_parameters([&](const std::string&, Tensor<Scalar>& t) { fill_normal(t.view(), rng, 0.0, 0.3); });
+    mha.narrow_weights(type);
+    // The whole sequence at once: out_proj has T rows (the streaming kernel up to 16, Eigen's GEMM beyond).
+    for (Index T : {1, 2, 3, 4, 5, 16, 17, 40}) {
+      CAPTURE(T);
+      const Tensor<Scalar> x = random_tensor<Scalar>({1, T, D}, 42 + T), memory = random_tensor<Scalar>({1, 7, D}, 43 + T);
+      const Tensor<Scalar> residual = random_tensor<Scalar>({1, T, D}, 44 + T);
+      const Mask causal = Mask::causal(T, T);
+      const Tensor<Scalar> self = mha.forward(x, {&causal, nullptr});
+      Tensor<Scalar> y = residual;
+      mha.forward_accumulate(x, x, x, y, {&causal, nullptr});
+      check_accumulated(y.matrix(), residual.matrix(), self.matrix());
+      y = residual;
+      mha.forward_accumulate(x, memory, memory, y);
+      check_accumulated(y.matrix(), residual.matrix(), mha.forward(x, memory, memory).matrix());
+      Tensor<Scalar> in_place = x;  // x += SelfAttn(x): q, k and v are projected before out_proj writes
+      mha.forward_accumulate(in_place, in_place, in_place, in_place, {&causal, nullptr});
+      check_accumulated(in_place.matrix(), x.matrix(), self.matrix());
+    }
+    // Decoding: out_proj has one row per batch item.
+    for (Index B : {1, 2, 3, 4, 5, 16, 17}) {
+      CAPTURE(B);
+      KVCache<Scalar> plain_cache, accumulating_cache, memory_cache;
+      plain_cache.reserve(B, 3, D);
+      accumulating_cache.reserve(B, 3, D);
+      AttentionStepWorkspace<Scalar> ws;
+      ws.reserve(B, D, 8);
+      for (Index position = 0; position < 3; ++position) {
+        const Tensor<Scalar> x = random_tensor<Scalar>({B, 1, D}, 50 + position), residual = random_tensor<Scalar>({B, 1, D}, 53 + position);
+        Tensor<Scalar> plain({B, 1, D}), y = residual;
+        mha.step(x, plain_cache, ws, plain);
+        mha.step(x, accumulating_cache, ws, y, nullptr, Accumulate::yes);
+        check_accumulated(y.matrix(), residual.matrix(), plain.matrix());
+      }
+      mha.cache_memory(random_tensor<Scalar>({B, 6, D}, 56), memory_cache);
+      std::vector<Index> memory_lengths;
+      for (Index b = 0; b < B; ++b) memory_lengths.push_back(1 + b % 6);
+      const Tensor<Scalar> x = random_tensor<Scalar>({B, 1, D}, 57), residual = random_tensor<Scalar>({B, 1, D}, 58);
+      Tensor<Scalar> plain({B, 1, D}), y = residual;
+      mha.attend(x, memory_cache, memory_lengths, ws, plain);
+      mha.attend(x, memory_cache, memory_lengths, ws, y, Accumulate::yes);
+      check_accumulated(y.matrix(), residual.matrix(), plain.matrix());
+    }
+  }
+}
+
+TEST_CASE("MultiHeadAttention: forward_accumulate refuses a y of another shape") {
+  MultiHeadAttention<float> mha(MultiHeadAttentionConfig{12, 3});
+  const Tensor<float> x({2, 4, 12});
+  Tensor<float> y({2, 5, 12});
+  CHECK_THROWS_WITH_AS(mha.forward_accumulate(x, x, x, y),
+                       "MultiHeadAttention.forward_accumulate: y has shape [2, 5, 12]; expected [2, 4, 12] (query's shape)", ShapeError);
 }

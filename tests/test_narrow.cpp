@@ -1,6 +1,6 @@
 // Narrow weights (ops/narrow.hpp): bfloat16 rounding and int8 quantisation error within their bounds, products with
-// narrow weights equal to products with the same weights widened, for the streaming and the GEMM path, and the
-// layers refuse what no longer makes sense once narrowed. Accuracy of a whole GPT-2 is in test_gpt2.cpp.
+// narrow weights equal to products with the same weights widened, for the streaming and the GEMM path, Accumulate::yes
+// adds onto y what the plain call writes, and the layers refuse what no longer makes sense once narrowed. Accuracy of a whole GPT-2 is in test_gpt2.cpp.
 #include "eigenformer/ops/narrow.hpp"
 
 #include <doctest/doctest.h>
@@ -13,6 +13,7 @@
 #include "eigenformer/core/threading.hpp"
 #include "eigenformer/nn/embedding.hpp"
 #include "eigenformer/nn/linear.hpp"
+#include "support/accumulate.hpp"
 
 using namespace eigenformer;
 
@@ -80,6 +81,43 @@ TEST_CASE_TEMPLATE("linear_forward with narrow weights equals the product with t
       }
 #endif
       CHECK(one.matrix() == y.matrix());
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("linear_forward with narrow weights: Accumulate::yes adds x W^T + b onto y", Scalar, float, double) {
+  const Index K = 45, rows = 70, row0 = 9, n_out = 53;
+  const Tensor<Scalar> w = random_tensor<Scalar>({rows, K}, 21), bias = random_tensor<Scalar>({n_out}, 22);
+  for (WeightType type : {WeightType::bf16, WeightType::int8}) {
+    const NarrowMatrix<Scalar> narrow(w.matrix(), type);
+    for (Index M : {1, 2, 3, 4, 5, 16, 17, 300}) {  // the streaming kernel up to 16 rows, widened blocks and Eigen's GEMM beyond
+      CAPTURE(weight_type_name(type));
+      CAPTURE(M);
+      const Tensor<Scalar> x = random_tensor<Scalar>({M, K}, 23 + M), residual = random_tensor<Scalar>({M, n_out}, 24 + M);
+      for (const Scalar* b : {bias.data(), static_cast<const Scalar*>(nullptr)}) {
+        CAPTURE(b != nullptr);
+        Tensor<Scalar> plain({M, n_out}), y = residual;
+        linear_forward<Scalar>(x.matrix(), narrow, row0, n_out, b, plain.matrix());
+        linear_forward<Scalar>(x.matrix(), narrow, row0, n_out, b, y.matrix(), Accumulate::yes);
+        testing::check_accumulated(y.matrix(), residual.matrix(), plain.matrix());
+      }
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("Linear: forward_accumulate with narrowed weights adds forward's result onto y", Scalar, float, double) {
+  for (WeightType type : {WeightType::bf16, WeightType::int8}) {
+    Linear<Scalar> linear(LinearConfig{40, 24});
+    Random rng(25);
+    linear.visit_parameters([&](const std::string&, Tensor<Scalar>& t) { fill_normal(t.view(), rng); });
+    linear.narrow_weights(type);
+    for (Index T : {1, 2, 3, 4, 5, 16, 17, 40}) {
+      CAPTURE(weight_type_name(type));
+      CAPTURE(T);
+      const Tensor<Scalar> x = random_tensor<Scalar>({1, T, 40}, 26 + T), residual = random_tensor<Scalar>({1, T, 24}, 27 + T);
+      Tensor<Scalar> y = residual;
+      linear.forward_accumulate(x, y);
+      testing::check_accumulated(y.matrix(), residual.matrix(), linear.forward(x).matrix());
     }
   }
 }

@@ -3,6 +3,7 @@
 // `multihead_attn` of torch.nn.TransformerDecoderLayer). The memory has its own length and its own padding:
 // pass Mask::key_padding(memory_lengths, S) as options.mask.
 // x: [B, T, D], memory: [B, S, D] -> [B, T, D]; weights, if asked for: [B, H, T, S]. Parameters as MultiHeadAttention.
+// forward_accumulate and attend(..., Accumulate::yes) add the result onto a caller's y (the residual x, put there first).
 #pragma once
 
 #include <string>
@@ -23,13 +24,18 @@ class CrossAttention {
   Tensor<Scalar> forward(TensorView<const Scalar> x, TensorView<const Scalar> memory, const AttentionOptions<Scalar>& options = {}) const {
     return attention_.forward(x, memory, memory, options, "CrossAttention.forward");
   }
+  // y += CrossAttn(x, memory), y [B, T, D].
+  void forward_accumulate(TensorView<const Scalar> x, TensorView<const Scalar> memory, TensorView<Scalar> y,
+                          const AttentionOptions<Scalar>& options = {}) const {
+    attention_.forward_accumulate(x, memory, memory, y, options, "CrossAttention.forward_accumulate");
+  }
 
   // Decoding: the memory's keys and values are projected once into `cache`; then each step's x [B, 1, D] attends to
   // the first memory_lengths[b] of them (see MultiHeadAttention::cache_memory and attend).
   void cache_memory(TensorView<const Scalar> memory, KVCache<Scalar>& cache) const { attention_.cache_memory(memory, cache); }
   void attend(TensorView<const Scalar> x, const KVCache<Scalar>& cache, const std::vector<Index>& memory_lengths,
-              AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y) const {
-    attention_.attend(x, cache, memory_lengths, ws, y);
+              AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y, Accumulate accumulate = Accumulate::no) const {
+    attention_.attend(x, cache, memory_lengths, ws, y, accumulate);
   }
 
   template <typename F>

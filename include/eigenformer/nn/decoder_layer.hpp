@@ -4,7 +4,8 @@
 //   post-norm: x = norm1(x + SelfAttn(x));  x = norm2(x + CrossAttn(x, mem));  x = norm3(x + FF(x))
 //   pre-norm:  x = x + SelfAttn(norm1(x));  x = x + CrossAttn(norm2(x), mem);  x = x + FF(norm3(x))
 // x: [B, T, D], memory: [B, S, D] -> [B, T, D]. self_mask: usually Mask::causal(T, T) & Mask::key_padding(lengths, T);
-// memory_mask: Mask::key_padding(memory_lengths, S).
+// memory_mask: Mask::key_padding(memory_lengths, S). Each residual add is fused into the sub-layer's last projection,
+// which accumulates onto a copy of x (see sublayer_connection in nn/layer_norm.hpp).
 // Parameters: "self_attn.*", "cross_attn.*" (PyTorch: multihead_attn), "feed_forward.linear1/2.*", "norm1/2/3.*".
 // Incremental decoding: cache_memory() once per source, then step() per new position, into preallocated buffers.
 #pragma once
@@ -66,11 +67,14 @@ class DecoderLayer {
     AttentionOptions<Scalar> self_options{options.self_mask, options.self_attention_weights};
     AttentionOptions<Scalar> cross_options{options.memory_mask, options.cross_attention_weights};
     const bool pre = config_.norm_first;
-    const Tensor<Scalar> h =
-        sublayer_connection<Scalar>(pre, norm1_, x, [&](TensorView<const Scalar> in) { return self_attn_.forward(in, self_options); });
-    const Tensor<Scalar> c = sublayer_connection<Scalar>(
-        pre, norm2_, h, [&](TensorView<const Scalar> in) { return cross_attn_.forward(in, memory, cross_options); });
-    return sublayer_connection<Scalar>(pre, norm3_, c, [&](TensorView<const Scalar> in) { return feed_forward_.forward(in); });
+    const Tensor<Scalar> h = sublayer_connection<Scalar>(pre, norm1_, x, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
+      self_attn_.forward_accumulate(in, in, in, out, self_options, "DecoderLayer.forward");
+    });
+    const Tensor<Scalar> c = sublayer_connection<Scalar>(pre, norm2_, h, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
+      cross_attn_.forward_accumulate(in, memory, out, cross_options);
+    });
+    return sublayer_connection<Scalar>(pre, norm3_, c,
+                                       [&](TensorView<const Scalar> in, TensorView<Scalar> out) { feed_forward_.forward_accumulate(in, out); });
   }
 
   // Decoding, once per source: project memory [B, S, D] into cache.memory; make room for max_positions target
@@ -86,14 +90,14 @@ class DecoderLayer {
             DecoderStepWorkspace<Scalar>& ws, TensorView<Scalar> y) const {
     const bool pre = config_.norm_first;
     sublayer_connection_into<Scalar>(pre, norm1_, x, ws.after_attention, ws.normed, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
-      self_attn_.step(in, cache.self, ws.attention, out);
+      self_attn_.step(in, cache.self, ws.attention, out, nullptr, Accumulate::yes);
     });
     sublayer_connection_into<Scalar>(pre, norm2_, ws.after_attention, ws.after_cross, ws.normed,
                                      [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
-                                       cross_attn_.attend(in, cache.memory, memory_lengths, ws.attention, out);
+                                       cross_attn_.attend(in, cache.memory, memory_lengths, ws.attention, out, Accumulate::yes);
                                      });
     sublayer_connection_into<Scalar>(pre, norm3_, ws.after_cross, y, ws.normed, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
-      feed_forward_.forward(in, out, ws.hidden);
+      feed_forward_.forward(in, out, ws.hidden, Accumulate::yes);
     });
   }
 

@@ -3,6 +3,8 @@
 //   post-norm (the paper, norm_first=false): x = norm1(x + SelfAttn(x));  x = norm2(x + FF(x))
 //   pre-norm  (GPT-2 and later, norm_first=true): x = x + SelfAttn(norm1(x));  x = x + FF(norm2(x))
 // x: [B, T, D] -> [B, T, D]. options.mask: usually Mask::key_padding(lengths, T) for a padded batch.
+// Each residual add is fused into the sub-layer's last projection (out_proj, linear2), which accumulates onto a copy
+// of x (see sublayer_connection in nn/layer_norm.hpp).
 // Parameters: "self_attn.*" (MultiHeadAttention), "feed_forward.linear1.*", "feed_forward.linear2.*", "norm1.*", "norm2.*".
 // With a causal mask and norm_first this is also the GPT-2 block; step() decodes one position over a KVCache.
 #pragma once
@@ -59,9 +61,11 @@ class EncoderLayer {
   Tensor<Scalar> forward(TensorView<const Scalar> x, const AttentionOptions<Scalar>& options = {}, KVCache<Scalar>* fill_cache = nullptr) const {
     check_shape("EncoderLayer.forward", "x", x.shape(), {"B", "T", config_.d_model}, "d_model");
     const bool pre = config_.norm_first;
-    const Tensor<Scalar> h = sublayer_connection<Scalar>(
-        pre, norm1_, x, [&](TensorView<const Scalar> in) { return self_attn_.forward(in, in, in, options, "EncoderLayer.forward", fill_cache); });
-    return sublayer_connection<Scalar>(pre, norm2_, h, [&](TensorView<const Scalar> in) { return feed_forward_.forward(in); });
+    const Tensor<Scalar> h = sublayer_connection<Scalar>(pre, norm1_, x, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
+      self_attn_.forward_accumulate(in, in, in, out, options, "EncoderLayer.forward", fill_cache);
+    });
+    return sublayer_connection<Scalar>(pre, norm2_, h,
+                                       [&](TensorView<const Scalar> in, TensorView<Scalar> out) { feed_forward_.forward_accumulate(in, out); });
   }
 
   // Causal decoding, one position per item: x [B, 1, D] -> y [B, 1, D], attending to every position in `cache`
@@ -71,10 +75,10 @@ class EncoderLayer {
             const std::vector<Index>* left_pads = nullptr) const {
     const bool pre = config_.norm_first;
     sublayer_connection_into<Scalar>(pre, norm1_, x, ws.after_attention, ws.normed, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
-      self_attn_.step(in, cache, ws.attention, out, left_pads);
+      self_attn_.step(in, cache, ws.attention, out, left_pads, Accumulate::yes);
     });
     sublayer_connection_into<Scalar>(pre, norm2_, ws.after_attention, y, ws.normed, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
-      feed_forward_.forward(in, out, ws.hidden);
+      feed_forward_.forward(in, out, ws.hidden, Accumulate::yes);
     });
   }
 

@@ -2,7 +2,8 @@
 // y = (x - mean) / sqrt(var + eps) * weight + bias with the biased variance (see ops/layer_norm.hpp).
 // x: [..., D] -> y: [..., D]. Parameters: "weight" [D] (starts at 1), "bias" [D] (starts at 0).
 // sublayer_connection() is the residual wrapper every Transformer layer puts around its sub-layers, in the
-// paper's post-norm form or the pre-norm form of GPT-2 and later models.
+// paper's post-norm form or the pre-norm form of GPT-2 and later models. The residual add is fused: the output starts
+// as a copy of x and the sub-layer's last projection accumulates onto it.
 #pragma once
 
 #include <string>
@@ -61,33 +62,33 @@ class LayerNorm {
 // The residual connection around a sub-layer f (attention or feed-forward), x: [B, T, D]:
 //   post-norm (norm_first = false, Vaswani et al. 5.4 "Add & Norm"):  norm(x + f(x))
 //   pre-norm  (norm_first = true, GPT-2):                             x + f(norm(x))
+// add_f(in, y) adds the sub-layer's output onto y (y += f(in)). y starts as a copy of x, so the last projection of f,
+// accumulating into it (Linear::forward_accumulate), makes the residual sum without a pass over [B, T, D] of its own.
+// `in` (x, or norm(x) in a buffer of its own) is never y: no kernel writes what it reads.
 template <typename Scalar, typename Sublayer>
-Tensor<Scalar> sublayer_connection(bool norm_first, const LayerNorm<Scalar>& norm, TensorView<const Scalar> x, Sublayer&& f) {
-  // f takes a TensorView<const Scalar>; a temporary passed to it lives until f returns.
+Tensor<Scalar> sublayer_connection(bool norm_first, const LayerNorm<Scalar>& norm, TensorView<const Scalar> x, Sublayer&& add_f) {
+  Tensor<Scalar> y = Tensor<Scalar>::copy_of(x);
   if (norm_first) {
-    Tensor<Scalar> y = f(norm.forward(x).view());
-    y.matrix() += x.matrix();
+    add_f(norm.forward(x).view(), y.view());  // the temporary norm(x) lives until add_f returns
     return y;
   }
-  Tensor<Scalar> y = f(x);
-  y.matrix() += x.matrix();
+  add_f(x, y.view());
   norm.forward(y, y);
   return y;
 }
 
-// The same into caller-owned buffers (decoding steps): f(in, out) writes the sub-layer's output into `out`;
-// y receives the result and tmp (x's shape) holds norm(x) in the pre-norm form. No allocation.
+// The same into caller-owned buffers (decoding steps): y receives the result and tmp (x's shape) holds norm(x) in the
+// pre-norm form; neither may be x. No allocation.
 template <typename Scalar, typename Sublayer>
 void sublayer_connection_into(bool norm_first, const LayerNorm<Scalar>& norm, TensorView<const Scalar> x, TensorView<Scalar> y,
-                              TensorView<Scalar> tmp, Sublayer&& f) {
+                              TensorView<Scalar> tmp, Sublayer&& add_f) {
+  y.matrix() = x.matrix();
   if (norm_first) {
     norm.forward(x, tmp);
-    f(TensorView<const Scalar>(tmp), y);
-    y.matrix() += x.matrix();
+    add_f(TensorView<const Scalar>(tmp), y);
     return;
   }
-  f(x, y);
-  y.matrix() += x.matrix();
+  add_f(x, y);
   norm.forward(y, y);
 }
 

@@ -1,8 +1,10 @@
 // nn/linear.hpp: Linear, y = x W^T + b, as torch.nn.Linear.
 // x: [..., in_features] -> y: [..., out_features]; every leading dimension is flattened into one GEMM.
 // Parameters: "weight" [out, in] (PyTorch's layout), "bias" [out] (absent when config.bias is false).
+// forward_accumulate adds y += x W^T + b onto a caller's y: how a residual connection's last projection adds x back.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "eigenformer/core/error.hpp"
@@ -36,15 +38,23 @@ class Linear {
   // The same into a caller-owned y of shape [..., out] (no allocation). add_bias = false leaves the bias to the
   // caller (a following pass that adds it on its way, as FeedForward's activation does).
   void forward(TensorView<const Scalar> x, TensorView<Scalar> y, bool add_bias = true) const {
-    check_input(x);
-    if (y.shape() != x.shape().with_back(config_.out_features))
-      throw ShapeError("Linear.forward: y has shape " + y.shape().str() + "; expected " + x.shape().with_back(config_.out_features).str());
+    check_input_output(x, y, "Linear.forward");
     forward_rows(x.matrix(), 0, config_.out_features, y.matrix(), add_bias);
+  }
+  // y += x W^T + b into a caller's y of shape [..., out] that already holds something (the residual x of a
+  // sub-layer): the kernel adds as it writes, so the sum takes no pass of its own. y must not overlap x.
+  void forward_accumulate(TensorView<const Scalar> x, TensorView<Scalar> y) const {
+    check_input_output(x, y, "Linear.forward_accumulate");
+    const std::less<const Scalar*> before;
+    if (before(x.data(), y.data() + y.size()) && before(y.data(), x.data() + x.size()))
+      throw ShapeError("Linear.forward_accumulate: y overlaps x; expected separate buffers (the kernels read x while writing y)");
+    forward_rows(x.matrix(), 0, config_.out_features, y.matrix(), /*add_bias=*/true, Accumulate::yes);
   }
   // Output features [row0, row0 + n) only (one part of a fused projection), into any writable [N, n] Eigen map.
   template <typename Output>
-  void forward_rows(ConstMatrixMap<Scalar> x, Index row0, Index n, Output&& y, bool add_bias = true) const {
-    weight_.linear(x, row0, n, config_.bias && add_bias ? bias_.data() + row0 : nullptr, y);
+  void forward_rows(ConstMatrixMap<Scalar> x, Index row0, Index n, Output&& y, bool add_bias = true,
+                    Accumulate accumulate = Accumulate::no) const {
+    weight_.linear(x, row0, n, config_.bias && add_bias ? bias_.data() + row0 : nullptr, y, accumulate);
   }
 
   // Inference only: keep the weight in bf16 or int8 from now on (ops/narrow.hpp). The bias stays full width.
@@ -69,10 +79,15 @@ class Linear {
     if (n <= 0) throw RangeError(std::string("Linear: ") + name + " is " + std::to_string(n) + "; expected > 0");
     return n;
   }
-  void check_input(const TensorView<const Scalar>& x) const {
+  void check_input(const TensorView<const Scalar>& x, const char* where = "Linear.forward") const {
     if (x.rank() < 1 || x.shape().back() != config_.in_features)
-      throw ShapeError("Linear.forward: x has shape " + x.shape().str() + "; expected [..., " + std::to_string(config_.in_features) +
+      throw ShapeError(std::string(where) + ": x has shape " + x.shape().str() + "; expected [..., " + std::to_string(config_.in_features) +
                        "] (in_features)");
+  }
+  void check_input_output(const TensorView<const Scalar>& x, const TensorView<Scalar>& y, const char* where) const {
+    check_input(x, where);
+    if (y.shape() != x.shape().with_back(config_.out_features))
+      throw ShapeError(std::string(where) + ": y has shape " + y.shape().str() + "; expected " + x.shape().with_back(config_.out_features).str());
   }
 
   LinearConfig config_;

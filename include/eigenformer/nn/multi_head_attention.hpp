@@ -8,6 +8,9 @@
 // "out_proj.bias" [D].
 // Decoding one position at a time uses a KVCache: step() appends the new position's key and value and attends over
 // every cached one; cache_memory() + attend() serve cross-attention over a memory projected once. Neither allocates.
+// forward_accumulate(), and step() or attend() with Accumulate::yes, add the result onto a caller's y (y += MultiHead)
+// rather than overwrite it: out_proj accumulates into y, so a residual connection that put x in y first needs no
+// separate add.
 #pragma once
 
 #include <cmath>
@@ -96,6 +99,86 @@ class MultiHeadAttention {
   Tensor<Scalar> forward(TensorView<const Scalar> query, TensorView<const Scalar> key, TensorView<const Scalar> value,
                          const AttentionOptions<Scalar>& options = {}, std::string_view where = "MultiHeadAttention.forward",
                          KVCache<Scalar>* fill_cache = nullptr) const {
+    return out_proj_.forward(context(query, key, value, options, where, fill_cache));
+  }
+  // The same added onto y [B, T, D], which holds (say) the residual: y += MultiHead(query, key, value). y may be
+  // query itself: every projection of the inputs is made before out_proj writes y.
+  void forward_accumulate(TensorView<const Scalar> query, TensorView<const Scalar> key, TensorView<const Scalar> value, TensorView<Scalar> y,
+                          const AttentionOptions<Scalar>& options = {}, std::string_view where = "MultiHeadAttention.forward_accumulate",
+                          KVCache<Scalar>* fill_cache = nullptr) const {
+    check_shape(where, "query", query.shape(), {"B", "T", config_.d_model}, "d_model");
+    check_shape(where, "y", y.shape(), {query.dim(0), query.dim(1), config_.d_model}, "query's shape");
+    out_proj_.forward_accumulate(context(query, key, value, options, where, fill_cache), y);
+  }
+
+  // Self-attention for one new position per item, x: [B, 1, D] -> y: [B, 1, D]. Appends the position's key and
+  // value to `cache` (whose length grows by one), then attends over every cached position, the new one included:
+  // the causal mask of incremental decoding. left_pads[b] (optional): item b's first keys are padding. Accumulate::yes:
+  // y += the result. No allocation.
+  void step(TensorView<const Scalar> x, KVCache<Scalar>& cache, AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y,
+            const std::vector<Index>* left_pads = nullptr, Accumulate accumulate = Accumulate::no) const {
+    const char* where = "MultiHeadAttention.step";
+    check_step(where, x, y, cache, ws);
+    if (left_pads && static_cast<Index>(left_pads->size()) != x.dim(0))
+      throw ShapeError(std::string(where) + ": " + std::to_string(left_pads->size()) + " left paddings for a batch of " + std::to_string(x.dim(0)));
+    if (cache.length >= cache.capacity())
+      throw RangeError(std::string(where) + ": the cache is full (" + std::to_string(cache.capacity()) + " positions)");
+    project_into(x, 1, cache_rows(cache.keys, cache.length));
+    project_into(x, 2, cache_rows(cache.values, cache.length));
+    ++cache.length;
+    std::fill(ws.key_end.begin(), ws.key_end.end(), cache.length);
+    if (left_pads) std::copy(left_pads->begin(), left_pads->end(), ws.key_begin.begin());
+    else std::fill(ws.key_begin.begin(), ws.key_begin.end(), 0);
+    attend_cached(x, cache, ws.key_begin.data(), ws.key_end.data(), ws, y, accumulate);
+  }
+
+  // Cross-attention, part 1: the keys and values of memory [B, S, D], projected once per source into `cache`.
+  void cache_memory(TensorView<const Scalar> memory, KVCache<Scalar>& cache) const {
+    check_shape("MultiHeadAttention.cache_memory", "memory", memory.shape(), {"B", "S", config_.d_model}, "d_model");
+    cache.reserve(memory.dim(0), memory.dim(1), config_.d_model);
+    project_into(memory, 1, cache.keys.matrix());
+    project_into(memory, 2, cache.values.matrix());
+    cache.length = memory.dim(1);
+  }
+  // Cross-attention, part 2: x [B, 1, D] attends to the first memory_lengths[b] positions of the cached memory
+  // (the rest is padding). Accumulate::yes: y += the result. No allocation.
+  void attend(TensorView<const Scalar> x, const KVCache<Scalar>& cache, const std::vector<Index>& memory_lengths,
+              AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y, Accumulate accumulate = Accumulate::no) const {
+    const char* where = "MultiHeadAttention.attend";
+    check_step(where, x, y, cache, ws);
+    if (static_cast<Index>(memory_lengths.size()) != x.dim(0))
+      throw ShapeError(std::string(where) + ": " + std::to_string(memory_lengths.size()) + " memory lengths for a batch of " + std::to_string(x.dim(0)));
+    for (std::size_t b = 0; b < memory_lengths.size(); ++b)
+      if (memory_lengths[b] < 0 || memory_lengths[b] > cache.length)
+        throw RangeError(std::string(where) + ": memory length " + std::to_string(memory_lengths[b]) + " of batch item " + std::to_string(b) +
+                         " is outside [0, " + std::to_string(cache.length) + "]");
+    attend_cached(x, cache, nullptr, memory_lengths.data(), ws, y, accumulate);
+  }
+
+  template <typename F>
+  void visit_parameters(F&& f) {
+    if (config_.fused_qkv) {
+      visit_child(in_proj_, "in_proj", f);
+    } else {
+      visit_child(qkv_proj_[0], "q_proj", f);
+      visit_child(qkv_proj_[1], "k_proj", f);
+      visit_child(qkv_proj_[2], "v_proj", f);
+    }
+    visit_child(out_proj_, "out_proj", f);
+  }
+
+  // Inference only: keep every projection's weight in bf16 or int8 (ops/narrow.hpp).
+  void narrow_weights(WeightType type) {
+    for (Linear<Scalar>* p : {&in_proj_, &qkv_proj_[0], &qkv_proj_[1], &qkv_proj_[2], &out_proj_})
+      if (p->weight().size() > 0 || p->weight_type() != WeightType::full) p->narrow_weights(type);
+  }
+
+  const MultiHeadAttentionConfig& config() const { return config_; }
+
+ private:
+  // The heads' attention outputs concatenated, [B, T, D]: everything of forward() but out_proj.
+  Tensor<Scalar> context(const TensorView<const Scalar>& query, const TensorView<const Scalar>& key, const TensorView<const Scalar>& value,
+                         const AttentionOptions<Scalar>& options, std::string_view where, KVCache<Scalar>* fill_cache) const {
     const Index D = config_.d_model, H = config_.num_heads, Dh = D / H;
     check_shape(where, "query", query.shape(), {"B", "T", D}, "d_model");
     const Index B = query.dim(0), T = query.dim(1);
@@ -125,73 +208,8 @@ class MultiHeadAttention {
     attention_forward<Scalar>(HeadsView<const Scalar>::token_major(q, H, Dh), HeadsView<const Scalar>::token_major(k, H, Dh),
                               HeadsView<const Scalar>::token_major(v, H, Dh), options.mask, scale,
                               HeadsView<Scalar>::token_major(context, H, Dh), weights, options.kernel);
-    return out_proj_.forward(context);
+    return context;
   }
-
-  // Self-attention for one new position per item, x: [B, 1, D] -> y: [B, 1, D]. Appends the position's key and
-  // value to `cache` (whose length grows by one), then attends over every cached position, the new one included:
-  // the causal mask of incremental decoding. left_pads[b] (optional): item b's first keys are padding. No allocation.
-  void step(TensorView<const Scalar> x, KVCache<Scalar>& cache, AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y,
-            const std::vector<Index>* left_pads = nullptr) const {
-    const char* where = "MultiHeadAttention.step";
-    check_step(where, x, y, cache, ws);
-    if (left_pads && static_cast<Index>(left_pads->size()) != x.dim(0))
-      throw ShapeError(std::string(where) + ": " + std::to_string(left_pads->size()) + " left paddings for a batch of " + std::to_string(x.dim(0)));
-    if (cache.length >= cache.capacity())
-      throw RangeError(std::string(where) + ": the cache is full (" + std::to_string(cache.capacity()) + " positions)");
-    project_into(x, 1, cache_rows(cache.keys, cache.length));
-    project_into(x, 2, cache_rows(cache.values, cache.length));
-    ++cache.length;
-    std::fill(ws.key_end.begin(), ws.key_end.end(), cache.length);
-    if (left_pads) std::copy(left_pads->begin(), left_pads->end(), ws.key_begin.begin());
-    else std::fill(ws.key_begin.begin(), ws.key_begin.end(), 0);
-    attend_cached(x, cache, ws.key_begin.data(), ws.key_end.data(), ws, y);
-  }
-
-  // Cross-attention, part 1: the keys and values of memory [B, S, D], projected once per source into `cache`.
-  void cache_memory(TensorView<const Scalar> memory, KVCache<Scalar>& cache) const {
-    check_shape("MultiHeadAttention.cache_memory", "memory", memory.shape(), {"B", "S", config_.d_model}, "d_model");
-    cache.reserve(memory.dim(0), memory.dim(1), config_.d_model);
-    project_into(memory, 1, cache.keys.matrix());
-    project_into(memory, 2, cache.values.matrix());
-    cache.length = memory.dim(1);
-  }
-  // Cross-attention, part 2: x [B, 1, D] attends to the first memory_lengths[b] positions of the cached memory
-  // (the rest is padding). No allocation.
-  void attend(TensorView<const Scalar> x, const KVCache<Scalar>& cache, const std::vector<Index>& memory_lengths,
-              AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y) const {
-    const char* where = "MultiHeadAttention.attend";
-    check_step(where, x, y, cache, ws);
-    if (static_cast<Index>(memory_lengths.size()) != x.dim(0))
-      throw ShapeError(std::string(where) + ": " + std::to_string(memory_lengths.size()) + " memory lengths for a batch of " + std::to_string(x.dim(0)));
-    for (std::size_t b = 0; b < memory_lengths.size(); ++b)
-      if (memory_lengths[b] < 0 || memory_lengths[b] > cache.length)
-        throw RangeError(std::string(where) + ": memory length " + std::to_string(memory_lengths[b]) + " of batch item " + std::to_string(b) +
-                         " is outside [0, " + std::to_string(cache.length) + "]");
-    attend_cached(x, cache, nullptr, memory_lengths.data(), ws, y);
-  }
-
-  template <typename F>
-  void visit_parameters(F&& f) {
-    if (config_.fused_qkv) {
-      visit_child(in_proj_, "in_proj", f);
-    } else {
-      visit_child(qkv_proj_[0], "q_proj", f);
-      visit_child(qkv_proj_[1], "k_proj", f);
-      visit_child(qkv_proj_[2], "v_proj", f);
-    }
-    visit_child(out_proj_, "out_proj", f);
-  }
-
-  // Inference only: keep every projection's weight in bf16 or int8 (ops/narrow.hpp).
-  void narrow_weights(WeightType type) {
-    for (Linear<Scalar>* p : {&in_proj_, &qkv_proj_[0], &qkv_proj_[1], &qkv_proj_[2], &out_proj_})
-      if (p->weight().size() > 0 || p->weight_type() != WeightType::full) p->narrow_weights(type);
-  }
-
-  const MultiHeadAttentionConfig& config() const { return config_; }
-
- private:
   // part 0, 1, 2 = the q, k or v projection of x: [B, L, D] -> [B, L, D].
   Tensor<Scalar> project(const TensorView<const Scalar>& x, int part) const {
     Tensor<Scalar> y(x.shape());
@@ -223,16 +241,19 @@ class MultiHeadAttention {
                        " keys on " + std::to_string(ws.scores.dim(0)) + " threads; this step needs " + x.shape().str() + ", " +
                        std::to_string(cache.capacity()) + " keys, " + std::to_string(num_threads()) + " threads");
   }
-  // Queries of x attend over cached positions [key_begin[b], key_end[b]); y = out_proj(context).
+  // Queries of x attend over cached positions [key_begin[b], key_end[b]); y = out_proj(context), or y += it.
   void attend_cached(const TensorView<const Scalar>& x, const KVCache<Scalar>& cache, const Index* key_begin, const Index* key_end,
-                     AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y) const {
+                     AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y, Accumulate accumulate) const {
     const Index D = config_.d_model, H = config_.num_heads, Dh = D / H;
     project_into(x, 0, ws.q.matrix());
     const Scalar scale = static_cast<Scalar>(1.0 / std::sqrt(static_cast<double>(Dh)));
     attention_decode<Scalar>(HeadsView<const Scalar>::token_major(ws.q, H, Dh), HeadsView<const Scalar>::token_major(cache.keys, H, Dh),
                              HeadsView<const Scalar>::token_major(cache.values, H, Dh), key_begin, key_end, scale,
                              HeadsView<Scalar>::token_major(ws.context, H, Dh), ws.scores);
-    out_proj_.forward(ws.context, y);
+    if (accumulate == Accumulate::yes)
+      out_proj_.forward_accumulate(ws.context, y);
+    else
+      out_proj_.forward(ws.context, y);
   }
 
   MultiHeadAttentionConfig config_;

@@ -11,6 +11,10 @@
 //     where it lives, and dotted with all N rows of x while it is in the L1 cache. That is a memory-bound loop
 //     whose speed is the rate at which the machine streams the weights. Split over output features across the
 //     library's threads.
+// Either kernel can add onto what y holds (Accumulate::yes: y += x W^T + b) instead of overwriting it. A residual
+// connection puts x in y first and lets the sub-layer's last projection add onto it: Eigen's GEMM, which for `=` zeroes
+// y and then accumulates into it, just skips the zeroing, and the streaming kernel adds as it stores, so the residual
+// sum costs no pass over y of its own. In both modes y must not overlap x.
 #pragma once
 
 #include <algorithm>
@@ -29,6 +33,9 @@ namespace eigenformer {
 #define EIGENFORMER_STREAM_ROWS 16
 #endif
 inline constexpr Index kStreamRows = EIGENFORMER_STREAM_ROWS;
+
+// Whether a linear kernel writes y = x W^T + b (no) or adds y += x W^T + b onto what y holds (yes).
+enum class Accumulate { no, yes };
 
 // bfloat16, as the weights of ops/narrow.hpp are kept: the top 16 bits of an IEEE float.
 inline std::uint16_t float_to_bf16(float f) {
@@ -120,14 +127,19 @@ inline void dot_block(const Scalar* x, Index x_stride, const W* w, Index w_strid
     }
 }
 
-// Rows [m0, m0 + MB) of y, output features [n0, n1): y = (x . w) * scale + bias (scales: one per weight row, or none).
+// Rows [m0, m0 + MB) of y, output features [n0, n1): y = (x . w) * scale + bias (scales: one per weight row, or none),
+// or y += the same.
 template <typename Scalar, typename W, int MB, typename Output>
 inline void stream_rows(const Scalar* x, Index x_stride, Index m0, const W* w, Index w_stride, Index n0, Index n1, Index K,
-                        const Scalar* scales, const Scalar* bias, Output& y) {
+                        const Scalar* scales, const Scalar* bias, Output& y, Accumulate accumulate) {
   // MB * NB accumulators, NB weight packets and one x packet must fit in the SIMD registers (32 under AVX-512).
   constexpr int NB = (MB <= 2 || EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS >= 32) ? 4 : 2;
   const auto store = [&](Index m, Index n, Scalar dot) {
-    y.coeffRef(m, n) = (scales ? dot * scales[n] : dot) + (bias ? bias[n] : Scalar(0));
+    const Scalar result = (scales ? dot * scales[n] : dot) + (bias ? bias[n] : Scalar(0));
+    if (accumulate == Accumulate::yes)
+      y.coeffRef(m, n) += result;
+    else
+      y.coeffRef(m, n) = result;
   };
   Index n = n0;
   for (; n + NB <= n1; n += NB) {
@@ -145,13 +157,13 @@ inline void stream_rows(const Scalar* x, Index x_stride, Index m0, const W* w, I
 
 }  // namespace detail
 
-// y = x W^T + b for few rows of x, reading W once: w points at a row-major [N_out, K] matrix whose rows are
-// w_stride apart. The output features are split into chunks, one per thread; within a chunk, each group of weight
-// rows meets every row of x (four at a time) while it is in the L1 cache.
+// y = x W^T + b (or y += x W^T + b) for few rows of x, reading W once: w points at a row-major [N_out, K] matrix
+// whose rows are w_stride apart. The output features are split into chunks, one per thread; within a chunk, each group
+// of weight rows meets every row of x (four at a time) while it is in the L1 cache.
 // W: Scalar, or a narrow type of ops/narrow.hpp (std::uint16_t bfloat16; std::int8_t with `scales`, one per weight row).
 template <typename Scalar, typename W = Scalar, typename Output>
 void linear_stream(ConstMatrixMap<Scalar> x, const W* w, Index w_stride, Index n_out, const Scalar* bias, Output&& y,
-                   const Scalar* scales = nullptr) {
+                   const Scalar* scales = nullptr, Accumulate accumulate = Accumulate::no) {
   const Index M = x.rows(), K = x.cols();
   if constexpr (std::is_same_v<W, Scalar>) if (M == 1) {
     // One row: a matrix-vector product per thread over its share of the weight rows. Eigen's GEMV streams a
@@ -164,7 +176,10 @@ void linear_stream(ConstMatrixMap<Scalar> x, const W* w, Index w_stride, Index n
       if (n <= 0) continue;
       const ConstStridedMatrixMap<Scalar> wt(w + n0 * w_stride, n, K, Eigen::OuterStride<>(w_stride));
       auto out = y.row(0).segment(n0, n);
-      out.noalias() = x.row(0) * wt.transpose();
+      if (accumulate == Accumulate::yes)
+        out.noalias() += x.row(0) * wt.transpose();
+      else
+        out.noalias() = x.row(0) * wt.transpose();
       if (bias) out += ConstVectorMap<Scalar>(bias + n0, n).transpose();
     }
     return;
@@ -176,29 +191,33 @@ void linear_stream(ConstMatrixMap<Scalar> x, const W* w, Index w_stride, Index n
   for (Index c = 0; c < chunks; ++c) {
     const Index n0 = c * chunk, n1 = std::min(n_out, n0 + chunk);
     Index m = 0;
-    for (; m + 4 <= M; m += 4) detail::stream_rows<Scalar, W, 4>(x.data(), K, m, w, w_stride, n0, n1, K, scales, bias, y);
+    for (; m + 4 <= M; m += 4) detail::stream_rows<Scalar, W, 4>(x.data(), K, m, w, w_stride, n0, n1, K, scales, bias, y, accumulate);
     switch (M - m) {
-      case 3: detail::stream_rows<Scalar, W, 3>(x.data(), K, m, w, w_stride, n0, n1, K, scales, bias, y); break;
-      case 2: detail::stream_rows<Scalar, W, 2>(x.data(), K, m, w, w_stride, n0, n1, K, scales, bias, y); break;
-      case 1: detail::stream_rows<Scalar, W, 1>(x.data(), K, m, w, w_stride, n0, n1, K, scales, bias, y); break;
+      case 3: detail::stream_rows<Scalar, W, 3>(x.data(), K, m, w, w_stride, n0, n1, K, scales, bias, y, accumulate); break;
+      case 2: detail::stream_rows<Scalar, W, 2>(x.data(), K, m, w, w_stride, n0, n1, K, scales, bias, y, accumulate); break;
+      case 1: detail::stream_rows<Scalar, W, 1>(x.data(), K, m, w, w_stride, n0, n1, K, scales, bias, y, accumulate); break;
       default: break;  // M was a multiple of 4
     }
   }
 }
 
 // w may be any Eigen expression of a [out, in] matrix (a block of rows of a fused weight); y any writable
-// [N, out] Eigen map, contiguous or strided (rows of a KV cache).
+// [N, out] Eigen map, contiguous or strided (rows of a KV cache). Accumulate::yes: y += x W^T + b.
 template <typename Scalar, typename WeightMatrix, typename Output>
-void linear_forward(ConstMatrixMap<Scalar> x, const WeightMatrix& w, const Scalar* bias, Output&& y) {
+void linear_forward(ConstMatrixMap<Scalar> x, const WeightMatrix& w, const Scalar* bias, Output&& y,
+                    Accumulate accumulate = Accumulate::no) {
   constexpr bool streamable = (int(WeightMatrix::Flags) & Eigen::DirectAccessBit) && (int(WeightMatrix::Flags) & Eigen::RowMajorBit);
   if constexpr (streamable) {
     if (x.rows() <= kStreamRows && w.innerStride() == 1) {
-      linear_stream<Scalar>(x, w.data(), w.outerStride(), w.rows(), bias, y);
+      linear_stream<Scalar>(x, w.data(), w.outerStride(), w.rows(), bias, y, nullptr, accumulate);
       return;
     }
   }
   num_threads();  // applies the library's default thread count to Eigen's GEMM if nothing has yet
-  y.noalias() = x * w.transpose();
+  if (accumulate == Accumulate::yes)
+    y.noalias() += x * w.transpose();  // Eigen's GEMM adds onto y as it goes: no zeroing pass
+  else
+    y.noalias() = x * w.transpose();
   if (bias) y.rowwise() += ConstVectorMap<Scalar>(bias, y.cols()).transpose();
 }
 

@@ -120,17 +120,19 @@ Scalar* widen_buffer(std::size_t n) {
 }
 }  // namespace detail
 
-// y = x W^T + b with W = rows [row0, row0 + n_out) of a narrow matrix (a block of a fused weight).
+// y = x W^T + b with W = rows [row0, row0 + n_out) of a narrow matrix (a block of a fused weight); Accumulate::yes:
+// y += x W^T + b.
 template <typename Scalar, typename Output>
-void linear_forward(ConstMatrixMap<Scalar> x, const NarrowMatrix<Scalar>& w, Index row0, Index n_out, const Scalar* bias, Output&& y) {
+void linear_forward(ConstMatrixMap<Scalar> x, const NarrowMatrix<Scalar>& w, Index row0, Index n_out, const Scalar* bias, Output&& y,
+                    Accumulate accumulate = Accumulate::no) {
   const Index M = x.rows(), K = x.cols();
   EIGENFORMER_ASSERT(K == w.cols() && row0 >= 0 && row0 + n_out <= w.rows(), "weight rows in range, matching widths");
   // Few rows: the streaming kernel reads the narrow weights and widens them in registers.
   if (M <= kStreamRows) {
     if (w.type() == WeightType::bf16)
-      linear_stream<Scalar>(x, w.bf16_data() + row0 * K, K, n_out, bias, y);
+      linear_stream<Scalar>(x, w.bf16_data() + row0 * K, K, n_out, bias, y, nullptr, accumulate);
     else
-      linear_stream<Scalar>(x, w.int8_data() + row0 * K, K, n_out, bias, y, w.scales() + row0);
+      linear_stream<Scalar>(x, w.int8_data() + row0 * K, K, n_out, bias, y, w.scales() + row0, accumulate);
     return;
   }
   // Many rows: blocks of 256 weight rows are widened into a buffer and multiplied by Eigen's GEMM (one widening per
@@ -142,7 +144,10 @@ void linear_forward(ConstMatrixMap<Scalar> x, const NarrowMatrix<Scalar>& w, Ind
     MatrixMap<Scalar> widened(buffer, n, K);
     w.widen_rows(row0 + n0, n, widened);
     auto out = y.middleCols(n0, n);
-    out.noalias() = x * widened.transpose();
+    if (accumulate == Accumulate::yes)
+      out.noalias() += x * widened.transpose();
+    else
+      out.noalias() = x * widened.transpose();
     if (bias) out.rowwise() += ConstVectorMap<Scalar>(bias + n0, n).transpose();
   }
 }
@@ -179,13 +184,13 @@ class LayerWeight {
     return full_;
   }
 
-  // y = x W[row0 : row0 + n]^T + bias.
+  // y = x W[row0 : row0 + n]^T + bias, or y += the same with Accumulate::yes.
   template <typename Output>
-  void linear(ConstMatrixMap<Scalar> x, Index row0, Index n, const Scalar* bias, Output&& y) const {
+  void linear(ConstMatrixMap<Scalar> x, Index row0, Index n, const Scalar* bias, Output&& y, Accumulate accumulate = Accumulate::no) const {
     if (narrow_)
-      linear_forward<Scalar>(x, *narrow_, row0, n, bias, y);
+      linear_forward<Scalar>(x, *narrow_, row0, n, bias, y, accumulate);
     else
-      linear_forward<Scalar>(x, full_.matrix().middleRows(row0, n), bias, y);
+      linear_forward<Scalar>(x, full_.matrix().middleRows(row0, n), bias, y, accumulate);
   }
   // out = row r, widened to Scalar.
   template <typename Out>
