@@ -155,5 +155,8 @@ TEST_CASE("WeightLoad: narrow weights are widened by the intrinsics of the instr
   CHECK(widening == EIGENFORMER_EXPECT_WIDENING);
   CHECK(detail::WeightLoad<float, std::uint16_t>::L == EIGENFORMER_EXPECT_FLOAT_PACKET);
   CHECK(detail::WeightLoad<float, std::int8_t>::L == EIGENFORMER_EXPECT_FLOAT_PACKET);
+  // eigenformer_simd_tests_avx512bf16 also turns on the opt-in vdpbf16ps kernel for bf16 weights.
+  MESSAGE("bf16 weights through vdpbf16ps: " << std::string(detail::kBf16DotProduct ? "yes" : "no"));
+  CHECK(detail::kBf16DotProduct == (EIGENFORMER_EXPECT_BF16_DOT != 0));
 }
 #endif

@@ -155,6 +155,92 @@ inline void stream_rows(const Scalar* x, Index x_stride, Index m0, const W* w, I
   }
 }
 
+// linear_stream's unit of work: this many output features (weight rows), one thread's at a time.
+inline constexpr Index kStreamChunk = 64;
+
+// Opt-in (EIGENFORMER_BF16_DOT, CMake -DEIGENFORMER_BF16_DOT=ON) on a CPU with AVX512_BF16: bf16 weights through
+// vdpbf16ps, which multiplies 32 bf16 pairs and adds them into 16 float sums in one instruction, with no widening.
+// It needs x in bf16 too, which alone would cost x 16 of its 24 significand bits; so each x is split in two bf16
+// numbers, hi = bf16(x) and lo = bf16(x - hi), which together carry 16 bits (a relative error of at most 2^-17), and
+// w.x = w.hi + w.lo costs two instructions per 32 weights and row of x. Off by default: on Zen 4 it measured slower
+// than widening at every batch size (docs/performance.md, "bf16 and vdpbf16ps"); CPUs with full-width bf16 units may
+// differ, which is what the switch is for.
+#if defined(EIGENFORMER_BF16_DOT) && defined(__AVX512BF16__)
+inline constexpr bool kBf16DotProduct = true;
+// x is split a block of kDpBlock columns at a time into a stack buffer, so any K works without allocating.
+inline constexpr Index kDpBlock = 512;
+
+// xs[2 * m] and xs[2 * m + 1]: the hi and lo halves of row m's columns [k0, k0 + 32 * n32), 32 per vector.
+template <int MB>
+inline void split_bf16(const float* x, Index x_stride, Index k0, Index n32, __m512bh (*xs)[kDpBlock / 32]) {
+  for (int m = 0; m < MB; ++m)
+    for (Index v = 0; v < n32; ++v) {
+      const float* p = x + m * x_stride + k0 + 32 * v;
+      const __m512 a = _mm512_loadu_ps(p), b = _mm512_loadu_ps(p + 16);
+      const __m512bh hi = _mm512_cvtne2ps_pbh(b, a);  // elements 0-15 from a, 16-31 from b: memory order
+      // hi back in float: a bf16 is the top half of a float, so each 16-bit lane moves up into place.
+      const __m512i h = (__m512i)hi;
+      const __m512 hi_a = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(h)), 16));
+      const __m512 hi_b = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(h, 1)), 16));
+      xs[2 * m][v] = hi;
+      xs[2 * m + 1][v] = _mm512_cvtne2ps_pbh(_mm512_sub_ps(b, hi_b), _mm512_sub_ps(a, hi_a));
+    }
+}
+
+// stream_rows for bf16 weights through vdpbf16ps: rows [m0, m0 + MB) of y, output features [n0, n1) (at most
+// kStreamChunk), in blocks of kDpBlock columns whose partial dot products are added in float.
+template <int MB, typename Output>
+inline void stream_rows_dpbf16(const float* x, Index x_stride, Index m0, const std::uint16_t* w, Index w_stride, Index n0, Index n1,
+                               Index K, const float* bias, Output& y, Accumulate accumulate) {
+  constexpr int NB = MB <= 2 ? 4 : 2;  // 2 * MB * NB accumulators and NB weight vectors within 32 registers
+  alignas(64) __m512bh xs[2 * MB][kDpBlock / 32];
+  float sums[MB][kStreamChunk] = {};
+  const float* xm = x + m0 * x_stride;
+  for (Index k0 = 0; k0 < K; k0 += kDpBlock) {
+    const Index len = std::min(kDpBlock, K - k0), n32 = len / 32;
+    split_bf16<MB>(xm, x_stride, k0, n32, xs);
+    for (Index n = n0; n < n1; n += NB) {
+      const int nb = static_cast<int>(std::min<Index>(NB, n1 - n));
+      const std::uint16_t* rows[NB];
+      for (int j = 0; j < NB; ++j) rows[j] = w + (n + (j < nb ? j : 0)) * w_stride + k0;  // past n1: row n again, unused
+      __m512 acc_hi[MB][NB], acc_lo[MB][NB];  // two chains per sum, so that the hi and lo products do not wait on each other
+      for (int m = 0; m < MB; ++m)
+        for (int j = 0; j < NB; ++j) acc_hi[m][j] = acc_lo[m][j] = _mm512_setzero_ps();
+      for (Index v = 0; v < n32; ++v) {
+        __m512bh wv[NB];
+        for (int j = 0; j < NB; ++j) {
+          wv[j] = (__m512bh)_mm512_loadu_si512(rows[j] + 32 * v);
+          // The same columns of the next NB rows, as in dot_block (a hint: never faults, even past the matrix).
+          Eigen::internal::prefetch(reinterpret_cast<const std::uint16_t*>(
+              reinterpret_cast<std::uintptr_t>(rows[j] + 32 * v) + sizeof(std::uint16_t) * static_cast<std::uintptr_t>(NB * w_stride)));
+        }
+        for (int m = 0; m < MB; ++m)
+          for (int j = 0; j < NB; ++j) {
+            acc_hi[m][j] = _mm512_dpbf16_ps(acc_hi[m][j], wv[j], xs[2 * m][v]);
+            acc_lo[m][j] = _mm512_dpbf16_ps(acc_lo[m][j], wv[j], xs[2 * m + 1][v]);
+          }
+      }
+      for (int m = 0; m < MB; ++m)
+        for (int j = 0; j < nb; ++j) {
+          float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc_hi[m][j], acc_lo[m][j]));
+          for (Index t = 32 * n32; t < len; ++t) sum += xm[m * x_stride + k0 + t] * bf16_to_float(rows[j][t]);
+          sums[m][n - n0 + j] += sum;
+        }
+    }
+  }
+  for (int m = 0; m < MB; ++m)
+    for (Index n = n0; n < n1; ++n) {
+      const float result = sums[m][n - n0] + (bias ? bias[n] : 0.0f);
+      if (accumulate == Accumulate::yes)
+        y.coeffRef(m0 + m, n) += result;
+      else
+        y.coeffRef(m0 + m, n) = result;
+    }
+}
+#else
+inline constexpr bool kBf16DotProduct = false;
+#endif
+
 }  // namespace detail
 
 // y = x W^T + b (or y += x W^T + b) for few rows of x, reading W once: w points at a row-major [N_out, K] matrix
@@ -185,17 +271,27 @@ void linear_stream(ConstMatrixMap<Scalar> x, const W* w, Index w_stride, Index n
     return;
   }
   // Chunks of 64 output features: 64 weight rows of GPT-2's 768 inputs are 192 KiB, read once per call.
-  constexpr Index chunk = 64;
+  constexpr Index chunk = detail::kStreamChunk;
   const Index chunks = (n_out + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static) if (chunks > 1 && n_out * K >= (Index(1) << 16)) num_threads(num_threads())
   for (Index c = 0; c < chunks; ++c) {
     const Index n0 = c * chunk, n1 = std::min(n_out, n0 + chunk);
+    const auto rows = [&](auto mb, Index m) {  // rows [m, m + mb) of x against this chunk
+      constexpr int MB = decltype(mb)::value;
+#if defined(EIGENFORMER_BF16_DOT) && defined(__AVX512BF16__)
+      if constexpr (std::is_same_v<Scalar, float> && std::is_same_v<W, std::uint16_t>) {
+        detail::stream_rows_dpbf16<MB>(x.data(), K, m, w, w_stride, n0, n1, K, bias, y, accumulate);
+        return;
+      }
+#endif
+      detail::stream_rows<Scalar, W, MB>(x.data(), K, m, w, w_stride, n0, n1, K, scales, bias, y, accumulate);
+    };
     Index m = 0;
-    for (; m + 4 <= M; m += 4) detail::stream_rows<Scalar, W, 4>(x.data(), K, m, w, w_stride, n0, n1, K, scales, bias, y, accumulate);
+    for (; m + 4 <= M; m += 4) rows(std::integral_constant<int, 4>(), m);
     switch (M - m) {
-      case 3: detail::stream_rows<Scalar, W, 3>(x.data(), K, m, w, w_stride, n0, n1, K, scales, bias, y, accumulate); break;
-      case 2: detail::stream_rows<Scalar, W, 2>(x.data(), K, m, w, w_stride, n0, n1, K, scales, bias, y, accumulate); break;
-      case 1: detail::stream_rows<Scalar, W, 1>(x.data(), K, m, w, w_stride, n0, n1, K, scales, bias, y, accumulate); break;
+      case 3: rows(std::integral_constant<int, 3>(), m); break;
+      case 2: rows(std::integral_constant<int, 2>(), m); break;
+      case 1: rows(std::integral_constant<int, 1>(), m); break;
       default: break;  // M was a multiple of 4
     }
   }
