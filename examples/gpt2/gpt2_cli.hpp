@@ -13,7 +13,8 @@
 
 #include <eigenformer/core/error.hpp>
 #include <eigenformer/core/shape.hpp>
-#include <eigenformer/io/memory_budget.hpp>
+
+#include "../cli_common.hpp"
 
 namespace gpt2_cli {
 
@@ -37,19 +38,7 @@ struct Arguments {
 inline std::vector<std::int64_t> parse_ids(const std::string& text, Index vocab_size) {
   std::vector<std::int64_t> ids;
   std::istringstream in(text);
-  for (std::string word; in >> word;) {
-    std::size_t used = 0;
-    long long id = -1;
-    try {
-      id = std::stoll(word, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != word.size()) throw eigenformer::RangeError("--prompt-ids: '" + word + "' is not a token id");
-    if (id < 0 || id >= vocab_size)
-      throw eigenformer::RangeError("--prompt-ids: token id " + word + " is outside the vocabulary [0, " + std::to_string(vocab_size) + ")");
-    ids.push_back(id);
-  }
+  for (std::string word; in >> word;) ids.push_back(example_cli::parse_token_id(word, vocab_size, "--prompt-ids"));
   if (ids.empty()) throw eigenformer::RangeError("--prompt-ids: no token ids given");
   return ids;
 }
@@ -69,9 +58,7 @@ inline void add_options(CLI::App& app, Arguments& a) {
   app.add_option("--repetition-penalty", a.repetition_penalty, "penalty for tokens already present (1: none)")->capture_default_str()->check(CLI::Range(1e-6, 1e6));
   app.add_option("--seed", a.seed, "seed of the sampler: the same seed gives the same text")->capture_default_str();
   app.add_option("--threads", a.threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
-  app.add_option("--memory-budget", a.memory_budget,
-                 "refuse, before loading, a model whose weights and KV cache need more memory than this (512M, 2G: powers of 1024)")
-      ->capture_default_str();
+  example_cli::add_memory_budget_option(app, a.memory_budget);
   app.add_option("--dtype", a.dtype,
                  "weights kept for generation: f32, bf16 (half the bytes, about 1.5x faster decoding) or int8 (a quarter, a scale per row)")
       ->capture_default_str()
@@ -96,11 +83,7 @@ inline void check(const CLI::App& app, Arguments& a) {
   } else if (a.tokenizer_dir.empty()) {
     throw CLI::ValidationError("--init-random", "needs --tokenizer-dir");
   }
-  try {
-    a.memory_budget_bytes = eigenformer::parse_byte_size(a.memory_budget, "--memory-budget");
-  } catch (const eigenformer::RangeError& e) {
-    throw CLI::ValidationError(e.what());
-  }
+  a.memory_budget_bytes = example_cli::memory_budget_bytes(a.memory_budget);
 }
 
 // Parses the command line into `a` and checks it. Throws CLI::ParseError (--help included) for main() to report

@@ -13,8 +13,9 @@
 
 #include <eigenformer/core/error.hpp>
 #include <eigenformer/core/shape.hpp>
-#include <eigenformer/io/memory_budget.hpp>
 #include <eigenformer/models/transformer.hpp>
+
+#include "../cli_common.hpp"
 
 namespace translator_cli {
 
@@ -35,19 +36,7 @@ struct Arguments {
 inline std::vector<std::int64_t> parse_ids(const std::string& text, const std::string& where, const eigenformer::TransformerConfig& config) {
   std::vector<std::int64_t> ids{config.bos_id};
   std::istringstream in(text);
-  for (std::string word; in >> word;) {
-    std::size_t used = 0;
-    long long id = 0;
-    try {
-      id = std::stoll(word, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != word.size()) throw eigenformer::RangeError(where + ": '" + word + "' is not a token id");
-    if (id < 0 || id >= config.src_vocab_size)
-      throw eigenformer::RangeError(where + ": token id " + word + " is outside the source vocabulary [0, " + std::to_string(config.src_vocab_size) + ")");
-    ids.push_back(id);
-  }
+  for (std::string word; in >> word;) ids.push_back(example_cli::parse_token_id(word, config.src_vocab_size, where, "source vocabulary"));
   ids.push_back(config.eos_id);
   if (static_cast<Index>(ids.size()) > config.max_len)
     throw eigenformer::RangeError(where + ": " + std::to_string(ids.size() - 2) + " tokens (" + std::to_string(ids.size()) +
@@ -68,9 +57,7 @@ inline CLI::App* add_options(CLI::App& app, Arguments& a) {
       ->check(CLI::Range(Index(1), Index(1) << 40));
   tr->add_option("--threads", a.threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
   tr->add_option("--batch-size", a.batch_size, "sources decoded together")->capture_default_str()->check(CLI::Range(1, 100000));
-  tr->add_option("--memory-budget", a.memory_budget,
-                 "refuse, before loading, a model whose weights and KV cache need more memory than this (512M, 2G: powers of 1024)")
-      ->capture_default_str();
+  example_cli::add_memory_budget_option(*tr, a.memory_budget);
   CLI::App* rs = app.add_subcommand("resave", "load a model and write it again (config.json + model.safetensors, F32)");
   rs->add_option("--model", a.model, "directory with config.json and model.safetensors")->required();
   rs->add_option("--output", a.output, "directory to write (created if missing)")->required();
@@ -83,11 +70,7 @@ inline void check(const CLI::App& app, Arguments& a) {
   // Given but empty (--model ""), a directory would become "/config.json": a file at the root, not the user's.
   if (a.model.empty()) throw CLI::ValidationError("--model", "is empty; expected a directory");
   if (app.got_subcommand("resave") && a.output.empty()) throw CLI::ValidationError("--output", "is empty; expected a directory");
-  try {
-    a.memory_budget_bytes = eigenformer::parse_byte_size(a.memory_budget, "--memory-budget");
-  } catch (const eigenformer::RangeError& e) {
-    throw CLI::ValidationError(e.what());
-  }
+  a.memory_budget_bytes = example_cli::memory_budget_bytes(a.memory_budget);
 }
 
 // Parses the command line into `a` and checks it. Throws CLI::ParseError (--help included) for main() to report
