@@ -48,18 +48,8 @@ inline std::uint64_t gpt2_parameter_count(const GPT2Config& c, const std::string
 // 2 x n_layer x batch x context x n_embd). context 0 means n_positions. RangeError for a batch or context out of range.
 template <typename Scalar>
 MemoryEstimate estimate_gpt2_memory(const GPT2Config& c, Index batch = 1, Index context = 0, const std::string& where = "estimate_gpt2_memory") {
-  if (context == 0) context = c.n_positions;
-  if (batch < 1) throw RangeError(where + ": batch is " + std::to_string(batch) + "; expected >= 1");
-  if (context < 1 || context > c.n_positions)
-    throw RangeError(where + ": context is " + std::to_string(context) + " positions; expected 1 to n_positions " + std::to_string(c.n_positions));
-  MemoryEstimate m;
-  m.batch = batch;
-  m.context = context;
-  const auto size = static_cast<Index>(sizeof(Scalar));
-  m.weight_bytes = detail::sum_of_products({{static_cast<Index>(gpt2_parameter_count(c, where)), size}}, where + ": the weights' size in bytes");
-  m.cache_bytes = detail::sum_of_products({{2, c.n_layer, batch, context, c.n_embd, size}}, where + ": the KV cache's size in bytes");
-  detail::sum_of_products({{static_cast<Index>(m.weight_bytes)}, {static_cast<Index>(m.cache_bytes)}}, where + ": the memory needed");
-  return m;
+  return detail::estimate_memory(gpt2_parameter_count(c, where), sizeof(Scalar), {2, c.n_layer, c.n_embd}, batch, context, c.n_positions,
+                                 "n_positions", where);
 }
 
 // A Hugging Face GPT-2 config.json, already parsed (`where` names it in messages): every field used is checked, the

@@ -125,6 +125,27 @@ inline std::uint64_t sum_of_products(std::initializer_list<std::initializer_list
   return sum;
 }
 
+// The estimate for a model of `values` weights of `scalar_size` bytes each, whose KV cache holds the product of
+// `cache_per_position` values per batch item and position (2 x layers x width for GPT-2), for `batch` items of
+// `context` positions (0: max_context, the config field `max_name`). RangeError naming `where` for a batch or context
+// out of range, or sizes past 2^62.
+inline MemoryEstimate estimate_memory(std::uint64_t values, Index scalar_size, std::initializer_list<Index> cache_per_position, Index batch,
+                                      Index context, Index max_context, const char* max_name, const std::string& where) {
+  if (context == 0) context = max_context;
+  if (batch < 1) throw RangeError(where + ": batch is " + std::to_string(batch) + "; expected >= 1");
+  if (context < 1 || context > max_context)
+    throw RangeError(where + ": context is " + std::to_string(context) + " positions; expected 1 to " + max_name + " " + std::to_string(max_context));
+  MemoryEstimate m;
+  m.batch = batch;
+  m.context = context;
+  m.weight_bytes = sum_of_products({{static_cast<Index>(values), scalar_size}}, where + ": the weights' size in bytes");
+  const std::string cache_what = where + ": the KV cache's size in bytes";
+  const auto per_position = static_cast<Index>(sum_of_products({cache_per_position}, cache_what));  // at most 2^62
+  m.cache_bytes = sum_of_products({{per_position, batch, context, scalar_size}}, cache_what);
+  sum_of_products({{static_cast<Index>(m.weight_bytes)}, {static_cast<Index>(m.cache_bytes)}}, where + ": the memory needed");
+  return m;
+}
+
 // Refuses, before the model is allocated, a config that needs more values than `file` could hold: each value takes
 // at least one byte of its data section. A near miss (a missing layer) passes here, so that load_parameters can list
 // each missing or wrong tensor by name; a config describing a model far larger than its file does not.

@@ -76,18 +76,9 @@ inline std::uint64_t seq2seq_value_count(const TransformerConfig& c, const std::
 // values (2 x batch x context x D) and its cross-attention keys and values of the source (as many again).
 template <typename Scalar>
 MemoryEstimate estimate_seq2seq_memory(const TransformerConfig& c, Index batch = 1, Index context = 0, const std::string& where = "estimate_seq2seq_memory") {
-  if (context == 0) context = c.max_len;
-  if (batch < 1) throw RangeError(where + ": batch is " + std::to_string(batch) + "; expected >= 1");
-  if (context < 1 || context > c.max_len)
-    throw RangeError(where + ": context is " + std::to_string(context) + " positions; expected 1 to max_len " + std::to_string(c.max_len));
-  MemoryEstimate m;
-  m.batch = batch;
-  m.context = context;
-  const auto size = static_cast<Index>(sizeof(Scalar));
-  m.weight_bytes = detail::sum_of_products({{static_cast<Index>(seq2seq_value_count(c, where)), size}}, where + ": the weights' size in bytes");
-  m.cache_bytes = detail::sum_of_products({{4, c.num_decoder_layers, batch, context, c.d_model, size}}, where + ": the KV cache's size in bytes");
-  detail::sum_of_products({{static_cast<Index>(m.weight_bytes)}, {static_cast<Index>(m.cache_bytes)}}, where + ": the memory needed");
-  return m;
+  // Each decoder layer caches the keys and values of its self-attention and of its cross-attention's memory.
+  return detail::estimate_memory(seq2seq_value_count(c, where), sizeof(Scalar), {4, c.num_decoder_layers, c.d_model}, batch, context,
+                                 c.max_len, "max_len", where);
 }
 
 // The tutorial model's config.json, already parsed (`where` names it in messages). Fields: d_model, nhead,
