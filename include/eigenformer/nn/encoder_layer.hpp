@@ -35,12 +35,12 @@ struct EncoderLayerConfig {
 template <typename Scalar>
 struct LayerStepWorkspace {
   AttentionStepWorkspace<Scalar> attention;
-  Tensor<Scalar> normed, sublayer, after_attention, after_cross;  // [B, 1, D] each
-  Tensor<Scalar> hidden;                                          // [B, 1, F]
+  Tensor<Scalar> normed, after_attention, after_cross;  // [B, 1, D] each
+  Tensor<Scalar> hidden;                                // [B, 1, F]
 
   void reserve(Index batch, Index d_model, Index d_ff, Index max_keys) {
     attention.reserve(batch, d_model, max_keys);
-    for (Tensor<Scalar>* t : {&normed, &sublayer, &after_attention, &after_cross}) t->resize(Shape{batch, 1, d_model});
+    for (Tensor<Scalar>* t : {&normed, &after_attention, &after_cross}) t->resize(Shape{batch, 1, d_model});
     hidden.resize(Shape{batch, 1, d_ff});
   }
 };
