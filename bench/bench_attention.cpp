@@ -6,7 +6,7 @@
 //   attention/{reference,flash}/B:b/T:t/m     self-attention core, q k v [b, 12, t, 64], mask m in none, causal,
 //                                             padding (item i keeps t - (i+1) t/16 keys)
 //   mha/B:b/T:t/m                             MultiHeadAttention (768 wide, 12 heads, projections included,
-//                                             kernel chosen automatically)
+//                                             the default kernel, flash)
 //   decode/B:b/L:l                            attention_decode: one query per item over l cached keys
 // Counters: GFLOP/s (4 B H T S Dh for the core, counted in full even under a causal mask, as PyTorch computes
 // it; plus 8 B T E^2 for MHA's projections), frac_gemm (that rate / machine/gemm_peak's), scratch_MB (the

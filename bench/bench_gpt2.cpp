@@ -86,7 +86,7 @@ void BM_GPT2_Prompt(benchmark::State& state) {
 BENCHMARK(BM_GPT2_Prompt)->Arg(128)->Arg(512)->ArgNames({"T"})->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // Cached decoding after a 16-token prompt: 32 steps per iteration, each one position for each of B items. The second
-// argument is the weights' type: 0 float32, 1 bf16, 2 int8 (ops/narrow.hpp).
+// argument is the weights' type: 0 float32, 1 bf16, 2 int8 (nn/layer_weight.hpp).
 void BM_GPT2_Decode(benchmark::State& state) {
   const WeightType type = static_cast<WeightType>(state.range(1));
   const GPT2<float>& m = model(type);

@@ -18,7 +18,7 @@
 #include <eigenformer/ops/activations.hpp>
 #include <eigenformer/ops/layer_norm.hpp>
 #include <eigenformer/ops/linear.hpp>
-#include <eigenformer/ops/narrow.hpp>
+#include <eigenformer/nn/layer_weight.hpp>
 #include <eigenformer/ops/softmax.hpp>
 
 #include "bench_machine.hpp"

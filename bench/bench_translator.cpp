@@ -2,10 +2,10 @@
 // PyTorch's translation tutorial (Seq2SeqTransformer: D = 512, H = 8, 3 + 3 layers, F = 512, V = 10000 each side,
 // max_len 5000) with seeded random weights, or the model directory named by EIGENFORMER_BENCH_MODEL. Workload:
 // B sources of 20 tokens (BOS + 18 ids + EOS), encode once, then exactly 20 greedy steps with the KV cache
-// (translate_greedy, max_new_tokens = 20; generator.bias[eos_id] is set to -1e4 so EOS never stops a row early),
-// at B = 1 and B = 16, on 2 threads. Timed: translate_greedy() as a user calls it (padding, encode, decode, argmax).
+// (translate, max_new_tokens = 20; generator.bias[eos_id] is set to -1e4 so EOS never stops a row early),
+// at B = 1 and B = 16, on 2 threads. Timed: translate() as a user calls it (padding, encode, decode, argmax).
 // The machine's GEMM rate and memory bandwidth are measured in the same run, for context.
-// EIGENFORMER_BENCH_SAVE=DIR writes the model (save_seq2seq: DIR/config.json, DIR/model.safetensors) and
+// EIGENFORMER_BENCH_SAVE=DIR writes the model (save_transformer: DIR/config.json, DIR/model.safetensors) and
 // DIR/bench_greedy.json (the sources and our greedy ids at B = 1 and B = 16) before the benchmarks run, so that
 // bench/compare_torch.py runs PyTorch on the same weights and inputs. bench/report does all of it:
 //   cmake -S . -B build-bench -DEIGENFORMER_BUILD_BENCHMARKS=ON -DEIGENFORMER_NATIVE=ON
@@ -97,7 +97,7 @@ Workload make_workload() {
   Workload w;
   Random rng(kSeed);
   if (const char* dir = std::getenv("EIGENFORMER_BENCH_MODEL"); dir && *dir) {
-    w.model = std::make_unique<Transformer<float>>(eigenformer::load_seq2seq<float>(dir));
+    w.model = std::make_unique<Transformer<float>>(eigenformer::load_transformer<float>(dir));
     w.origin = dir;
   } else {
     w.model = std::make_unique<Transformer<float>>(tutorial_config());
@@ -150,7 +150,7 @@ void BM_TranslateGreedy(benchmark::State& state) {
   const Transformer<float>& model = *workload().model;
   const auto sources = first_sources(B);
   const eigenformer::TranslateOptions options = fixed_length();
-  for (const eigenformer::Translation& t : eigenformer::translate_greedy(model, sources, options))
+  for (const eigenformer::GenerationResult& t : eigenformer::translate(model, sources, options))
     if (static_cast<Index>(t.ids.size()) != kNewTokens || t.stop != eigenformer::StopReason::max_new_tokens) {
       state.SkipWithError(("a row stopped after " + std::to_string(t.ids.size()) + " tokens (" + eigenformer::stop_reason_name(t.stop) +
                            "); the workload needs exactly " + std::to_string(kNewTokens))
@@ -158,7 +158,7 @@ void BM_TranslateGreedy(benchmark::State& state) {
       return;
     }
   for (auto _ : state) {
-    std::vector<eigenformer::Translation> out = eigenformer::translate_greedy(model, sources, options);
+    std::vector<eigenformer::GenerationResult> out = eigenformer::translate(model, sources, options);
     benchmark::DoNotOptimize(out.data());
   }
   const double b = static_cast<double>(B);
@@ -195,9 +195,9 @@ void BM_Memory_Read(benchmark::State& state) {
 }
 BENCHMARK(BM_Memory_Read)->ArgNames({"threads"})->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-nlohmann::json ids_json(const std::vector<eigenformer::Translation>& out) {
+nlohmann::json ids_json(const std::vector<eigenformer::GenerationResult>& out) {
   nlohmann::json rows = nlohmann::json::array();
-  for (const eigenformer::Translation& t : out) rows.push_back(t.ids);
+  for (const eigenformer::GenerationResult& t : out) rows.push_back(t.ids);
   return rows;
 }
 
@@ -205,7 +205,7 @@ nlohmann::json ids_json(const std::vector<eigenformer::Translation>& out) {
 void save_workload(const std::string& dir) {
   Workload& w = workload();
   std::filesystem::create_directories(dir);
-  eigenformer::save_seq2seq(*w.model, dir);
+  eigenformer::save_transformer(*w.model, dir);
   eigenformer::set_num_threads(kThreads);
   const nlohmann::json j = {{"origin", w.origin},
                             {"source_tokens", kSourceTokens},
@@ -213,8 +213,8 @@ void save_workload(const std::string& dir) {
                             {"eos_bias", kEosBias},
                             {"threads", kThreads},
                             {"sources", w.sources},
-                            {"greedy_batch_1", ids_json(eigenformer::translate_greedy(*w.model, first_sources(1), fixed_length()))},
-                            {"greedy_batch_16", ids_json(eigenformer::translate_greedy(*w.model, first_sources(16), fixed_length()))}};
+                            {"greedy_batch_1", ids_json(eigenformer::translate(*w.model, first_sources(1), fixed_length()))},
+                            {"greedy_batch_16", ids_json(eigenformer::translate(*w.model, first_sources(16), fixed_length()))}};
   const std::string path = dir + "/bench_greedy.json";
   std::ofstream f(path);
   if (!(f << j.dump() << "\n")) throw eigenformer::IoError(path + ": cannot write");

@@ -169,14 +169,14 @@ TEST_CASE_TEMPLATE("attention_flash agrees with attention_reference: every mask 
   CHECK(one.matrix() == two.matrix());
 }
 
-TEST_CASE("attention_forward: automatic runs the flash kernel") {
+TEST_CASE("attention_forward: the default kernel is flash") {
   // The two kernels round differently, so which one ran shows in the last bits.
   const Tensor<float> q = random_tensor<float>({1, 2, 8, 16}, 1), k = random_tensor<float>({1, 2, 300, 16}, 2), v = random_tensor<float>({1, 2, 300, 16}, 3);
-  Tensor<float> automatic({1, 2, 8, 16}), flash({1, 2, 8, 16});
+  Tensor<float> by_default({1, 2, 8, 16}), flash({1, 2, 8, 16});
   const auto view = [](const Tensor<float>& t) { return HeadsView<const float>::head_major(t); };
-  attention_forward<float>(view(q), view(k), view(v), nullptr, 0.25f, HeadsView<float>::head_major(automatic));
+  attention_forward<float>(view(q), view(k), view(v), nullptr, 0.25f, HeadsView<float>::head_major(by_default));
   attention_forward<float>(view(q), view(k), view(v), nullptr, 0.25f, HeadsView<float>::head_major(flash), nullptr, AttentionKernel::flash);
   const Tensor<float> reference = run_reference<float>(q, k, v, nullptr, 0.25f, nullptr);
-  CHECK(automatic.matrix() == flash.matrix());
-  CHECK(automatic.matrix() != reference.matrix());
+  CHECK(by_default.matrix() == flash.matrix());
+  CHECK(by_default.matrix() != reference.matrix());
 }

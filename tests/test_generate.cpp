@@ -34,7 +34,7 @@ TEST_CASE_TEMPLATE("generate: greedy continuations of a batch of prompts equal P
     for (Index b = 0; b < greedy.dim(0); ++b) {
       CAPTURE(b);
       CHECK(out[static_cast<std::size_t>(b)].ids == std::vector<std::int64_t>(greedy.data() + b * greedy.dim(1), greedy.data() + (b + 1) * greedy.dim(1)));
-      CHECK(out[static_cast<std::size_t>(b)].stop == GenerationStop::max_new_tokens);
+      CHECK(out[static_cast<std::size_t>(b)].stop == StopReason::max_new_tokens);
     }
   }
 }
@@ -67,7 +67,7 @@ TEST_CASE("generate: the context limit, the callback and end-of-text stop it; no
   o.sampling.temperature = 0;
   const auto full = generate(model, prompts, o);
   for (std::size_t b = 0; b < prompts.size(); ++b) {
-    CHECK(full[b].stop == GenerationStop::context_full);
+    CHECK(full[b].stop == StopReason::context_full);
     // The batch shares one context: the longest prompt fills it first, and every row stops there.
     CHECK(static_cast<Index>(full[b].ids.size()) == n_positions - static_cast<Index>(ref.file.info("input.prompt_ids").shape[1]) + 1);
   }
@@ -83,7 +83,7 @@ TEST_CASE("generate: the context limit, the callback and end-of-text stop it; no
   const auto stopped = generate(model, prompts, o);
   CHECK(calls == 18);
   CHECK(last - first == 0);
-  for (const GenerationResult& r : stopped) CHECK(r.stop == GenerationStop::callback);
+  for (const GenerationResult& r : stopped) CHECK(r.stop == StopReason::callback);
   CHECK(stopped[0].ids.size() == 6);
 
   // With end-of-text set to the first greedy token, every row that produces it stops there.
@@ -98,7 +98,7 @@ TEST_CASE("generate: the context limit, the callback and end-of-text stop it; no
   GenerateOptions e;
   e.sampling.temperature = 0;
   const auto out = generate(eos_model, {prompts[0]}, e);
-  CHECK(out[0].stop == GenerationStop::eos);
+  CHECK(out[0].stop == StopReason::eos);
   CHECK(out[0].ids.empty());
 }
 

@@ -138,25 +138,3 @@ TEST_CASE("Linear: forward_accumulate refuses the wrong shape and a y that overl
   CHECK_THROWS_WITH_AS(linear.forward_accumulate(both, both),
                        "Linear.forward_accumulate: y overlaps x; expected separate buffers (the kernels read x while writing y)", ShapeError);
 }
-
-// eigenformer_simd_tests_avx2 and _avx512 (tests/CMakeLists.txt) build this file and test_narrow.cpp with those
-// instruction sets, to test the intrinsics that widen narrow weights in detail::WeightLoad. This case checks that
-// they do take that path: were the flags to stop reaching Eigen, they would repeat the portable tests unnoticed.
-#ifdef EIGENFORMER_EXPECT_WIDENING
-TEST_CASE("WeightLoad: narrow weights are widened by the intrinsics of the instruction set this test was built for") {
-#if defined(EIGEN_VECTORIZE_AVX512)
-  const std::string widening = "avx512";
-#elif defined(EIGEN_VECTORIZE_AVX2)
-  const std::string widening = "avx2";
-#else
-  const std::string widening = "portable";
-#endif
-  MESSAGE("detail::WeightLoad<float, bf16 or int8>: the " << widening << " path, packets of " << detail::WeightLoad<float, std::uint16_t>::L << " floats");
-  CHECK(widening == EIGENFORMER_EXPECT_WIDENING);
-  CHECK(detail::WeightLoad<float, std::uint16_t>::L == EIGENFORMER_EXPECT_FLOAT_PACKET);
-  CHECK(detail::WeightLoad<float, std::int8_t>::L == EIGENFORMER_EXPECT_FLOAT_PACKET);
-  // eigenformer_simd_tests_avx512bf16 also turns on the opt-in vdpbf16ps kernel for bf16 weights.
-  MESSAGE("bf16 weights through vdpbf16ps: " << std::string(detail::kBf16DotProduct ? "yes" : "no"));
-  CHECK(detail::kBf16DotProduct == (EIGENFORMER_EXPECT_BF16_DOT != 0));
-}
-#endif

@@ -27,22 +27,22 @@ void copy_with_config_edit(const std::string& name, const TempDir& dir, const st
 }
 }  // namespace
 
-TEST_CASE("seq2seq_name: our names map to the tutorial's state_dict names") {
-  CHECK(seq2seq_name("src_embedding.weight") == "src_tok_emb.embedding.weight");
-  CHECK(seq2seq_name("encoder.layers.1.self_attn.in_proj.weight") == "transformer.encoder.layers.1.self_attn.in_proj_weight");
-  CHECK(seq2seq_name("decoder.layers.0.cross_attn.out_proj.bias") == "transformer.decoder.layers.0.multihead_attn.out_proj.bias");
-  CHECK(seq2seq_name("decoder.layers.0.feed_forward.linear2.weight") == "transformer.decoder.layers.0.linear2.weight");
-  CHECK(seq2seq_name("decoder.norm.bias") == "transformer.decoder.norm.bias");
-  CHECK(seq2seq_name("generator.weight") == "generator.weight");
+TEST_CASE("pytorch_transformer_name: our names map to the tutorial's state_dict names") {
+  CHECK(pytorch_transformer_name("src_embedding.weight") == "src_tok_emb.embedding.weight");
+  CHECK(pytorch_transformer_name("encoder.layers.1.self_attn.in_proj.weight") == "transformer.encoder.layers.1.self_attn.in_proj_weight");
+  CHECK(pytorch_transformer_name("decoder.layers.0.cross_attn.out_proj.bias") == "transformer.decoder.layers.0.multihead_attn.out_proj.bias");
+  CHECK(pytorch_transformer_name("decoder.layers.0.feed_forward.linear2.weight") == "transformer.decoder.layers.0.linear2.weight");
+  CHECK(pytorch_transformer_name("decoder.norm.bias") == "transformer.decoder.norm.bias");
+  CHECK(pytorch_transformer_name("generator.weight") == "generator.weight");
 }
 
-TEST_CASE("load_seq2seq / save_seq2seq: what we save loads back bit for bit, in the same layout") {
+TEST_CASE("load_transformer / save_transformer: what we save loads back bit for bit, in the same layout") {
   for (const std::string& name : translator_fixture_names()) {
     CAPTURE(name);
-    Transformer<float> model = load_seq2seq<float>(translator_fixture_dir(name));
+    Transformer<float> model = load_transformer<float>(translator_fixture_dir(name));
     TempDir dir;
-    save_seq2seq(model, dir.path());
-    Transformer<float> again = load_seq2seq<float>(dir.path());
+    save_transformer(model, dir.path());
+    Transformer<float> again = load_transformer<float>(dir.path());
     std::vector<const Tensor<float>*> a;
     model.visit_parameters([&](const std::string&, Tensor<float>& t) { a.push_back(&t); });
     std::size_t i = 0;
@@ -59,11 +59,11 @@ TEST_CASE("load_seq2seq / save_seq2seq: what we save loads back bit for bit, in 
       CHECK(ours.info(n).shape == theirs.info(n).shape);
       CHECK(ours.info(n).dtype == DType::F32);
     }
-    CHECK(read_seq2seq_config(dir.path() + "/config.json").d_model == model.config().d_model);
+    CHECK(read_transformer_config(dir.path() + "/config.json").d_model == model.config().d_model);
   }
 }
 
-TEST_CASE("read_seq2seq_config: each bad field is named") {
+TEST_CASE("read_transformer_config: each bad field is named") {
   const std::string name = "post_gelu_odd";
   struct Case {
     std::string from, to, message;
@@ -83,7 +83,7 @@ TEST_CASE("read_seq2seq_config: each bad field is named") {
     copy_with_config_edit(name, dir, c.from, c.to);
     const std::string path = dir.path() + "/config.json";
     try {
-      load_seq2seq<float>(dir.path());
+      load_transformer<float>(dir.path());
       FAIL("no error");
     } catch (const Error& e) {
       const std::string what = e.what();
@@ -92,7 +92,7 @@ TEST_CASE("read_seq2seq_config: each bad field is named") {
   }
 }
 
-TEST_CASE("load_seq2seq: a checkpoint that does not fit the config lists every problem; a foreign position table is refused") {
+TEST_CASE("load_transformer: a checkpoint that does not fit the config lists every problem; a foreign position table is refused") {
   const std::string name = "pre_relu_2layers";
   const SafeTensors original(translator_fixture_dir(name) + "/model.safetensors");
   auto rewrite = [&](const TempDir& dir, const std::string& drop, const std::string& zero) {
@@ -109,7 +109,7 @@ TEST_CASE("load_seq2seq: a checkpoint that does not fit the config lists every p
   };
   TempDir missing;
   rewrite(missing, "generator.bias", "");
-  CHECK_THROWS_WITH_AS(load_seq2seq<float>(missing.path()),
+  CHECK_THROWS_WITH_AS(load_transformer<float>(missing.path()),
                        (missing.path() + "/model.safetensors: 2 problems loading Seq2SeqTransformer: missing 'generator.bias'; unexpected 'extra.weight'").c_str(),
                        FormatError);
   TempDir foreign;
@@ -125,7 +125,7 @@ TEST_CASE("load_seq2seq: a checkpoint that does not fit the config lists every p
     w.write(foreign.path() + "/model.safetensors");
   }
   try {
-    load_seq2seq<float>(foreign.path());
+    load_transformer<float>(foreign.path());
     FAIL("no error");
   } catch (const FormatError& e) {
     const std::string what = e.what();
@@ -133,43 +133,43 @@ TEST_CASE("load_seq2seq: a checkpoint that does not fit the config lists every p
   }
 }
 
-TEST_CASE("seq2seq_value_count: count_parameters plus the sinusoid table, from the config alone") {
+TEST_CASE("transformer_value_count: count_parameters plus the sinusoid table, from the config alone") {
   for (const std::string& name : translator_fixture_names()) {
     CAPTURE(name);
-    TransformerConfig c = read_seq2seq_config(translator_fixture_dir(name) + "/config.json");
+    TransformerConfig c = read_transformer_config(translator_fixture_dir(name) + "/config.json");
     for (const bool tied : {false, true}) {
       CAPTURE(tied);
       c.tie_target_embedding = tied;
       Transformer<float> model(c);
-      CHECK(seq2seq_value_count(c) == static_cast<std::uint64_t>(count_parameters(model) + model.position_table().size()));
+      CHECK(transformer_value_count(c) == static_cast<std::uint64_t>(count_parameters(model) + model.position_table().size()));
     }
   }
 }
 
-TEST_CASE("load_seq2seq: a memory budget refuses, before loading, a model that needs more, with both figures") {
+TEST_CASE("load_transformer: a memory budget refuses, before loading, a model that needs more, with both figures") {
   const std::string dir = translator_fixture_dir("post_gelu_odd");
-  const TransformerConfig c = read_seq2seq_config(dir + "/config.json");
-  const MemoryEstimate need = estimate_seq2seq_memory<float>(c, 8);
-  CHECK(need.weight_bytes == seq2seq_value_count(c) * 4);
+  const TransformerConfig c = read_transformer_config(dir + "/config.json");
+  const MemoryEstimate need = estimate_transformer_memory<float>(c, 8);
+  CHECK(need.weight_bytes == transformer_value_count(c) * 4);
   CHECK(need.cache_bytes == 4ull * 1 * 8 * 64 * 10 * 4);  // self- and cross-attention keys and values, 1 decoder layer
   ModelLoadOptions load;
   load.batch = 8;
   load.memory_budget = need.total_bytes() - 1;
   try {
-    load_seq2seq<float>(dir, load);
+    load_transformer<float>(dir, load);
     FAIL("no error");
   } catch (const RangeError& e) {
     CHECK(std::string(e.what()).rfind(dir + ": loading the Seq2SeqTransformer as float needs ", 0) == 0);
     CHECK(std::string(e.what()).find("(batch 8 x 64 positions); more than the memory budget of ") != std::string::npos);
   }
   load.memory_budget = need.total_bytes();
-  CHECK(load_seq2seq<float>(dir, load).config().d_model == 10);
+  CHECK(load_transformer<float>(dir, load).config().d_model == 10);
 }
 
-TEST_CASE("load_seq2seq: a config describing far more than its checkpoint holds is refused before the model is allocated") {
+TEST_CASE("load_transformer: a config describing far more than its checkpoint holds is refused before the model is allocated") {
   TempDir dir;
   copy_with_config_edit("post_gelu_odd", dir, "\"max_len\": 64", "\"max_len\": 1000000000");
-  CHECK_THROWS_WITH_AS(load_seq2seq<float>(dir.path()),
+  CHECK_THROWS_WITH_AS(load_transformer<float>(dir.path()),
                        (dir.path() + "/config.json: d_model 10, dim_feedforward 14, 2 + 1 layers, vocabularies 37 and 29 and max_len 1000000000 make "
                                      "10000003831 values, more than the 17884 bytes of data in " + dir.path() +
                                      "/model.safetensors could hold; the config does not describe this checkpoint")
@@ -177,7 +177,7 @@ TEST_CASE("load_seq2seq: a config describing far more than its checkpoint holds 
                        FormatError);
   TempDir huge;
   copy_with_config_edit("post_gelu_odd", huge, "\"num_decoder_layers\": 1", "\"num_decoder_layers\": 4611686018427387904");
-  CHECK_THROWS_WITH_AS(read_seq2seq_config(huge.path() + "/config.json"),
+  CHECK_THROWS_WITH_AS(read_transformer_config(huge.path() + "/config.json"),
                        (huge.path() + "/config.json: the size of d_model 10, dim_feedforward 14, num_encoder_layers 2, num_decoder_layers "
                                       "4611686018427387904, src_vocab_size 37, tgt_vocab_size 29, max_len 64 is about 5.74e+21, more than 2^62")
                            .c_str(),

@@ -16,7 +16,7 @@ using namespace eigenformer::testing;
 TEST_CASE_TEMPLATE("Transformer: encoder output and decoder logits match PyTorch on padded batches", Scalar, float, double) {
   for (const std::string& name : translator_fixture_names()) {
     CAPTURE(name);
-    const Transformer<Scalar> model = load_seq2seq<Scalar>(translator_fixture_dir(name));
+    const Transformer<Scalar> model = load_transformer<Scalar>(translator_fixture_dir(name));
     const TranslatorReference ref(name);
     const Tensor<std::int64_t> src = ref.file.get<std::int64_t>("input.src_ids"), tgt = ref.file.get<std::int64_t>("input.tgt_ids");
     const std::vector<Index> src_lengths = ref.lengths("input.src_lengths"), tgt_lengths = ref.lengths("input.tgt_lengths");
@@ -29,7 +29,7 @@ TEST_CASE_TEMPLATE("Transformer: encoder output and decoder logits match PyTorch
 TEST_CASE("Transformer: cached decode_step gives the logits of full recomputation at every position") {
   for (const std::string& name : translator_fixture_names()) {
     CAPTURE(name);
-    const Transformer<double> model = load_seq2seq<double>(translator_fixture_dir(name));
+    const Transformer<double> model = load_transformer<double>(translator_fixture_dir(name));
     const TranslatorReference ref(name);
     const Tensor<std::int64_t> src = ref.file.get<std::int64_t>("input.src_ids"), tgt = ref.file.get<std::int64_t>("input.tgt_ids");
     const std::vector<Index> src_lengths = ref.lengths("input.src_lengths"), tgt_lengths = ref.lengths("input.tgt_lengths");
@@ -37,7 +37,7 @@ TEST_CASE("Transformer: cached decode_step gives the logits of full recomputatio
     const Tensor<double> full = model.decode(tgt, tgt_lengths, memory, src_lengths);
     const Index B = tgt.dim(0), T = tgt.dim(1);
     TransformerDecodeState<double> state;
-    model.start_decoding(memory, src_lengths, T, state);
+    model.start(memory, src_lengths, T, state);
     Tensor<std::int64_t> tokens(Shape{B});
     for (Index t = 0; t < T; ++t) {
       for (Index b = 0; b < B; ++b) tokens[b] = tgt.at(b, t);
@@ -56,7 +56,7 @@ TEST_CASE("Transformer: cached decode_step gives the logits of full recomputatio
 
 TEST_CASE("Transformer: each source in a padded batch encodes and decodes as it does alone") {
   const std::string name = "post_relu_3layers";
-  const Transformer<double> model = load_seq2seq<double>(translator_fixture_dir(name));
+  const Transformer<double> model = load_transformer<double>(translator_fixture_dir(name));
   const TranslatorReference ref(name);
   const Tensor<std::int64_t> src = ref.file.get<std::int64_t>("input.src_ids");
   const std::vector<Index> lengths = ref.lengths("input.src_lengths");
@@ -97,13 +97,13 @@ TEST_CASE("Transformer: bad configs and inputs are refused with the field or siz
 
 TEST_CASE("Transformer: decode_step allocates nothing over 16 cached steps") {
   const std::string name = "post_relu_3layers";
-  const Transformer<float> model = load_seq2seq<float>(translator_fixture_dir(name));
+  const Transformer<float> model = load_transformer<float>(translator_fixture_dir(name));
   const TranslatorReference ref(name);
   const Tensor<std::int64_t> src = ref.file.get<std::int64_t>("input.src_ids");
   const std::vector<Index> lengths = ref.lengths("input.src_lengths");
   const Tensor<float> memory = model.encode(src, lengths);
   TransformerDecodeState<float> state;
-  model.start_decoding(memory, lengths, 16, state);
+  model.start(memory, lengths, 16, state);
   Tensor<std::int64_t> tokens(Shape{src.dim(0)}, model.config().bos_id);
   const long long before = allocation_count();
   for (int step = 0; step < 16; ++step) {

@@ -1,4 +1,4 @@
-// translate_greedy (generate/translate.hpp): the ids PyTorch's tutorial greedy_decode gives, for a padded batch,
+// translate (generate/translate.hpp): the ids PyTorch's tutorial greedy_decode gives, for a padded batch,
 // in float and double; each row as it is alone; the max_new_tokens and max_len limits.
 #include "eigenformer/generate/translate.hpp"
 
@@ -12,12 +12,12 @@
 using namespace eigenformer;
 using namespace eigenformer::testing;
 
-TEST_CASE_TEMPLATE("translate_greedy: a padded batch gives PyTorch's greedy ids for every source", Scalar, float, double) {
+TEST_CASE_TEMPLATE("translate: a padded batch gives PyTorch's greedy ids for every source", Scalar, float, double) {
   for (const std::string& name : translator_fixture_names()) {
     CAPTURE(name);
-    const Transformer<Scalar> model = load_seq2seq<Scalar>(translator_fixture_dir(name));
+    const Transformer<Scalar> model = load_transformer<Scalar>(translator_fixture_dir(name));
     const TranslatorReference ref(name);
-    const std::vector<Translation> out = translate_greedy(model, ref.sources());
+    const std::vector<GenerationResult> out = translate(model, ref.sources());
     const std::vector<std::vector<std::int64_t>> expected = ref.greedy();
     const std::vector<Index> at_eos = ref.lengths("output.greedy_stopped_at_eos");
     REQUIRE(out.size() == expected.size());
@@ -29,22 +29,22 @@ TEST_CASE_TEMPLATE("translate_greedy: a padded batch gives PyTorch's greedy ids 
   }
 }
 
-TEST_CASE("translate_greedy: each source alone gives what it gives in the batch") {
+TEST_CASE("translate: each source alone gives what it gives in the batch") {
   const std::string name = "pre_gelu_1layer";
-  const Transformer<double> model = load_seq2seq<double>(translator_fixture_dir(name));
+  const Transformer<double> model = load_transformer<double>(translator_fixture_dir(name));
   const TranslatorReference ref(name);
-  const std::vector<Translation> batched = translate_greedy(model, ref.sources());
-  for (std::size_t b = 0; b < batched.size(); ++b) CHECK(translate_greedy(model, {ref.sources()[b]})[0].ids == batched[b].ids);
+  const std::vector<GenerationResult> batched = translate(model, ref.sources());
+  for (std::size_t b = 0; b < batched.size(); ++b) CHECK(translate(model, {ref.sources()[b]})[0].ids == batched[b].ids);
 }
 
-TEST_CASE("translate_greedy: max_new_tokens and max_len cut the output to a prefix of the full one") {
+TEST_CASE("translate: max_new_tokens and max_len cut the output to a prefix of the full one") {
   const std::string name = "post_relu_3layers";
-  const Transformer<double> model = load_seq2seq<double>(translator_fixture_dir(name));
+  const Transformer<double> model = load_transformer<double>(translator_fixture_dir(name));
   const TranslatorReference ref(name);
   const std::vector<std::vector<std::int64_t>> expected = ref.greedy();
   TranslateOptions two;
   two.max_new_tokens = 2;
-  const std::vector<Translation> cut = translate_greedy(model, ref.sources(), two);
+  const std::vector<GenerationResult> cut = translate(model, ref.sources(), two);
   for (std::size_t b = 0; b < cut.size(); ++b) {
     CAPTURE(b);
     const std::size_t n = std::min<std::size_t>(2, expected[b].size());
@@ -65,17 +65,17 @@ TEST_CASE("translate_greedy: max_new_tokens and max_len cut the output to a pref
   for (const auto& s : ref.sources())
     if (static_cast<Index>(s.size()) <= 3) short_sources.push_back(s);
   short_sources.push_back({2, 3});  // BOS EOS: the empty sentence fits any table
-  for (const Translation& t : translate_greedy(short_model, short_sources)) {
+  for (const GenerationResult& t : translate(short_model, short_sources)) {
     CHECK(t.ids.size() <= 3);
-    if (t.stop != StopReason::eos) CHECK(t.stop == StopReason::max_len);
+    if (t.stop != StopReason::eos) CHECK(t.stop == StopReason::context_full);
   }
-  CHECK_THROWS_WITH_AS(translate_greedy(model, ref.sources(), TranslateOptions{0}),
-                       "translate_greedy: max_new_tokens is 0; expected >= 1, or -1 for the default", RangeError);
+  CHECK_THROWS_WITH_AS(translate(model, ref.sources(), TranslateOptions{0}),
+                       "translate: max_new_tokens is 0; expected >= 1, or -1 for the default", RangeError);
 }
 
 // As for GPT-2 (test_gpt2.cpp): the thread count changes no bit, so greedy ids are the same on 1 and 2 threads. A model
 // big enough that every parallel branch runs, random weights, a padded batch.
-TEST_CASE("translate_greedy: the same ids on 1 and 2 threads") {
+TEST_CASE("translate: the same ids on 1 and 2 threads") {
   TransformerConfig config;
   config.d_model = 128;
   config.num_heads = 4;
@@ -96,9 +96,9 @@ TEST_CASE("translate_greedy: the same ids on 1 and 2 threads") {
   }
   const int before = num_threads();
   set_num_threads(1);
-  const std::vector<Translation> one = translate_greedy(model, sources);
+  const std::vector<GenerationResult> one = translate(model, sources);
   set_num_threads(2);
-  const std::vector<Translation> two = translate_greedy(model, sources);
+  const std::vector<GenerationResult> two = translate(model, sources);
   set_num_threads(before);
   for (std::size_t b = 0; b < sources.size(); ++b) {
     CAPTURE(b);

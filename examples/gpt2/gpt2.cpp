@@ -151,8 +151,8 @@ int run(const Arguments& a) {
   std::cerr << std::fixed << std::setprecision(1) << "gpt2: prompt " << prompt.size() << " tokens in " << prompt_s * 1e3 << " ms ("
             << static_cast<double>(prompt.size()) / std::max(prompt_s, 1e-9) << " tokens/s); generated " << out[0].ids.size() << " tokens";
   if (generated > 1) std::cerr << " in " << gen_s * 1e3 << " ms (" << static_cast<double>(generated - 1) / std::max(gen_s, 1e-9) << " tokens/s)";
-  std::cerr << "; stopped: " << generation_stop_name(out[0].stop) << "\n";
-  if (out[0].stop == GenerationStop::context_full)
+  std::cerr << "; stopped: " << stop_reason_name(out[0].stop) << "\n";
+  if (out[0].stop == StopReason::context_full)
     std::cerr << "gpt2: the context of " << model.config().n_positions << " positions (n_positions) is full\n";
   return 0;
 }

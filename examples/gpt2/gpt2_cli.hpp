@@ -29,7 +29,7 @@ struct Arguments {
   std::uint64_t seed = 0;
   int threads = 0;
   std::string memory_budget = "none";
-  std::string dtype = "f32";  // weights kept for inference: f32, bf16 or int8 (eigenformer/ops/narrow.hpp)
+  std::string dtype = "f32";  // weights kept for inference: f32, bf16 or int8 (eigenformer/nn/layer_weight.hpp)
   std::uint64_t memory_budget_bytes = 0;  // from memory_budget by check(); 0: no limit
   Index n_layer = 2, n_head = 4, n_embd = 64, n_positions = 256;
 };

@@ -35,7 +35,7 @@ int translate(const Arguments& args) {
   if (args.threads > 0) set_num_threads(args.threads);
   // Every source is read and checked before any is translated, and before the model is loaded: the batch they
   // make sizes the KV cache that the memory budget counts.
-  const TransformerConfig config = read_seq2seq_config(args.model + "/config.json");
+  const TransformerConfig config = read_transformer_config(args.model + "/config.json");
   std::vector<std::vector<std::int64_t>> sources;
   std::vector<std::string> names;
   if (!args.src_ids.empty()) {
@@ -53,7 +53,7 @@ int translate(const Arguments& args) {
   ModelLoadOptions load;
   load.memory_budget = args.memory_budget_bytes;
   load.batch = std::max<Index>(1, std::min<Index>(args.batch_size, static_cast<Index>(sources.size())));
-  const Transformer<float> model = load_seq2seq<float>(args.model, load);
+  const Transformer<float> model = load_transformer<float>(args.model, load);
 
   TranslateOptions options;
   options.max_new_tokens = args.max_new_tokens;
@@ -61,11 +61,11 @@ int translate(const Arguments& args) {
     const std::size_t last = std::min(sources.size(), first + static_cast<std::size_t>(args.batch_size));
     const std::vector<std::vector<std::int64_t>> batch(sources.begin() + static_cast<std::ptrdiff_t>(first),
                                                        sources.begin() + static_cast<std::ptrdiff_t>(last));
-    const std::vector<Translation> out = translate_greedy(model, batch, options);
+    const std::vector<GenerationResult> out = translate(model, batch, options);
     for (std::size_t i = 0; i < out.size(); ++i) {
       for (std::size_t k = 0; k < out[i].ids.size(); ++k) std::cout << (k ? " " : "") << out[i].ids[k];
       std::cout << "\n";
-      if (out[i].stop == StopReason::max_len)
+      if (out[i].stop == StopReason::context_full)
         std::cerr << "translator: " << names[first + i] << ": stopped at the model's max_len (" << model.config().max_len
                   << " target positions) before EOS\n";
     }
@@ -77,11 +77,11 @@ int translate(const Arguments& args) {
 // Load and save again: converts F16/BF16/F64 checkpoints to F32, and shows that what we write is what we read
 // (tools/check_torch_loads_translator.py checks that PyTorch loads it too).
 int resave(const Arguments& args) {
-  Transformer<float> model = load_seq2seq<float>(args.model);
+  Transformer<float> model = load_transformer<float>(args.model);
   std::error_code ec;
   std::filesystem::create_directories(args.output, ec);
   if (ec) throw IoError(args.output + ": cannot create the directory: " + ec.message());
-  save_seq2seq(model, args.output);
+  save_transformer(model, args.output);
   std::cerr << "translator: wrote " << args.output << "/config.json and model.safetensors (" << count_parameters(model) << " parameters)\n";
   return 0;
 }

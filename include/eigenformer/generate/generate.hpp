@@ -1,46 +1,28 @@
 // generate/generate.hpp: text generation with GPT-2: the prompts are processed at once (left-padded into one batch),
-// then each new token costs one cached position. Every row chooses its tokens with its own Sampler (the same seed
-// for each row, so a prompt gives the same tokens alone or in a batch) and stops on its own: at the end-of-text
-// token, after max_new_tokens, or when the context (n_positions) is full. A per-token callback can stream the
-// tokens and stop the whole run. Nothing is allocated inside the per-token loop.
+// then each new token costs one cached position, in the loop of generate/decode_loop.hpp. Every row chooses its
+// tokens with its own Sampler (the same seed for each row, so a prompt gives the same tokens alone or in a batch)
+// and stops on its own: at the end-of-text token, after max_new_tokens, or when the context (n_positions) is full.
+// A per-token callback can stream the tokens and stop the whole run. Nothing is allocated inside the loop.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/tensor.hpp"
+#include "eigenformer/generate/decode_loop.hpp"
 #include "eigenformer/generate/sampling.hpp"
 #include "eigenformer/models/gpt2.hpp"
 
 namespace eigenformer {
 
-enum class GenerationStop { eos, max_new_tokens, context_full, callback };
-
-inline const char* generation_stop_name(GenerationStop s) {
-  switch (s) {
-    case GenerationStop::eos: return "eos";
-    case GenerationStop::max_new_tokens: return "max_new_tokens";
-    case GenerationStop::context_full: return "context_full";
-    case GenerationStop::callback: return "callback";
-  }
-  return "?";
-}
-
-struct GenerationResult {
-  std::vector<std::int64_t> ids;  // the new tokens, without the end-of-text token that stopped them
-  GenerationStop stop = GenerationStop::max_new_tokens;
-};
-
 struct GenerateOptions {
   Index max_new_tokens = 50;
   SamplingOptions sampling;  // temperature 0: greedy
   bool stop_at_eos = true;
-  // Called with (row, token) for every new token, end-of-text included; returning false stops every row.
-  std::function<bool(Index, std::int64_t)> on_token;
+  TokenCallback on_token;    // (row, token) for every new token, end-of-text included; false stops every row
 };
 
 template <typename Scalar>
@@ -71,54 +53,20 @@ std::vector<GenerationResult> generate(const GPT2<Scalar>& model, const std::vec
   Tensor<std::int64_t> batch(Shape{B, T}, c.eos_token_id);
   std::vector<Index> pads(static_cast<std::size_t>(B));
   std::vector<Sampler> samplers;
-  std::vector<GenerationResult> out(static_cast<std::size_t>(B));
   for (Index b = 0; b < B; ++b) {
     const auto& p = prompts[static_cast<std::size_t>(b)];
     pads[static_cast<std::size_t>(b)] = T - static_cast<Index>(p.size());
     std::copy(p.begin(), p.end(), batch.data() + b * T + pads[static_cast<std::size_t>(b)]);
     samplers.emplace_back(options.sampling, c.vocab_size);
     samplers.back().observe(p);
-    out[static_cast<std::size_t>(b)].ids.reserve(static_cast<std::size_t>(options.max_new_tokens));
   }
-  // Room for every token that is fed back: the last one chosen never is.
+  // Room for every token that is fed back: the last one chosen never is. The loop stops a row when the context
+  // (n_positions) is full.
   const Index capacity = std::min(c.n_positions, T + options.max_new_tokens - 1);
   GPT2DecodeState<Scalar> state;
   model.start(batch, pads, std::max(capacity, T), state);
-
-  std::vector<char> done(static_cast<std::size_t>(B), 0);
-  Tensor<std::int64_t> tokens(Shape{B}, c.eos_token_id);
-  Index remaining = B;
-  while (remaining > 0) {
-    for (Index b = 0; b < B && remaining > 0; ++b) {
-      const std::size_t i = static_cast<std::size_t>(b);
-      if (done[i]) continue;
-      const std::int64_t next = samplers[i].choose(state.logits.matrix().row(b));
-      tokens[b] = next;
-      GenerationResult& r = out[i];
-      const bool eos = options.stop_at_eos && next == c.eos_token_id;
-      if (!eos) r.ids.push_back(next);
-      bool stop = true;
-      if (eos) r.stop = GenerationStop::eos;
-      else if (static_cast<Index>(r.ids.size()) >= options.max_new_tokens) r.stop = GenerationStop::max_new_tokens;
-      else if (state.length >= c.n_positions) r.stop = GenerationStop::context_full;
-      else stop = false;
-      if (stop) {
-        done[i] = 1;
-        --remaining;
-      }
-      if (options.on_token && !options.on_token(b, next)) {
-        for (Index k = 0; k < B; ++k)
-          if (!done[static_cast<std::size_t>(k)]) {
-            done[static_cast<std::size_t>(k)] = 1;
-            out[static_cast<std::size_t>(k)].stop = GenerationStop::callback;
-          }
-        remaining = 0;
-      }
-    }
-    if (remaining == 0) break;
-    model.decode_step(tokens, state);  // finished rows feed their last token; their output is ignored
-  }
-  return out;
+  return decode_loop(model, state, samplers, std::vector<Index>(static_cast<std::size_t>(B), options.max_new_tokens), c.eos_token_id,
+                     options.stop_at_eos, options.on_token);
 }
 
 }  // namespace eigenformer

@@ -14,12 +14,12 @@
 #pragma once
 
 #include <cstdint>
-#include <fstream>
 #include <string>
 #include <utility>
 
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/tensor.hpp"
+#include "eigenformer/io/checkpoint.hpp"
 #include "eigenformer/io/config_json.hpp"
 #include "eigenformer/io/memory_budget.hpp"
 #include "eigenformer/io/parameters.hpp"
@@ -115,25 +115,31 @@ inline bool hf_gpt2_is_mask_buffer(const std::string& name) {
 // the file could hold is refused (FormatError), and so is a model whose weights and KV cache (for load.batch x
 // load.context positions) exceed load.memory_budget (RangeError with both figures). Then every missing,
 // unexpected and wrong-shape tensor is listed in one FormatError naming the file.
+// The name table: our name -> Hugging Face's (rename), the Conv1D weights (transposed), and the file's tensors that
+// are not parameters (ignore): the mask buffers, and lm_head.weight, which load_gpt2 checks against wte.
+inline LoadOptions hf_gpt2_names(const std::string& prefix = "") {
+  LoadOptions names;
+  names.prefix = prefix;
+  names.rename = hf_gpt2_name;
+  names.transposed = hf_gpt2_transposed;
+  names.ignore = [prefix](const std::string& name) { return name == "lm_head.weight" || hf_gpt2_is_mask_buffer(name.substr(prefix.size())); };
+  names.what = "GPT2";
+  return names;
+}
+
 template <typename Scalar>
 GPT2<Scalar> load_gpt2(const std::string& dir, const ModelLoadOptions& load = {}) {
   const std::string config_path = dir + "/config.json";
   const GPT2Config config = read_gpt2_config(config_path);
-  const SafeTensors file(dir + "/model.safetensors", /*release_after_read=*/true);  // peak memory: the model, not model + file
-  detail::check_file_can_hold(file, gpt2_parameter_count(config, config_path), config_path,
-                              "n_layer " + std::to_string(config.n_layer) + ", n_embd " + std::to_string(config.n_embd) + ", n_positions " +
-                                  std::to_string(config.n_positions) + " and vocab_size " + std::to_string(config.vocab_size));
-  check_memory_budget(estimate_gpt2_memory<Scalar>(config, load.batch, load.context, "load_gpt2"), load, dir,
-                      std::string("GPT-2 as ") + detail::scalar_name<Scalar>());
-  GPT2<Scalar> model(config);
-  LoadOptions options;
-  options.prefix = file.contains("transformer.wte.weight") ? "transformer." : "";
-  options.rename = hf_gpt2_name;
-  options.transposed = hf_gpt2_transposed;
-  const std::string prefix = options.prefix;
-  options.ignore = [prefix](const std::string& name) { return name == "lm_head.weight" || hf_gpt2_is_mask_buffer(name.substr(prefix.size())); };
-  options.what = "GPT2";
-  load_parameters(model, file, options);
+  const SafeTensors file = open_checkpoint(dir);
+  CheckpointModel info;
+  info.values = gpt2_parameter_count(config, config_path);
+  info.sizes = "n_layer " + std::to_string(config.n_layer) + ", n_embd " + std::to_string(config.n_embd) + ", n_positions " +
+               std::to_string(config.n_positions) + " and vocab_size " + std::to_string(config.vocab_size);
+  info.memory = estimate_gpt2_memory<Scalar>(config, load.batch, load.context, "load_gpt2");
+  info.name = std::string("GPT-2 as ") + detail::scalar_name<Scalar>();
+  const std::string prefix = file.contains("transformer.wte.weight") ? "transformer." : "";
+  GPT2<Scalar> model = load_checkpoint<GPT2<Scalar>>(dir, config_path, config, file, info, hf_gpt2_names(prefix), load);
   if (file.contains("lm_head.weight")) {
     // GPT-2 ties the output projection to wte; a file whose lm_head differs is another model.
     const Tensor<Scalar> lm_head = file.get<Scalar>("lm_head.weight");
@@ -166,20 +172,7 @@ void save_gpt2(GPT2<Scalar>& model, const std::string& dir) {
                       {"bos_token_id", c.bos_token_id},
                       {"eos_token_id", c.eos_token_id}};
   j["n_inner"] = c.n_inner > 0 ? nlohmann::json(c.n_inner) : nlohmann::json(nullptr);
-  const std::string config_path = dir + "/config.json";
-  std::ofstream out(config_path);
-  if (!(out << j.dump(2) << "\n")) throw IoError(config_path + ": cannot write");
-  SafeTensorsWriter writer;
-  model.visit_parameters([&](const std::string& name, Tensor<Scalar>& t) {
-    if (!hf_gpt2_transposed(name)) {
-      writer.add(hf_gpt2_name(name), t, DType::F32);
-      return;
-    }
-    Tensor<Scalar> stored(Shape{t.dim(1), t.dim(0)});  // Conv1D: [in, out]
-    stored.matrix() = t.matrix().transpose();
-    writer.add(hf_gpt2_name(name), stored, DType::F32);
-  });
-  writer.write(dir + "/model.safetensors");
+  save_checkpoint(model, dir, j, hf_gpt2_names());
 }
 
 }  // namespace eigenformer

@@ -18,13 +18,13 @@
 
 #include <cmath>
 #include <cstdint>
-#include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/tensor.hpp"
+#include "eigenformer/io/checkpoint.hpp"
 #include "eigenformer/io/config_json.hpp"
 #include "eigenformer/io/memory_budget.hpp"
 #include "eigenformer/io/parameters.hpp"
@@ -45,7 +45,7 @@ inline std::string pytorch_layer_name(std::string name) {
 }
 
 // A Transformer parameter name -> the tutorial's state_dict name.
-inline std::string seq2seq_name(const std::string& ours) {
+inline std::string pytorch_transformer_name(const std::string& ours) {
   const std::pair<const char*, const char*> prefixes[] = {{"src_embedding.", "src_tok_emb.embedding."},
                                                            {"tgt_embedding.", "tgt_tok_emb.embedding."},
                                                            {"encoder.", "transformer.encoder."},
@@ -55,13 +55,23 @@ inline std::string seq2seq_name(const std::string& ours) {
   return ours;  // generator.*
 }
 
-inline const char* seq2seq_position_buffer() { return "positional_encoding.pos_embedding"; }
+inline const char* pytorch_position_buffer() { return "positional_encoding.pos_embedding"; }
+
+// The name table: our name -> the tutorial's (rename); the sinusoid buffer is not a parameter (ignore), and is
+// checked and written on its own.
+inline LoadOptions pytorch_transformer_names() {
+  LoadOptions names;
+  names.rename = pytorch_transformer_name;
+  names.ignore = [](const std::string& name) { return name == pytorch_position_buffer(); };
+  names.what = "Seq2SeqTransformer";
+  return names;
+}
 
 // The values Transformer<Scalar>(c) holds once built: count_parameters (src and tgt embeddings V x D; per encoder layer
 // self-attention 4D x D + 4D, feed-forward 2F x D + F + D, two norms 4D; per decoder layer the same plus cross-attention
 // 4D x D + 4D and a third norm 2D; the two final norms 4D; the generator V_tgt x D (unless tied) + V_tgt) plus the
 // sinusoid table max_len x D. RangeError naming `where` if it passes 2^62.
-inline std::uint64_t seq2seq_value_count(const TransformerConfig& c, const std::string& where = "TransformerConfig") {
+inline std::uint64_t transformer_value_count(const TransformerConfig& c, const std::string& where = "TransformerConfig") {
   const Index D = c.d_model, F = c.d_ff, E = c.num_encoder_layers, L = c.num_decoder_layers, Vs = c.src_vocab_size, Vt = c.tgt_vocab_size;
   return detail::sum_of_products({{Vs, D}, {Vt, D}, {E, 4, D, D}, {E, 2, F, D}, {E, 9, D}, {E, F}, {L, 8, D, D}, {L, 2, F, D},
                                   {L, 15, D}, {L, F}, {4, D}, {c.tie_target_embedding ? 0 : Vt, D}, {Vt}, {c.max_len, D}},
@@ -75,9 +85,9 @@ inline std::uint64_t seq2seq_value_count(const TransformerConfig& c, const std::
 // once with up to `context` positions each (0: max_len). The KV cache is each decoder layer's self-attention keys and
 // values (2 x batch x context x D) and its cross-attention keys and values of the source (as many again).
 template <typename Scalar>
-MemoryEstimate estimate_seq2seq_memory(const TransformerConfig& c, Index batch = 1, Index context = 0, const std::string& where = "estimate_seq2seq_memory") {
+MemoryEstimate estimate_transformer_memory(const TransformerConfig& c, Index batch = 1, Index context = 0, const std::string& where = "estimate_transformer_memory") {
   // Each decoder layer caches the keys and values of its self-attention and of its cross-attention's memory.
-  return detail::estimate_memory(seq2seq_value_count(c, where), sizeof(Scalar), {4, c.num_decoder_layers, c.d_model}, batch, context,
+  return detail::estimate_memory(transformer_value_count(c, where), sizeof(Scalar), {4, c.num_decoder_layers, c.d_model}, batch, context,
                                  c.max_len, "max_len", where);
 }
 
@@ -85,7 +95,7 @@ MemoryEstimate estimate_seq2seq_memory(const TransformerConfig& c, Index batch =
 // num_encoder_layers, num_decoder_layers, dim_feedforward, activation, norm_first, layer_norm_eps, src_vocab_size,
 // tgt_vocab_size, bos_id, eos_id, pad_id, max_len; optional tie_target_embedding. Throws FormatError / RangeError
 // naming the file and field; sizes whose value count passes 2^62 are refused here, before anything is allocated.
-inline TransformerConfig seq2seq_config_from_json(const nlohmann::json& j, const std::string& path) {
+inline TransformerConfig transformer_config_from_json(const nlohmann::json& j, const std::string& path) {
   const ConfigReader r(j, path);
   TransformerConfig c;
   c.d_model = r.integer("d_model");
@@ -107,12 +117,12 @@ inline TransformerConfig seq2seq_config_from_json(const nlohmann::json& j, const
   c.max_len = r.integer("max_len");
   c.tie_target_embedding = r.boolean("tie_target_embedding", false);
   c.validate(path);
-  (void)seq2seq_value_count(c, path);
+  (void)transformer_value_count(c, path);
   return c;
 }
 
-// Reads the tutorial model's config.json (see seq2seq_config_from_json).
-inline TransformerConfig read_seq2seq_config(const std::string& path) { return seq2seq_config_from_json(read_json_file(path), path); }
+// Reads the tutorial model's config.json (see transformer_config_from_json).
+inline TransformerConfig read_transformer_config(const std::string& path) { return transformer_config_from_json(read_json_file(path), path); }
 
 // Loads DIR/config.json and DIR/model.safetensors (F32, F16, BF16 or F64) into a Transformer<Scalar>. Before the model
 // is allocated: a config describing more values than the file could hold is refused (FormatError), and so is a model
@@ -120,27 +130,23 @@ inline TransformerConfig read_seq2seq_config(const std::string& path) { return s
 // both figures). Every missing, unexpected and wrong-shape tensor is reported in one message; the sinusoid buffer
 // must match ours.
 template <typename Scalar>
-Transformer<Scalar> load_seq2seq(const std::string& dir, const ModelLoadOptions& load = {}) {
+Transformer<Scalar> load_transformer(const std::string& dir, const ModelLoadOptions& load = {}) {
   const std::string config_path = dir + "/config.json";
-  const TransformerConfig config = read_seq2seq_config(config_path);
-  const SafeTensors file(dir + "/model.safetensors", /*release_after_read=*/true);  // peak memory: the model, not model + file
-  detail::check_file_can_hold(file, seq2seq_value_count(config, config_path), config_path,
-                              "d_model " + std::to_string(config.d_model) + ", dim_feedforward " + std::to_string(config.d_ff) + ", " +
-                                  std::to_string(config.num_encoder_layers) + " + " + std::to_string(config.num_decoder_layers) +
-                                  " layers, vocabularies " + std::to_string(config.src_vocab_size) + " and " +
-                                  std::to_string(config.tgt_vocab_size) + " and max_len " + std::to_string(config.max_len));
-  check_memory_budget(estimate_seq2seq_memory<Scalar>(config, load.batch, load.context, "load_seq2seq"), load, dir,
-                      std::string("the Seq2SeqTransformer as ") + detail::scalar_name<Scalar>());
-  Transformer<Scalar> model(config);
-  LoadOptions options;
-  options.rename = seq2seq_name;
-  options.ignore = [](const std::string& name) { return name == seq2seq_position_buffer(); };
-  options.what = "Seq2SeqTransformer";
-  load_parameters(model, file, options);
+  const TransformerConfig config = read_transformer_config(config_path);
+  const SafeTensors file = open_checkpoint(dir);
+  CheckpointModel info;
+  info.values = transformer_value_count(config, config_path);
+  info.sizes = "d_model " + std::to_string(config.d_model) + ", dim_feedforward " + std::to_string(config.d_ff) + ", " +
+               std::to_string(config.num_encoder_layers) + " + " + std::to_string(config.num_decoder_layers) + " layers, vocabularies " +
+               std::to_string(config.src_vocab_size) + " and " + std::to_string(config.tgt_vocab_size) + " and max_len " +
+               std::to_string(config.max_len);
+  info.memory = estimate_transformer_memory<Scalar>(config, load.batch, load.context, "load_transformer");
+  info.name = std::string("the Seq2SeqTransformer as ") + detail::scalar_name<Scalar>();
+  Transformer<Scalar> model = load_checkpoint<Transformer<Scalar>>(dir, config_path, config, file, info, pytorch_transformer_names(), load);
 
   // The tutorial keeps its sinusoid table in the state dict; a model trained with another table would decode
   // garbage here, so it must be ours (to float32 rounding), and as long as max_len says.
-  const std::string buffer = seq2seq_position_buffer();
+  const std::string buffer = pytorch_position_buffer();
   if (!file.contains(buffer)) throw FormatError(file.path() + ": missing '" + buffer + "' (the sinusoid table)");
   const Tensor<double> table = file.get<double>(buffer);
   check_shape(file.path() + ": tensor '" + buffer + "'", "it", table.shape(), {config.max_len, 1, config.d_model}, "max_len, 1, d_model");
@@ -160,7 +166,7 @@ Transformer<Scalar> load_seq2seq(const std::string& dir, const ModelLoadOptions&
 // Writes DIR/config.json and DIR/model.safetensors (F32, the tutorial's names) so that PyTorch loads them
 // strictly. DIR must exist.
 template <typename Scalar>
-void save_seq2seq(Transformer<Scalar>& model, const std::string& dir) {
+void save_transformer(Transformer<Scalar>& model, const std::string& dir) {
   const TransformerConfig& c = model.config();
   nlohmann::json j = {{"d_model", c.d_model},
                       {"nhead", c.num_heads},
@@ -176,25 +182,20 @@ void save_seq2seq(Transformer<Scalar>& model, const std::string& dir) {
                       {"eos_id", c.eos_id},
                       {"pad_id", c.pad_id},
                       {"max_len", c.max_len}};
-  if (c.activation == Activation::gelu_tanh) throw RangeError("save_seq2seq: nn.Transformer has no tanh GELU; the model uses one");
+  if (c.activation == Activation::gelu_tanh) throw RangeError("save_transformer: nn.Transformer has no tanh GELU; the model uses one");
   if (c.tie_target_embedding) j["tie_target_embedding"] = true;
-  const std::string config_path = dir + "/config.json";
-  std::ofstream out(config_path);
-  if (!(out << j.dump(2) << "\n")) throw IoError(config_path + ": cannot write");
-
-  SafeTensorsWriter writer;
-  model.visit_parameters([&](const std::string& name, Tensor<Scalar>& t) { writer.add(seq2seq_name(name), t, DType::F32); });
-  if (c.tie_target_embedding) {  // the tutorial has no tying: write the shared matrix under both names
-    Tensor<Scalar> copy;
-    model.visit_parameters([&](const std::string& name, Tensor<Scalar>& t) {
-      if (name == "tgt_embedding.weight") copy = t;
-    });
-    writer.add("generator.weight", copy, DType::F32);
-  }
-  Tensor<Scalar> table = model.position_table();
-  table.reshape(Shape{c.max_len, 1, c.d_model});
-  writer.add(seq2seq_position_buffer(), table, DType::F32);
-  writer.write(dir + "/model.safetensors");
+  save_checkpoint(model, dir, j, pytorch_transformer_names(), [&](SafeTensorsWriter& writer) {
+    if (c.tie_target_embedding) {  // the tutorial has no tying: write the shared matrix under both names
+      Tensor<Scalar> copy;
+      model.visit_parameters([&](const std::string& name, Tensor<Scalar>& t) {
+        if (name == "tgt_embedding.weight") copy = t;
+      });
+      writer.add("generator.weight", copy, DType::F32);
+    }
+    Tensor<Scalar> table = model.position_table();
+    table.reshape(Shape{c.max_len, 1, c.d_model});
+    writer.add(pytorch_position_buffer(), table, DType::F32);
+  });
 }
 
 }  // namespace eigenformer

@@ -34,7 +34,7 @@
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/shape.hpp"
 #include "eigenformer/core/tensor.hpp"
-#include "eigenformer/io/config_json.hpp"
+#include "eigenformer/core/json.hpp"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "eigenformer/io/safetensors.hpp reads and writes little-endian data in place: little-endian hosts only"

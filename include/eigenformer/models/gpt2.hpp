@@ -1,14 +1,15 @@
 // models/gpt2.hpp: GPT-2 (Radford et al. 2019) as a decoder-only stack of our blocks, matching Hugging Face's
 // GPT2LMHeadModel at inference:
 //   x = wte[ids] + wpe[positions]                                              ids: [B, T] -> x: [B, T, D]
-//   n_layer x: x = x + Attn(ln_1(x)); x = x + MLP(ln_2(x))    (EncoderLayer with norm_first, a causal mask, tanh GELU)
+//   n_layer x GPT2Block: x = x + Attn(ln_1(x)); x = x + MLP(ln_2(x))       (causal self-attention, tanh GELU)
 //   logits = ln_f(x) wte^T                                    (the output projection is tied to the token embedding)
 // Prompts of different lengths are padded on the LEFT (left_pads[b] padding tokens first); their keys are masked and
 // item b's token t sits at position t - left_pads[b], as Hugging Face derives positions from the attention mask.
 // Decoding: start() processes the prompt at once and fills a KV cache per layer; decode_step() then costs one position
-// and allocates nothing. Parameters: "wte.weight" [V, D], "wpe.weight" [n_positions, D], "h.N.*" (EncoderLayer:
+// and allocates nothing. Parameters: "wte.weight" [V, D], "wpe.weight" [n_positions, D], "h.N.*" (GPT2Block:
 // self_attn.in_proj [3D, D], self_attn.out_proj, feed_forward.linear1 [F, D], feed_forward.linear2, norm1 = ln_1,
 // norm2 = ln_2), "ln_f.*". io/hf_gpt2.hpp maps the Hugging Face names and Conv1D layouts onto these.
+// Dropout (HF: embd_pdrop, on the embeddings) is the identity at inference.
 #pragma once
 
 #include <cstdint>
@@ -20,14 +21,16 @@
 #include "eigenformer/core/mask.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/visit.hpp"
+#include "eigenformer/nn/attention_options.hpp"
+#include "eigenformer/nn/dropout.hpp"
 #include "eigenformer/nn/embedding.hpp"
-#include "eigenformer/nn/encoder_layer.hpp"
+#include "eigenformer/nn/feed_forward.hpp"
+#include "eigenformer/nn/kv_cache.hpp"
 #include "eigenformer/nn/layer_norm.hpp"
 #include "eigenformer/nn/multi_head_attention.hpp"
 #include "eigenformer/nn/positional_encoding.hpp"
 #include "eigenformer/ops/activations.hpp"
-#include "eigenformer/ops/linear.hpp"
-#include "eigenformer/ops/narrow.hpp"
+#include "eigenformer/nn/layer_weight.hpp"
 
 namespace eigenformer {
 
@@ -58,7 +61,65 @@ struct GPT2Config {
       if (id < 0 || id >= vocab_size)
         throw RangeError(where + ": " + name + " " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(vocab_size) + ")");
   }
-  EncoderLayerConfig block() const { return {n_embd, n_head, d_ff(), activation, /*norm_first=*/true, layer_norm_epsilon}; }
+};
+
+// One GPT-2 block (Hugging Face's GPT2Block; nanoGPT's Block): pre-norm, causal self-attention, then the MLP, each
+// in a residual connection whose add is fused into the sub-layer's last projection (nn/layer_norm.hpp):
+//   x = x + Attn(ln_1(x));  x = x + MLP(ln_2(x))                              x: [B, T, D] -> [B, T, D]
+// Parameters (our names; io/hf_gpt2.hpp maps them): "self_attn.*" (attn.c_attn, attn.c_proj), "feed_forward.*"
+// (mlp.c_fc, mlp.c_proj), "norm1.*" (ln_1), "norm2.*" (ln_2). step() decodes one position over a KVCache.
+template <typename Scalar>
+class GPT2Block {
+ public:
+  explicit GPT2Block(const GPT2Config& c)
+      : self_attn_(MultiHeadAttentionConfig{c.n_embd, c.n_head}),
+        feed_forward_(FeedForwardConfig{c.n_embd, c.d_ff(), c.activation}),
+        norm1_(LayerNormConfig{c.n_embd, c.layer_norm_epsilon}),
+        norm2_(LayerNormConfig{c.n_embd, c.layer_norm_epsilon}) {}
+
+  // options.mask: causal, and the left padding of a batch of prompts. fill_cache, if given, receives the keys and
+  // values of the T positions, so that step() can continue from them.
+  Tensor<Scalar> forward(TensorView<const Scalar> x, const AttentionOptions<Scalar>& options, KVCache<Scalar>* fill_cache = nullptr) const {
+    const Tensor<Scalar> h = sublayer_connection<Scalar>(/*norm_first=*/true, norm1_, x, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
+      self_attn_.forward_accumulate(in, in, in, out, options, "GPT2Block.forward", fill_cache);
+    });
+    return sublayer_connection<Scalar>(/*norm_first=*/true, norm2_, h,
+                                       [&](TensorView<const Scalar> in, TensorView<Scalar> out) { feed_forward_.forward_accumulate(in, out); });
+  }
+
+  // One position per item: x [B, 1, D] -> y [B, 1, D], attending to every position in `cache` and itself
+  // (left_pads[b], if given: item b's first keys are padding). Equal to the last position of forward() over the
+  // whole prefix. No allocation.
+  void step(TensorView<const Scalar> x, KVCache<Scalar>& cache, LayerStepWorkspace<Scalar>& ws, TensorView<Scalar> y,
+            const std::vector<Index>* left_pads = nullptr) const {
+    sublayer_connection_into<Scalar>(/*norm_first=*/true, norm1_, x, ws.after_attention, ws.normed,
+                                     [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
+                                       self_attn_.step(in, cache, ws.attention, out, left_pads, Accumulate::yes);
+                                     });
+    sublayer_connection_into<Scalar>(/*norm_first=*/true, norm2_, ws.after_attention, y, ws.normed,
+                                     [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
+                                       feed_forward_.forward(in, out, ws.hidden, Accumulate::yes);
+                                     });
+  }
+
+  template <typename F>
+  void visit_parameters(F&& f) {
+    visit_child(self_attn_, "self_attn", f);
+    visit_child(feed_forward_, "feed_forward", f);
+    visit_child(norm1_, "norm1", f);
+    visit_child(norm2_, "norm2", f);
+  }
+
+  // Inference only: keep the attention's and the MLP's weights in bf16 or int8 (nn/layer_weight.hpp).
+  void narrow_weights(WeightType type) {
+    self_attn_.narrow_weights(type);
+    feed_forward_.narrow_weights(type);
+  }
+
+ private:
+  MultiHeadAttention<Scalar> self_attn_;  // HF: attn
+  FeedForward<Scalar> feed_forward_;      // HF: mlp
+  LayerNorm<Scalar> norm1_, norm2_;       // HF: ln_1, ln_2; [D] each
 };
 
 // What one generation needs, sized once by GPT2::start().
@@ -81,7 +142,7 @@ class GPT2 {
         wte_(EmbeddingConfig{config.vocab_size, config.n_embd}),
         wpe_(PositionalEncodingConfig{PositionKind::learned, config.n_positions, config.n_embd}),
         ln_f_(LayerNormConfig{config.n_embd, config.layer_norm_epsilon}) {
-    for (Index i = 0; i < config.n_layer; ++i) blocks_.emplace_back(config.block());
+    for (Index i = 0; i < config.n_layer; ++i) blocks_.emplace_back(config);
   }
 
   // ids [B, T] (left_pads[b] padding tokens first, or none) -> logits [B, T, V] at every position.
@@ -126,6 +187,7 @@ class GPT2 {
     check_shape("GPT2.decode_step", "tokens", tokens.shape(), {state.x.dim(0)}, "one token per batch item");
     wte_.forward(tokens, state.x);
     wpe_.add_to(state.x, state.length, &state.left_pads);
+    drop_.apply(state.x);
     for (std::size_t l = 0; l < blocks_.size(); ++l) {
       blocks_[l].step(state.x, state.layers[l], state.workspace, state.y, &state.left_pads);
       std::swap(state.x, state.y);
@@ -144,10 +206,10 @@ class GPT2 {
 
   // Inference only: keep every matrix (the token table, which is also the output projection, and every block's
   // projections) in bf16 or int8 from now on; LayerNorms, biases and the position table stay full width. Decoding
-  // streams the weights, so this cuts its time nearly in proportion to their bytes. See ops/narrow.hpp.
+  // streams the weights, so this cuts its time nearly in proportion to their bytes. See nn/layer_weight.hpp.
   void narrow_weights(WeightType type) {
     wte_.narrow_weights(type);
-    for (EncoderLayer<Scalar>& block : blocks_) block.narrow_weights(type);
+    for (GPT2Block<Scalar>& block : blocks_) block.narrow_weights(type);
     weight_type_ = type;
   }
   WeightType weight_type() const { return weight_type_; }
@@ -167,9 +229,12 @@ class GPT2 {
       throw ShapeError(std::string(where) + ": " + std::to_string(left_pads.size()) + " left paddings for a batch of " + std::to_string(B));
     Tensor<Scalar> x = wte_.forward(ids);
     wpe_.add_to(x, 0, left_pads.empty() ? nullptr : &left_pads);
+    drop_.apply(x);
     Mask mask = Mask::causal(T, T);
     if (!left_pads.empty()) mask &= Mask::left_padding(left_pads, T);
-    for (std::size_t l = 0; l < blocks_.size(); ++l) x = blocks_[l].forward(x, {&mask, nullptr}, caches ? &(*caches)[l] : nullptr);
+    AttentionOptions<Scalar> options;
+    options.mask = &mask;
+    for (std::size_t l = 0; l < blocks_.size(); ++l) x = blocks_[l].forward(x, options, caches ? &(*caches)[l] : nullptr);
     return x;
   }
 
@@ -182,7 +247,8 @@ class GPT2 {
   GPT2Config config_;
   Embedding<Scalar> wte_;             // [V, D], also the output projection
   PositionalEncoding<Scalar> wpe_;    // learned, [n_positions, D]
-  std::vector<EncoderLayer<Scalar>> blocks_;
+  Dropout<Scalar> drop_;             // HF: drop (embd_pdrop 0.1); the identity at inference
+  std::vector<GPT2Block<Scalar>> blocks_;
   LayerNorm<Scalar> ln_f_;            // [D]
   WeightType weight_type_ = WeightType::full;
 };

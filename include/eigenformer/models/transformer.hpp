@@ -6,8 +6,8 @@
 // Padding: explicit lengths (a source's keys past its length are masked in encoder self-attention and in
 // cross-attention; a target's in decoder self-attention, which is also causal). nn.Transformer always ends each
 // stack with a LayerNorm (encoder.norm, decoder.norm), post-norm or pre-norm alike; so do we.
-// Incremental decoding: start_decoding() sizes every cache and buffer once; decode_step() then costs one position
-// and allocates nothing. Parameters: "src_embedding.weight" [V_src, D], "tgt_embedding.weight" [V_tgt, D],
+// Incremental decoding: start() sizes every cache and buffer once; decode_step() then costs one position and
+// allocates nothing. Dropout (the paper's 5.4, on the embeddings) is the identity at inference. Parameters: "src_embedding.weight" [V_src, D], "tgt_embedding.weight" [V_tgt, D],
 // "encoder.layers.N.*", "encoder.norm.*", "decoder.layers.N.*", "decoder.norm.*", "generator.weight" [V_tgt, D]
 // (absent when tied to the target embedding), "generator.bias" [V_tgt].
 #pragma once
@@ -24,6 +24,7 @@
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/visit.hpp"
 #include "eigenformer/nn/decoder_layer.hpp"
+#include "eigenformer/nn/dropout.hpp"
 #include "eigenformer/nn/embedding.hpp"
 #include "eigenformer/nn/encoder_layer.hpp"
 #include "eigenformer/nn/layer_norm.hpp"
@@ -75,16 +76,16 @@ struct TransformerConfig {
   DecoderLayerConfig decoder_layer() const { return {d_model, num_heads, d_ff, activation, norm_first, layer_norm_eps}; }
 };
 
-// Everything one incremental decoding needs, sized once by Transformer::start_decoding().
+// Everything one incremental decoding needs, sized once by Transformer::start().
 template <typename Scalar>
 struct TransformerDecodeState {
   std::vector<DecoderLayerCache<Scalar>> layers;  // per decoder layer: self cache [B, P, D], memory cache [B, S, D]
-  DecoderStepWorkspace<Scalar> workspace;
+  LayerStepWorkspace<Scalar> workspace;
   Tensor<Scalar> x, y;                  // [B, 1, D]: the newest position, in and out of each layer
   Tensor<Scalar> logits;                // [B, V_tgt]: the newest position's logits, after decode_step()
   std::vector<Index> memory_lengths;    // [B]
-  Index position = 0;                   // target positions decoded so far
-  Index max_positions = 0;
+  Index length = 0;                     // target positions decoded so far
+  Index capacity = 0;                   // target positions reserved
 };
 
 template <typename Scalar>
@@ -132,44 +133,45 @@ class Transformer {
     return logits;
   }
 
-  // Incremental decoding, once per batch of sources: sizes `state` for up to max_positions target positions
-  // (BOS included; at most max_len) and projects the memory into every layer's cross-attention cache.
-  void start_decoding(TensorView<const Scalar> memory, const std::vector<Index>& src_lengths, Index max_positions,
-                      TransformerDecodeState<Scalar>& state) const {
-    check_shape("Transformer.start_decoding", "memory", memory.shape(), {"B", "S", config_.d_model}, "d_model");
+  // Incremental decoding, once per batch of sources: sizes `state` for up to `capacity` target positions (BOS
+  // included; at most max_len) and projects the memory into every layer's cross-attention cache.
+  void start(TensorView<const Scalar> memory, const std::vector<Index>& src_lengths, Index capacity,
+             TransformerDecodeState<Scalar>& state) const {
+    check_shape("Transformer.start", "memory", memory.shape(), {"B", "S", config_.d_model}, "d_model");
     const Index B = memory.dim(0), S = memory.dim(1);
-    if (max_positions < 1 || max_positions > config_.max_len)
-      throw RangeError("Transformer.start_decoding: " + std::to_string(max_positions) + " target positions; expected 1 to max_len " +
+    if (capacity < 1 || capacity > config_.max_len)
+      throw RangeError("Transformer.start: " + std::to_string(capacity) + " target positions; expected 1 to max_len " +
                        std::to_string(config_.max_len));
     if (static_cast<Index>(src_lengths.size()) != B)
-      throw ShapeError("Transformer.start_decoding: " + std::to_string(src_lengths.size()) + " source lengths for a batch of " + std::to_string(B));
+      throw ShapeError("Transformer.start: " + std::to_string(src_lengths.size()) + " source lengths for a batch of " + std::to_string(B));
     state.layers.resize(decoder_.size());
-    for (std::size_t l = 0; l < decoder_.size(); ++l) decoder_[l].start_decoding(memory, max_positions, state.layers[l]);
-    state.workspace.reserve(B, config_.d_model, config_.d_ff, std::max(S, max_positions));
+    for (std::size_t l = 0; l < decoder_.size(); ++l) decoder_[l].start(memory, capacity, state.layers[l]);
+    state.workspace.reserve(B, config_.d_model, config_.d_ff, std::max(S, capacity));
     state.x.resize(Shape{B, 1, config_.d_model});
     state.y.resize(Shape{B, 1, config_.d_model});
     state.logits.resize(Shape{B, config_.tgt_vocab_size});
     state.memory_lengths = src_lengths;
-    state.position = 0;
-    state.max_positions = max_positions;
+    state.length = 0;
+    state.capacity = capacity;
   }
 
   // One target position per batch item: tokens [B] (BOS at the first step) -> state.logits [B, V_tgt]. Equal to
   // the last position of decode() on the whole prefix. No allocation.
   void decode_step(TensorView<const std::int64_t> tokens, TransformerDecodeState<Scalar>& state) const {
-    if (state.position >= state.max_positions)
-      throw RangeError("Transformer.decode_step: all " + std::to_string(state.max_positions) + " reserved target positions are used");
+    if (state.length >= state.capacity)
+      throw RangeError("Transformer.decode_step: all " + std::to_string(state.capacity) + " reserved target positions are used");
     check_shape("Transformer.decode_step", "tokens", tokens.shape(), {state.x.dim(0)}, "one token per batch item");
     tgt_embedding_.forward(tokens, state.x);
     state.x.matrix() *= embedding_scale();
-    positions_.add_to(state.x, state.position);
+    positions_.add_to(state.x, state.length);
+    dropout_.apply(state.x);
     for (std::size_t l = 0; l < decoder_.size(); ++l) {
       decoder_[l].step(state.x, state.layers[l], state.memory_lengths, state.workspace, state.y);
       std::swap(state.x, state.y);
     }
     decoder_norm_.forward(state.x, state.y);
     generate_logits(state.y, state.logits);
-    ++state.position;
+    ++state.length;
   }
 
   template <typename F>
@@ -207,6 +209,7 @@ class Transformer {
     Tensor<Scalar> x = embedding.forward(ids);
     x.matrix() *= embedding_scale();
     positions_.add_to(x, offset);
+    dropout_.apply(x);
     return x;
   }
 
@@ -219,6 +222,7 @@ class Transformer {
   TransformerConfig config_;
   Embedding<Scalar> src_embedding_, tgt_embedding_;  // [V_src, D], [V_tgt, D]
   PositionalEncoding<Scalar> positions_;             // [max_len, D], fixed
+  Dropout<Scalar> dropout_;                          // p = 0.1 on the embeddings (the paper's 5.4); identity at inference
   std::vector<EncoderLayer<Scalar>> encoder_;
   LayerNorm<Scalar> encoder_norm_;
   std::vector<DecoderLayer<Scalar>> decoder_;

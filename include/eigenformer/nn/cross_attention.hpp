@@ -11,7 +11,8 @@
 
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/nn/multi_head_attention.hpp"
-#include "eigenformer/nn/scaled_dot_product_attention.hpp"
+#include "eigenformer/nn/attention_options.hpp"
+#include "eigenformer/nn/kv_cache.hpp"
 
 namespace eigenformer {
 

@@ -7,7 +7,8 @@
 // memory_mask: Mask::key_padding(memory_lengths, S). Each residual add is fused into the sub-layer's last projection,
 // which accumulates onto a copy of x (see sublayer_connection in nn/layer_norm.hpp).
 // Parameters: "self_attn.*", "cross_attn.*" (PyTorch: multihead_attn), "feed_forward.linear1/2.*", "norm1/2/3.*".
-// Incremental decoding: cache_memory() once per source, then step() per new position, into preallocated buffers.
+// Incremental decoding: start() once per source, then step() per new position, into preallocated buffers
+// (nn/kv_cache.hpp).
 #pragma once
 
 #include <string>
@@ -18,6 +19,7 @@
 #include "eigenformer/core/visit.hpp"
 #include "eigenformer/nn/cross_attention.hpp"
 #include "eigenformer/nn/encoder_layer.hpp"
+#include "eigenformer/nn/kv_cache.hpp"
 #include "eigenformer/nn/feed_forward.hpp"
 #include "eigenformer/nn/layer_norm.hpp"
 #include "eigenformer/nn/multi_head_attention.hpp"
@@ -35,18 +37,6 @@ struct DecoderLayerOptions {
   Tensor<Scalar>* self_attention_weights = nullptr;   // receives [B, H, T, T] when set
   Tensor<Scalar>* cross_attention_weights = nullptr;  // receives [B, H, T, S] when set
 };
-
-// One layer's state while decoding: the self-attention cache grows by a position per step; the memory cache holds
-// the encoder output's keys and values, projected once.
-template <typename Scalar>
-struct DecoderLayerCache {
-  KVCache<Scalar> self;    // [B, max target positions, D] each
-  KVCache<Scalar> memory;  // [B, S, D] each
-};
-
-// Scratch for one decoding step, shared by every layer (see nn/encoder_layer.hpp).
-template <typename Scalar>
-using DecoderStepWorkspace = LayerStepWorkspace<Scalar>;
 
 template <typename Scalar>
 class DecoderLayer {
@@ -77,17 +67,17 @@ class DecoderLayer {
                                        [&](TensorView<const Scalar> in, TensorView<Scalar> out) { feed_forward_.forward_accumulate(in, out); });
   }
 
-  // Decoding, once per source: project memory [B, S, D] into cache.memory; make room for max_positions target
+  // Decoding, once per source: project memory [B, S, D] into cache.memory; make room for `capacity` target
   // positions in cache.self.
-  void start_decoding(TensorView<const Scalar> memory, Index max_positions, DecoderLayerCache<Scalar>& cache) const {
+  void start(TensorView<const Scalar> memory, Index capacity, DecoderLayerCache<Scalar>& cache) const {
     cross_attn_.cache_memory(memory, cache.memory);
-    cache.self.reserve(memory.dim(0), max_positions, config_.d_model);
+    cache.self.reserve(memory.dim(0), capacity, config_.d_model);
   }
   // Decoding, once per position: x [B, 1, D] (the newest target position) -> y [B, 1, D], attending to every
   // earlier position through cache.self and to the first memory_lengths[b] memory positions. Equal to the
   // last position of forward() on the whole prefix with a causal mask. No allocation.
   void step(TensorView<const Scalar> x, DecoderLayerCache<Scalar>& cache, const std::vector<Index>& memory_lengths,
-            DecoderStepWorkspace<Scalar>& ws, TensorView<Scalar> y) const {
+            LayerStepWorkspace<Scalar>& ws, TensorView<Scalar> y) const {
     const bool pre = config_.norm_first;
     sublayer_connection_into<Scalar>(pre, norm1_, x, ws.after_attention, ws.normed, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
       self_attn_.step(in, cache.self, ws.attention, out, nullptr, Accumulate::yes);

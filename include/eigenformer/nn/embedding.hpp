@@ -9,7 +9,7 @@
 
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/tensor.hpp"
-#include "eigenformer/ops/narrow.hpp"
+#include "eigenformer/nn/layer_weight.hpp"
 
 namespace eigenformer {
 
@@ -46,7 +46,7 @@ class Embedding {
     for (Index i = 0; i < ids.size(); ++i) weight_.row(ids[i], ym.row(i));
   }
 
-  // Inference only: keep the table in bf16 or int8 from now on (ops/narrow.hpp); rows are widened when looked up.
+  // Inference only: keep the table in bf16 or int8 from now on (nn/layer_weight.hpp); rows are widened when looked up.
   void narrow_weights(WeightType type) { weight_.narrow(type, "Embedding.narrow_weights"); }
   // The table as a weight matrix, for a tied output projection (logits = x W^T).
   const LayerWeight<Scalar>& table() const { return weight_; }

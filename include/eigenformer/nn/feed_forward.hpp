@@ -59,7 +59,7 @@ class FeedForward {
     visit_child(linear2_, "linear2", f);
   }
 
-  // Inference only: keep both weights in bf16 or int8 (ops/narrow.hpp).
+  // Inference only: keep both weights in bf16 or int8 (nn/layer_weight.hpp).
   void narrow_weights(WeightType type) {
     linear1_.narrow_weights(type);
     linear2_.narrow_weights(type);

@@ -10,7 +10,7 @@
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/ops/linear.hpp"
-#include "eigenformer/ops/narrow.hpp"
+#include "eigenformer/nn/layer_weight.hpp"
 
 namespace eigenformer {
 
@@ -57,7 +57,7 @@ class Linear {
     weight_.linear(x, row0, n, config_.bias && add_bias ? bias_.data() + row0 : nullptr, y, accumulate);
   }
 
-  // Inference only: keep the weight in bf16 or int8 from now on (ops/narrow.hpp). The bias stays full width.
+  // Inference only: keep the weight in bf16 or int8 from now on (nn/layer_weight.hpp). The bias stays full width.
   void narrow_weights(WeightType type) { weight_.narrow(type, "Linear.narrow_weights"); }
   WeightType weight_type() const { return weight_.type(); }
 

@@ -2,7 +2,8 @@
 // K W_Ki^T, V W_Vi^T) (Vaswani et al. 3.2.2), as torch.nn.MultiheadAttention(d_model, num_heads, batch_first=True).
 // query: [B, T, D], key and value: [B, S, D] -> [B, T, D]; weights, if asked for: [B, H, T, S] (PyTorch's
 // average_attn_weights=False). Self-attention is forward(x). Heads are read in place from the [B, T, D] projections
-// (HeadsView), never transposed. A query row with no allowed key outputs out_proj.bias (zero attention output).
+// (HeadsView), never transposed, and handed to a ScaledDotProductAttention. A query row with no allowed key outputs
+// out_proj.bias (zero attention output).
 // Parameters, fused (default, PyTorch's layout): "in_proj.weight" [3D, D] (rows q, then k, then v), "in_proj.bias" [3D];
 // separate: "q_proj.weight", "k_proj.weight", "v_proj.weight" [D, D] and their biases; both: "out_proj.weight" [D, D],
 // "out_proj.bias" [D].
@@ -24,46 +25,14 @@
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/threading.hpp"
 #include "eigenformer/core/visit.hpp"
+#include "eigenformer/nn/attention_options.hpp"
+#include "eigenformer/nn/kv_cache.hpp"
 #include "eigenformer/nn/linear.hpp"
 #include "eigenformer/nn/scaled_dot_product_attention.hpp"
 #include "eigenformer/ops/attention.hpp"
 #include "eigenformer/ops/linear.hpp"
 
 namespace eigenformer {
-
-// Keys and values of the positions seen so far, for incremental decoding. Sized once by reserve(); the first
-// `length` positions are filled.
-template <typename Scalar>
-struct KVCache {
-  Tensor<Scalar> keys;    // [B, capacity, D]
-  Tensor<Scalar> values;  // [B, capacity, D]
-  Index length = 0;
-
-  void reserve(Index batch, Index capacity, Index d_model) {
-    keys.resize(Shape{batch, capacity, d_model});
-    values.resize(Shape{batch, capacity, d_model});
-    length = 0;
-  }
-  Index capacity() const { return keys.rank() == 3 ? keys.dim(1) : 0; }
-};
-
-// Scratch for one decoding step of one attention block, sized once by reserve() (for the thread count in force
-// then: call set_num_threads() before reserving).
-template <typename Scalar>
-struct AttentionStepWorkspace {
-  Tensor<Scalar> q;                // [B, 1, D]
-  Tensor<Scalar> context;          // [B, 1, D], the heads concatenated
-  Tensor<Scalar> scores;           // [threads, max keys]
-  std::vector<Index> key_begin, key_end;  // [B]: the keys each item attends to
-
-  void reserve(Index batch, Index d_model, Index max_keys) {
-    q.resize(Shape{batch, 1, d_model});
-    context.resize(Shape{batch, 1, d_model});
-    scores.resize(Shape{num_threads(), max_keys});
-    key_begin.assign(static_cast<std::size_t>(batch), 0);
-    key_end.assign(static_cast<std::size_t>(batch), 0);
-  }
-};
 
 struct MultiHeadAttentionConfig {
   Index d_model = 512;   // D; HF GPT-2: n_embd
@@ -167,7 +136,7 @@ class MultiHeadAttention {
     visit_child(out_proj_, "out_proj", f);
   }
 
-  // Inference only: keep every projection's weight in bf16 or int8 (ops/narrow.hpp).
+  // Inference only: keep every projection's weight in bf16 or int8 (nn/layer_weight.hpp).
   void narrow_weights(WeightType type) {
     for (Linear<Scalar>* p : {&in_proj_, &qkv_proj_[0], &qkv_proj_[1], &qkv_proj_[2], &out_proj_})
       if (p->weight().size() > 0 || p->weight_type() != WeightType::full) p->narrow_weights(type);
@@ -198,16 +167,9 @@ class MultiHeadAttention {
       }
       fill_cache->length = S;
     }
-    Tensor<Scalar> context(Shape{B, T, D});                                             // heads concatenated
-    Scalar* weights = nullptr;
-    if (options.weights) {
-      options.weights->resize(Shape{B, H, T, S});
-      weights = options.weights->data();
-    }
-    const Scalar scale = static_cast<Scalar>(1.0 / std::sqrt(static_cast<double>(Dh)));
-    attention_forward<Scalar>(HeadsView<const Scalar>::token_major(q, H, Dh), HeadsView<const Scalar>::token_major(k, H, Dh),
-                              HeadsView<const Scalar>::token_major(v, H, Dh), options.mask, scale,
-                              HeadsView<Scalar>::token_major(context, H, Dh), weights, options.kernel);
+    Tensor<Scalar> context(Shape{B, T, D});  // heads concatenated
+    attention_.forward(HeadsView<const Scalar>::token_major(q, H, Dh), HeadsView<const Scalar>::token_major(k, H, Dh),
+                       HeadsView<const Scalar>::token_major(v, H, Dh), HeadsView<Scalar>::token_major(context, H, Dh), options);
     return context;
   }
   // part 0, 1, 2 = the q, k or v projection of x: [B, L, D] -> [B, L, D].
@@ -246,10 +208,9 @@ class MultiHeadAttention {
                      AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y, Accumulate accumulate) const {
     const Index D = config_.d_model, H = config_.num_heads, Dh = D / H;
     project_into(x, 0, ws.q.matrix());
-    const Scalar scale = static_cast<Scalar>(1.0 / std::sqrt(static_cast<double>(Dh)));
-    attention_decode<Scalar>(HeadsView<const Scalar>::token_major(ws.q, H, Dh), HeadsView<const Scalar>::token_major(cache.keys, H, Dh),
-                             HeadsView<const Scalar>::token_major(cache.values, H, Dh), key_begin, key_end, scale,
-                             HeadsView<Scalar>::token_major(ws.context, H, Dh), ws.scores);
+    attention_.decode(HeadsView<const Scalar>::token_major(ws.q, H, Dh), HeadsView<const Scalar>::token_major(cache.keys, H, Dh),
+                      HeadsView<const Scalar>::token_major(cache.values, H, Dh), key_begin, key_end,
+                      HeadsView<Scalar>::token_major(ws.context, H, Dh), ws.scores);
     if (accumulate == Accumulate::yes)
       out_proj_.forward_accumulate(ws.context, y);
     else
@@ -257,6 +218,7 @@ class MultiHeadAttention {
   }
 
   MultiHeadAttentionConfig config_;
+  ScaledDotProductAttention<Scalar> attention_;  // softmax(q k^T / sqrt(Dh) + M) v on each head, read in place
   Linear<Scalar> in_proj_;      // fused: [3D, D]
   Linear<Scalar> qkv_proj_[3];  // separate: q, k, v, each [D, D]
   Linear<Scalar> out_proj_;     // [D, D]

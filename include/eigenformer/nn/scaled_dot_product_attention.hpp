@@ -3,7 +3,8 @@
 // Mask, whose true always means "allowed").
 // q: [B, H, T, Dh], k: [B, H, S, Dh], v: [B, H, S, Dv] -> [B, H, T, Dv]; weights, if asked for: [B, H, T, S].
 // A query row whose every key is masked gets all-zero weights and a zero output (core/mask.hpp).
-// AttentionOptions is shared by every attention block: a mask, where to put the attention weights, which kernel.
+// MultiHeadAttention holds one and calls it on heads read in place from its projections (HeadsView): forward() for a
+// whole sequence (the kernel AttentionOptions names), decode() for one new query over a KV cache.
 #pragma once
 
 #include <cmath>
@@ -12,16 +13,10 @@
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/mask.hpp"
 #include "eigenformer/core/tensor.hpp"
+#include "eigenformer/nn/attention_options.hpp"
 #include "eigenformer/ops/attention.hpp"
 
 namespace eigenformer {
-
-template <typename Scalar>
-struct AttentionOptions {
-  const Mask* mask = nullptr;         // none: every key is allowed
-  Tensor<Scalar>* weights = nullptr;  // when set, receives the attention weights [B, H, T, S]
-  AttentionKernel kernel = AttentionKernel::automatic;  // reference or flash-style (ops/attention.hpp)
-};
 
 template <typename Scalar>
 class ScaledDotProductAttention {
@@ -40,22 +35,37 @@ class ScaledDotProductAttention {
     check_shape(where, "v", v.shape(), {B, H, S, "Dv"}, "B, H and S of k");
     if (options.mask) options.mask->check(where, B, T, S);
     Tensor<Scalar> out(Shape{B, H, T, v.dim(3)});
+    forward(HeadsView<const Scalar>::head_major(q), HeadsView<const Scalar>::head_major(k), HeadsView<const Scalar>::head_major(v),
+            HeadsView<Scalar>::head_major(out), options);
+    return out;
+  }
+
+  // The same on heads wherever they live (HeadsView: head-major tensors, or the [B, T, H*Dh] rows of a projection),
+  // into out; shapes as above, already checked by the caller, as is options.mask.
+  void forward(const HeadsView<const Scalar>& q, const HeadsView<const Scalar>& k, const HeadsView<const Scalar>& v,
+               const HeadsView<Scalar>& out, const AttentionOptions<Scalar>& options) const {
     Scalar* weights = nullptr;
     if (options.weights) {
-      options.weights->resize(Shape{B, H, T, S});
+      options.weights->resize(Shape{q.batch, q.heads, q.rows, k.rows});
       weights = options.weights->data();
     }
-    const Scalar scale = scale_ > 0 ? static_cast<Scalar>(scale_) : static_cast<Scalar>(1.0 / std::sqrt(static_cast<double>(Dh)));
-    attention_forward<Scalar>(HeadsView<const Scalar>::head_major(q), HeadsView<const Scalar>::head_major(k),
-                              HeadsView<const Scalar>::head_major(v), options.mask, scale, HeadsView<Scalar>::head_major(out), weights,
-                              options.kernel);
-    return out;
+    attention_forward<Scalar>(q, k, v, options.mask, scale(q.cols), out, weights, options.kernel);
+  }
+
+  // Decoding: one query per item (q.rows = 1) over cached keys and values; item b attends to keys
+  // [key_begin[b], key_end[b]) (key_begin null: from 0). scratch: [threads, >= max keys]. No allocation.
+  void decode(const HeadsView<const Scalar>& q, const HeadsView<const Scalar>& k, const HeadsView<const Scalar>& v,
+              const Index* key_begin, const Index* key_end, const HeadsView<Scalar>& out, TensorView<Scalar> scratch) const {
+    attention_decode<Scalar>(q, k, v, key_begin, key_end, scale(q.cols), out, scratch);
   }
 
   template <typename F>
   void visit_parameters(F&&) {}
 
  private:
+  Scalar scale(Index head_dim) const {
+    return scale_ > 0 ? static_cast<Scalar>(scale_) : static_cast<Scalar>(1.0 / std::sqrt(static_cast<double>(head_dim)));
+  }
   double scale_ = 0;
 };
 

@@ -12,7 +12,8 @@
 //                        what was accumulated, so memory is O(block) per thread instead of O(T S); blocks a causal
 //                        or padding mask hides entirely are skipped. Parallel over batch x heads x query blocks.
 //   attention_decode     one new query per item over a KV cache (incremental decoding).
-// attention_forward picks between the first two (AttentionKernel); both give the same result up to rounding.
+// attention_forward picks between the first two (AttentionKernel, flash by default); both give the same result up to
+// rounding. nn/scaled_dot_product_attention.hpp is the block that calls them.
 #pragma once
 
 #include <algorithm>
@@ -55,13 +56,12 @@ struct HeadsView {
   }
 };
 
-// Which kernel attention_forward runs. automatic is flash: bench_attention measured it faster than the reference
+// Which kernel attention_forward runs. flash is the default: bench_attention measured it faster than the reference
 // kernel at every shape it runs (T from 64 to 2048, with and without masks).
-enum class AttentionKernel { automatic, reference, flash };
+enum class AttentionKernel { reference, flash };
 
 inline const char* kernel_name(AttentionKernel kernel) {
   switch (kernel) {
-    case AttentionKernel::automatic: return "automatic";
     case AttentionKernel::reference: return "reference";
     case AttentionKernel::flash: return "flash";
   }
@@ -229,8 +229,8 @@ void attention_flash(const HeadsView<const Scalar>& q, const HeadsView<const Sca
 template <typename Scalar>
 void attention_forward(const HeadsView<const Scalar>& q, const HeadsView<const Scalar>& k, const HeadsView<const Scalar>& v,
                        const Mask* mask, Scalar scale, const HeadsView<Scalar>& out, Scalar* weights = nullptr,
-                       AttentionKernel kernel = AttentionKernel::automatic) {
-  if (kernel == AttentionKernel::flash || kernel == AttentionKernel::automatic)
+                       AttentionKernel kernel = AttentionKernel::flash) {
+  if (kernel == AttentionKernel::flash)
     attention_flash<Scalar>(q, k, v, mask, scale, out, weights);
   else
     attention_reference<Scalar>(q, k, v, mask, scale, out, weights);

@@ -9,7 +9,7 @@
 #pragma once
 
 #include "eigenformer/core/error.hpp"
-#include "eigenformer/io/config_json.hpp"
+#include "eigenformer/core/json.hpp"
 #include "eigenformer/text/gpt2_pretokenizer.hpp"
 #include "eigenformer/text/utf8.hpp"
 

@@ -1,15 +1,17 @@
-// ops/narrow.hpp: weight matrices kept in fewer bytes than Scalar, for decoding, which is bound by the rate at which
-// the weights stream from memory: half the bytes is nearly twice the tokens per second.
+// nn/layer_weight.hpp: how a layer stores its weight matrix. LayerWeight holds the full-width Tensor that loaders fill,
+// savers read and training updates; for inference it may instead keep the matrix in fewer bytes than Scalar
+// (NarrowMatrix), because decoding is bound by the rate at which the weights stream from memory: half the bytes is
+// nearly twice the tokens per second.
 //   WeightType::bf16   bfloat16: the top 16 bits of an IEEE float (8 exponent bits, 7 mantissa bits), rounded to
 //                      nearest even; relative error <= 2^-8 per weight.
 //   WeightType::int8   a signed byte per weight and one Scalar scale per row (the row's largest magnitude / 127),
 //                      w = q * scale, rounded to nearest; absolute error <= scale / 2 per weight.
 // Products accumulate in Scalar (float or double) and x is never rounded: a narrow weight is widened where it is used.
-// Few rows of x (decoding) go through the streaming kernel of ops/linear.hpp, which widens weights in SIMD registers
+// Few rows of x (decoding) go through the streaming kernel of ops/linear_stream.hpp, which widens weights in SIMD registers
 // (AVX-512 or AVX2 instructions for float, a portable loop otherwise), so memory traffic is the narrow bytes alone.
 // Many rows (a prompt) widen blocks of weight rows into a buffer and hand each to Eigen's GEMM: one widening per
-// weight per call against T multiply-adds. (CPUs with BF16 dot-product instructions, AVX512_BF16, would also need x
-// rounded to bfloat16; decoding is bound by memory, not by arithmetic, so widening costs nothing measurable.)
+// weight per call against T multiply-adds. (A kernel on AVX512_BF16's dot-product instruction, which needs x rounded
+// to bfloat16 too, measured slower than widening on Zen 4, and was removed: decoding is bound by memory, not arithmetic.)
 #pragma once
 
 #include <algorithm>
@@ -48,7 +50,7 @@ inline WeightType parse_weight_type(std::string_view name) {
   throw RangeError("weight type '" + std::string(name) + "' is not one of f32, bf16, int8");
 }
 
-// float_to_bf16 and bf16_to_float are in ops/linear.hpp, whose streaming kernel reads bfloat16 weights.
+// float_to_bf16 and bf16_to_float are in ops/linear_stream.hpp, whose kernel reads bfloat16 weights.
 
 // A [rows, cols] row-major weight matrix in bf16 or int8.
 template <typename Scalar>
@@ -151,10 +153,6 @@ void linear_forward(ConstMatrixMap<Scalar> x, const NarrowMatrix<Scalar>& w, Ind
     if (bias) out.rowwise() += ConstVectorMap<Scalar>(bias + n0, n).transpose();
   }
 }
-
-}  // namespace eigenformer
-
-namespace eigenformer {
 
 // A layer's [rows, cols] weight: the full-width Tensor that loaders fill and savers read, or, once narrow() has been
 // called (inference only), a NarrowMatrix in its place. Linear and Embedding hold one.

@@ -1,7 +1,7 @@
-// Narrow weights (ops/narrow.hpp): bfloat16 rounding and int8 quantisation error within their bounds, products with
+// Narrow weights (nn/layer_weight.hpp): bfloat16 rounding and int8 quantisation error within their bounds, products with
 // narrow weights equal to products with the same weights widened, for the streaming and the GEMM path, Accumulate::yes
 // adds onto y what the plain call writes, and the layers refuse what no longer makes sense once narrowed. Accuracy of a whole GPT-2 is in test_gpt2.cpp.
-#include "eigenformer/ops/narrow.hpp"
+#include "eigenformer/nn/layer_weight.hpp"
 
 #include <doctest/doctest.h>
 
@@ -68,9 +68,9 @@ TEST_CASE_TEMPLATE("linear_forward with narrow weights equals the product with t
         Tensor<Scalar> y({M, n_out}), expected({M, n_out});
         linear_forward<Scalar>(x.matrix(), narrow, row0, n_out, bias.data(), y.matrix());
         linear_forward<Scalar>(x.matrix(), widened.middleRows(row0, n_out), bias.data(), expected.matrix());
-        // Rounding scales with sum |x| |w|. The opt-in vdpbf16ps kernel carries x in two bf16 halves, 16 bits in all.
+        // Rounding scales with sum |x| |w|.
         const double magnitude = static_cast<double>((x.matrix().cwiseAbs() * widened.middleRows(row0, n_out).cwiseAbs().transpose()).maxCoeff());
-        const double relative = std::is_same_v<Scalar, double> ? 1e-14 : (detail::kBf16DotProduct && type == WeightType::bf16) ? 0x1.0p-16 : 1e-6;
+        const double relative = std::is_same_v<Scalar, double> ? 1e-14 : 1e-6;
         const double tolerance = relative * magnitude;
         CHECK((y.matrix() - expected.matrix()).cwiseAbs().maxCoeff() <= tolerance);
         // The streaming kernel's threads split the output features: the same bits on 1 and 2. Many rows go to a GEMM
