@@ -209,14 +209,23 @@ TEST_CASE("load_gpt2: a config describing far more than its checkpoint holds is 
 TEST_CASE("read_gpt2_config: sizes whose parameter count overflows are refused (fuzz finding: 4 * n_embd overflowed)") {
   // fuzz_gpt2_config saved tests/fixtures/fuzz/gpt2_config_dff_overflow.json: GPT-2 small with n_embd
   // 4223372036854775808 (a multiple of n_head 12), for which GPT2Config::d_ff() computed 4 * n_embd, a signed overflow
-  // (undefined behaviour, reported by UBSan) before anything could refuse it.
+  // (undefined behaviour, reported by UBSan) before anything could refuse it. Every size is now bounded first
+  // (kMaxConfigSize), so that the shape-only pass that counts the parameters never forms such a product.
   const std::string found = std::string(EIGENFORMER_FIXTURE_DIR) + "/fuzz/gpt2_config_dff_overflow.json";
-  CHECK_THROWS_WITH_AS(read_gpt2_config(found),
-                       (found + ": the parameter count of n_layer 12, n_embd 4223372036854775808, n_inner 0, n_positions 1024, "
-                                "vocab_size 50257 is about 2.57e+39, more than 2^62")
-                           .c_str(),
-                       RangeError);
+  CHECK_THROWS_WITH_AS(read_gpt2_config(found), (found + ": n_embd is 4223372036854775808; expected at most 1073741824").c_str(), RangeError);
   TempDir dir;
   dir.write("config.json", R"({"n_layer": 1, "n_head": 1, "n_embd": 1048576, "n_inner": 4611686018427387904, "n_positions": 1, "vocab_size": 1})");
   CHECK_THROWS_AS(read_gpt2_config(dir.path() + "/config.json"), RangeError);
+  // Sizes within the bounds whose parameters together pass 2^62: refused by the count, naming every size.
+  dir.write("config.json", R"({"n_layer": 12, "n_head": 1, "n_embd": 1073741824, "n_positions": 1024, "vocab_size": 50257})");
+  try {
+    read_gpt2_config(dir.path() + "/config.json");
+    FAIL("no error");
+  } catch (const RangeError& e) {
+    const std::string what = e.what();
+    CHECK(what.rfind(dir.path() + "/config.json: the parameter count of n_layer 12, n_embd 1073741824, n_inner 0, n_positions 1024, "
+                                  "vocab_size 50257 is about ", 0) == 0);
+    CHECK(what.size() > 16);
+    CHECK(what.substr(what.size() - 16) == ", more than 2^62");
+  }
 }

@@ -75,3 +75,18 @@ TEST_CASE("Tensor: bad indices and shapes throw with the shape in the message") 
   CHECK_THROWS_WITH_AS(t.view().reshaped({4, 2}), "Tensor.reshaped: cannot view shape [2, 3] as [4, 2] (element counts differ)", ShapeError);
   CHECK_THROWS_WITH_AS(t.matrix(4, 2), "Tensor.matrix: cannot read a tensor of shape [2, 3] as a [4, 2] matrix", ShapeError);
 }
+
+TEST_CASE("ShapeOnly: tensors built inside one have their shape and no storage; outside, they allocate again") {
+  {
+    const ShapeOnly shapes_only;
+    const Tensor<float> t(Shape{Index(1) << 31, Index(1) << 31}, 1.0f);  // 2^62 floats: only a shape
+    CHECK(t.shape() == Shape{Index(1) << 31, Index(1) << 31});
+    CHECK(t.data() == nullptr);
+    const Tensor<float> copy = t;
+    CHECK(copy.shape() == t.shape());
+    CHECK(copy.data() == nullptr);
+  }
+  const Tensor<float> t(Shape{2, 3}, 1.5f);
+  REQUIRE(t.data() != nullptr);
+  CHECK(t.at(1, 2) == 1.5f);
+}

@@ -97,6 +97,17 @@ class Shape {
   int rank_ = 0;
 };
 
+// The largest size a model's config may give any one dimension (a width, a vocabulary, a context, a layer count): 2^30,
+// so that every product the blocks form (4 D, a [3D, D] weight) stays inside Index while the parameters are counted.
+inline constexpr Index kMaxConfigSize = Index(1) << 30;
+
+// RangeError "where: name is v; expected > 0" or "...; expected at most 1073741824" unless 0 < v <= kMaxConfigSize.
+inline void check_config_size(const std::string& where, const char* name, Index v) {
+  if (v <= 0) throw RangeError(where + ": " + name + " is " + std::to_string(v) + "; expected > 0");
+  if (v > kMaxConfigSize)
+    throw RangeError(where + ": " + name + " is " + std::to_string(v) + "; expected at most " + std::to_string(kMaxConfigSize));
+}
+
 // One expected dimension for check_shape: a number, or a letter meaning "any size" ("B", "T").
 struct Dim {
   Dim(Index v) : value(v) {}                 // NOLINT: implicit on purpose, {B, "T", 512} reads well

@@ -111,6 +111,26 @@ class TensorView {
   Shape shape_{0};
 };
 
+namespace detail {
+// How many ShapeOnly scopes are open on this thread.
+inline int& shape_only_scopes() {
+  thread_local int open = 0;
+  return open;
+}
+}  // namespace detail
+
+// While a ShapeOnly lives, the tensors this thread builds record their shape and allocate nothing (data() is null). A
+// model built inside one is only a map of its parameters' shapes: that is how a config's parameters are counted
+// through visit_parameters before any memory is committed (io/parameters.hpp, parameter_count). Nothing may read or
+// write the elements of such a tensor.
+class ShapeOnly {
+ public:
+  ShapeOnly() { ++detail::shape_only_scopes(); }
+  ~ShapeOnly() { --detail::shape_only_scopes(); }
+  ShapeOnly(const ShapeOnly&) = delete;
+  ShapeOnly& operator=(const ShapeOnly&) = delete;
+};
+
 template <typename Scalar>
 class Tensor {
   static_assert(!std::is_const_v<Scalar>, "Tensor owns its data: use TensorView<const Scalar> for read-only views");
@@ -121,13 +141,22 @@ class Tensor {
 
   Tensor() : Tensor(Shape{0}) {}
   explicit Tensor(const Shape& shape) : Tensor(shape, Scalar(0)) {}
-  Tensor(const Shape& shape, Scalar fill) { allocate(shape); std::fill(data_, data_ + size(), fill); }
-  Tensor(const Tensor& o) { allocate(o.shape_); std::copy(o.data_, o.data_ + o.size(), data_); }
+  Tensor(const Shape& shape, Scalar fill) {
+    allocate(shape);
+    if (data_) std::fill(data_, data_ + size(), fill);
+  }
+  Tensor(const Tensor& o) {
+    allocate(o.shape_);
+    if (data_ && o.data_) std::copy(o.data_, o.data_ + o.size(), data_);
+  }
   Tensor(Tensor&& o) noexcept : data_(std::exchange(o.data_, nullptr)), capacity_(std::exchange(o.capacity_, 0)), shape_(o.shape_) {
     o.shape_ = Shape{0};
   }
   Tensor& operator=(const Tensor& o) {
-    if (this != &o) { resize(o.shape_); std::copy(o.data_, o.data_ + o.size(), data_); }
+    if (this != &o) {
+      resize(o.shape_);
+      if (data_ && o.data_) std::copy(o.data_, o.data_ + o.size(), data_);
+    }
     return *this;
   }
   Tensor& operator=(Tensor&& o) noexcept {
@@ -185,7 +214,9 @@ class Tensor {
   }
   // Same elements, new shape with the same element count.
   void reshape(const Shape& s) { shape_ = view().reshaped(s).shape(); }
-  void fill(Scalar v) { std::fill(data_, data_ + size(), v); }
+  void fill(Scalar v) {
+    if (data_) std::fill(data_, data_ + size(), v);
+  }
   void set_zero() { fill(Scalar(0)); }
 
   template <typename Other>
@@ -198,6 +229,7 @@ class Tensor {
  private:
   void allocate(const Shape& s) {
     shape_ = s;
+    if (detail::shape_only_scopes() > 0) return;  // a shape and no storage (ShapeOnly)
     capacity_ = s.numel();
     // Round up to whole cache lines; a size-0 tensor still holds one line so data() is never null.
     const std::size_t bytes = std::max<std::size_t>(alignment, (static_cast<std::size_t>(capacity_) * sizeof(Scalar) + alignment - 1) / alignment * alignment);

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/tensor.hpp"
@@ -29,19 +30,15 @@
 
 namespace eigenformer {
 
-// The number of parameters of GPT2(c), as count_parameters gives once it is built: wte V x D, wpe P x D; per block
-// ln_1 and ln_2 (2D each), c_attn (3D x D + 3D), attn.c_proj (D x D + D), c_fc (F x D + F), mlp.c_proj (D x F + D);
-// ln_f 2D. RangeError naming `where` if it passes 2^62.
+// The number of parameters of GPT2(c), as count_parameters gives once it is built, from a shape-only pass over the
+// model (io/parameters.hpp). RangeError naming `where` if it passes 2^62.
 inline std::uint64_t gpt2_parameter_count(const GPT2Config& c, const std::string& where = "GPT2Config") {
-  const Index V = c.vocab_size, P = c.n_positions, D = c.n_embd, L = c.n_layer;
-  const std::string what = where + ": the parameter count of n_layer " + std::to_string(L) + ", n_embd " + std::to_string(D) +
-                           ", n_inner " + std::to_string(c.n_inner) + ", n_positions " + std::to_string(P) + ", vocab_size " + std::to_string(V);
-  // F = d_ff(), written out: d_ff() computes 4 * n_embd, which overflows for a huge n_embd before we can refuse it.
-  if (c.n_inner > 0) {
-    const Index F = c.n_inner;
-    return detail::sum_of_products({{V, D}, {P, D}, {L, 4, D, D}, {L, 2, F, D}, {L, 9, D}, {L, F}, {2, D}}, what);
-  }
-  return detail::sum_of_products({{V, D}, {P, D}, {L, 4, D, D}, {L, 8, D, D}, {L, 9, D}, {L, 4, D}, {2, D}}, what);
+  c.validate(where);
+  return parameter_count<GPT2<float>>(c, {&GPT2Config::n_layer},
+                                      where + ": the parameter count of n_layer " + std::to_string(c.n_layer) + ", n_embd " +
+                                          std::to_string(c.n_embd) + ", n_inner " + std::to_string(c.n_inner) + ", n_positions " +
+                                          std::to_string(c.n_positions) + ", vocab_size " + std::to_string(c.vocab_size),
+                                      [](const GPT2<float>&) { return std::vector<Shape>{}; });
 }
 
 // What GPT2<Scalar>(c) takes once loaded (weights) and generating `batch` sequences of `context` positions (KV cache:

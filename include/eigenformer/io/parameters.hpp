@@ -7,10 +7,14 @@
 // written into the block unless the whole check passes.
 #pragma once
 
+#include <cstdint>
+#include <cstdio>
 #include <functional>
+#include <initializer_list>
 #include <set>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "eigenformer/core/error.hpp"
@@ -93,6 +97,64 @@ void load_parameters(Block& block, const SafeTensors& file, const LoadOptions& o
 template <typename Block>
 void save_parameters(Block& block, SafeTensorsWriter& writer, const std::string& prefix = "") {
   block.visit_parameters([&](const std::string& name, auto& tensor) { writer.add(prefix + name, tensor); });
+}
+
+namespace detail {
+// The element counts of Model(config)'s parameters and of extra(model)'s tables, built as a map of shapes (ShapeOnly):
+// in double (which cannot wrap) and exactly (valid only while the double stays below 2^63).
+struct ValueCount {
+  double approx = 0;
+  std::uint64_t exact = 0;
+};
+template <typename Model, typename Config, typename Extra>
+ValueCount count_values(const Config& config, Extra& extra) {
+  const ShapeOnly shapes_only;
+  Model model(config);
+  ValueCount n;
+  const auto add = [&](const Shape& s) {
+    double a = 1;
+    std::uint64_t e = 1;
+    for (Index d : s) {
+      a *= static_cast<double>(d);
+      e *= static_cast<std::uint64_t>(d);
+    }
+    n.approx += a;
+    n.exact += e;
+  };
+  model.visit_parameters([&](const std::string&, auto& tensor) { add(tensor.shape()); });
+  for (const Shape& s : extra(model)) add(s);
+  return n;
+}
+}  // namespace detail
+
+// The number of values Model(config) holds: its parameters, as count_parameters gives once it is built, plus the
+// shapes extra(model) returns (fixed tables). Counted by visit_parameters over models built as maps of shapes
+// (core/tensor.hpp, ShapeOnly), so nothing is allocated and a config can be sized before it is trusted. A count is
+// linear in each layer count (the `layers` fields of Config), so the model is built with one and with two layers of
+// each stack, whatever the config asks: count = count(1) + (L - 1) (count(2) - count(1)). The config must have been
+// validated (its sizes bounded: models/*.hpp). RangeError "<what> is about 5.7e+21, more than 2^62" past 2^62.
+template <typename Model, typename Config, typename Extra>
+std::uint64_t parameter_count(const Config& config, std::initializer_list<Index Config::*> layers, const std::string& what, Extra&& extra) {
+  Config one = config;
+  for (Index Config::*field : layers) one.*field = 1;
+  const detail::ValueCount base = detail::count_values<Model>(one, extra);
+  double approx = base.approx;
+  std::uint64_t exact = base.exact;
+  std::vector<std::pair<Index, detail::ValueCount>> per_layer;  // (layers asked for, values one more layer adds)
+  for (Index Config::*field : layers) {
+    Config two = one;
+    two.*field = 2;
+    const detail::ValueCount more = detail::count_values<Model>(two, extra);
+    approx += static_cast<double>(config.*field - 1) * (more.approx - base.approx);
+    per_layer.push_back({config.*field, detail::ValueCount{0, more.exact - base.exact}});
+  }
+  if (approx > static_cast<double>(std::uint64_t(1) << 62)) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3g", approx);
+    throw RangeError(what + " is about " + buf + ", more than 2^62");
+  }
+  for (const auto& [count, added] : per_layer) exact += static_cast<std::uint64_t>(count - 1) * added.exact;
+  return exact;
 }
 
 // The number of scalar parameters (elements), as sum(p.numel() for p in module.parameters()).

@@ -67,18 +67,16 @@ inline LoadOptions pytorch_transformer_names() {
   return names;
 }
 
-// The values Transformer<Scalar>(c) holds once built: count_parameters (src and tgt embeddings V x D; per encoder layer
-// self-attention 4D x D + 4D, feed-forward 2F x D + F + D, two norms 4D; per decoder layer the same plus cross-attention
-// 4D x D + 4D and a third norm 2D; the two final norms 4D; the generator V_tgt x D (unless tied) + V_tgt) plus the
-// sinusoid table max_len x D. RangeError naming `where` if it passes 2^62.
+// The values Transformer<Scalar>(c) holds once built: count_parameters plus the sinusoid table (max_len x D), from a
+// shape-only pass over the model (io/parameters.hpp). RangeError naming `where` if it passes 2^62.
 inline std::uint64_t transformer_value_count(const TransformerConfig& c, const std::string& where = "TransformerConfig") {
-  const Index D = c.d_model, F = c.d_ff, E = c.num_encoder_layers, L = c.num_decoder_layers, Vs = c.src_vocab_size, Vt = c.tgt_vocab_size;
-  return detail::sum_of_products({{Vs, D}, {Vt, D}, {E, 4, D, D}, {E, 2, F, D}, {E, 9, D}, {E, F}, {L, 8, D, D}, {L, 2, F, D},
-                                  {L, 15, D}, {L, F}, {4, D}, {c.tie_target_embedding ? 0 : Vt, D}, {Vt}, {c.max_len, D}},
-                                 where + ": the size of d_model " + std::to_string(D) + ", dim_feedforward " + std::to_string(F) +
-                                     ", num_encoder_layers " + std::to_string(E) + ", num_decoder_layers " + std::to_string(L) +
-                                     ", src_vocab_size " + std::to_string(Vs) + ", tgt_vocab_size " + std::to_string(Vt) + ", max_len " +
-                                     std::to_string(c.max_len));
+  c.validate(where);
+  return parameter_count<Transformer<float>>(
+      c, {&TransformerConfig::num_encoder_layers, &TransformerConfig::num_decoder_layers},
+      where + ": the size of d_model " + std::to_string(c.d_model) + ", dim_feedforward " + std::to_string(c.d_ff) + ", num_encoder_layers " +
+          std::to_string(c.num_encoder_layers) + ", num_decoder_layers " + std::to_string(c.num_decoder_layers) + ", src_vocab_size " +
+          std::to_string(c.src_vocab_size) + ", tgt_vocab_size " + std::to_string(c.tgt_vocab_size) + ", max_len " + std::to_string(c.max_len),
+      [](const Transformer<float>& m) { return std::vector<Shape>{m.position_table().shape()}; });
 }
 
 // What Transformer<Scalar>(c) takes once loaded (weights and the sinusoid table) and translating `batch` sources at

@@ -49,13 +49,13 @@ struct GPT2Config {
 
   Index d_ff() const { return n_inner > 0 ? n_inner : 4 * n_embd; }
   void validate(const std::string& where = "GPT2Config") const {
-    const std::pair<Index, const char*> positive[] = {
+    const std::pair<Index, const char*> sizes[] = {
         {n_layer, "n_layer"}, {n_head, "n_head"}, {n_embd, "n_embd"}, {n_positions, "n_positions"}, {vocab_size, "vocab_size"}};
-    for (const auto& [v, name] : positive)
-      if (v <= 0) throw RangeError(where + ": " + name + " is " + std::to_string(v) + "; expected > 0");
+    for (const auto& [v, name] : sizes) check_config_size(where, name, v);
     if (n_embd % n_head != 0)
       throw RangeError(where + ": n_embd " + std::to_string(n_embd) + " is not a multiple of n_head " + std::to_string(n_head));
     if (n_inner < 0) throw RangeError(where + ": n_inner is " + std::to_string(n_inner) + "; expected > 0 or null");
+    if (n_inner > 0) check_config_size(where, "n_inner", n_inner);
     if (!(layer_norm_epsilon >= 0)) throw RangeError(where + ": layer_norm_epsilon is " + std::to_string(layer_norm_epsilon) + "; expected >= 0");
     for (const auto& [id, name] : {std::pair{bos_token_id, "bos_token_id"}, std::pair{eos_token_id, "eos_token_id"}})
       if (id < 0 || id >= vocab_size)

@@ -52,17 +52,14 @@ struct TransformerConfig {
 
   // Throws RangeError naming the first field that cannot work.
   void validate(const std::string& where = "TransformerConfig") const {
-    auto positive = [&](Index v, const char* name) {
-      if (v <= 0) throw RangeError(where + ": " + name + " is " + std::to_string(v) + "; expected > 0");
-    };
-    positive(d_model, "d_model");
-    positive(num_heads, "nhead");
-    positive(num_encoder_layers, "num_encoder_layers");
-    positive(num_decoder_layers, "num_decoder_layers");
-    positive(d_ff, "dim_feedforward");
-    positive(src_vocab_size, "src_vocab_size");
-    positive(tgt_vocab_size, "tgt_vocab_size");
-    positive(max_len, "max_len");
+    check_config_size(where, "d_model", d_model);
+    check_config_size(where, "nhead", num_heads);
+    check_config_size(where, "num_encoder_layers", num_encoder_layers);
+    check_config_size(where, "num_decoder_layers", num_decoder_layers);
+    check_config_size(where, "dim_feedforward", d_ff);
+    check_config_size(where, "src_vocab_size", src_vocab_size);
+    check_config_size(where, "tgt_vocab_size", tgt_vocab_size);
+    check_config_size(where, "max_len", max_len);
     if (d_model % num_heads != 0)
       throw RangeError(where + ": d_model " + std::to_string(d_model) + " is not a multiple of nhead " + std::to_string(num_heads));
     if (!(layer_norm_eps >= 0)) throw RangeError(where + ": layer_norm_eps is " + std::to_string(layer_norm_eps) + "; expected >= 0");

@@ -34,7 +34,7 @@ class PositionalEncoding {
       throw RangeError("PositionalEncoding: max_len " + std::to_string(config.max_len) + " and d_model " +
                        std::to_string(config.d_model) + "; expected both > 0");
     table_ = Tensor<Scalar>(Shape{config.max_len, config.d_model});
-    if (config.kind == PositionKind::sinusoidal) fill_sinusoidal();
+    if (config.kind == PositionKind::sinusoidal && table_.data()) fill_sinusoidal();  // no data: a ShapeOnly pass
   }
 
   Tensor<Scalar> forward(TensorView<const Scalar> x, Index offset = 0) const {
