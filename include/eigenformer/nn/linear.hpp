@@ -54,7 +54,11 @@ class Linear {
   template <typename Output>
   void forward_rows(ConstMatrixMap<Scalar> x, Index row0, Index n, Output&& y, bool add_bias = true,
                     Accumulate accumulate = Accumulate::no) const {
-    weight_.linear(x, row0, n, config_.bias && add_bias ? bias_.data() + row0 : nullptr, y, accumulate);
+    const Scalar* bias = config_.bias && add_bias ? bias_.data() + row0 : nullptr;
+    if (weight_.type() == WeightType::full)
+      linear_forward<Scalar>(x, weight_.tensor().matrix().middleRows(row0, n), bias, y, accumulate);  // ops/linear.hpp
+    else
+      weight_.linear(x, row0, n, bias, y, accumulate);  // narrowed for inference (nn/layer_weight.hpp)
   }
 
   // Inference only: keep the weight in bf16 or int8 from now on (nn/layer_weight.hpp). The bias stays full width.
