@@ -258,8 +258,10 @@ TEST_CASE("attention_flash: the optional log-sum-exp is log sum exp of each row'
   const Index B = 2, H = 2, T = 5, S = 7;
   const Tensor<double> q = random_tensor<double>({B, H, T, 3}, 61), k = random_tensor<double>({B, H, S, 3}, 62), v = random_tensor<double>({B, H, S, 4}, 63);
   const double scale = 0.7;
-  for (const auto& [name, mask] : all_mask_kinds(T, S, 64))
+  for (const auto& named : all_mask_kinds(T, S, 64))  // not a structured binding: CAPTURE's lambda could not name it
     for (const FlashBlocks& blocks : kBlockSizes) {
+      const std::string& name = named.first;
+      const Mask& mask = named.second;
       CAPTURE(name);
       CAPTURE(blocks.queries);
       CAPTURE(blocks.keys);
@@ -293,7 +295,9 @@ TEST_CASE("attention backward: both kernels agree with central differences for q
   const Tensor<double> dout = random_tensor<double>({B, H, T, Dv}, 74);
   const double scale = 0.6;
   const FlashBlocks blocks{2, 3};  // several query and key tiles, ragged at the ends
-  for (const auto& [name, mask] : all_mask_kinds(T, S, 75)) {
+  for (const auto& named : all_mask_kinds(T, S, 75)) {
+    const std::string& name = named.first;
+    const Mask& mask = named.second;
     CAPTURE(name);
     const Mask* m = &mask;
     Tensor<double> weights;
@@ -335,7 +339,9 @@ TEST_CASE_TEMPLATE("attention_flash_backward agrees with attention_reference_bac
     const double scale_of_e = std::max(1e-30, static_cast<double>(e.matrix().cwiseAbs().maxCoeff()));
     return static_cast<double>((a.matrix() - e.matrix()).cwiseAbs().maxCoeff()) / scale_of_e;
   };
-  for (const auto& [name, mask] : all_mask_kinds(T, S, 85)) {
+  for (const auto& named : all_mask_kinds(T, S, 85)) {
+    const std::string& name = named.first;
+    const Mask& mask = named.second;
     const AttentionGrads<Scalar> ref = reference_grads<Scalar>(q, k, v, &mask, scale, dout);
     for (const FlashBlocks& blocks : kBlockSizes) {
       CAPTURE(name);
