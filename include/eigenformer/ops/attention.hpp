@@ -82,15 +82,21 @@ void check_heads([[maybe_unused]] const HeadsView<const Scalar>& q, [[maybe_unus
   EIGENFORMER_ASSERT(k.cols == q.cols && v.rows == k.rows && out.rows == q.rows && out.cols == v.cols, "matching head shapes");
 }
 
-// dq, dk, dv: the shapes of q, k, v; dout: the shape of out.
+template <typename A, typename B>
+bool same_heads_shape(const HeadsView<A>& a, const HeadsView<B>& b) {
+  return a.batch == b.batch && a.heads == b.heads && a.rows == b.rows && a.cols == b.cols;
+}
+
+// The backward kernels' views: q, k, v as the forward's; dout [B, H, T, Dv] as out; dq, dk, dv shaped as q, k, v.
 template <typename Scalar>
 void check_head_grads([[maybe_unused]] const HeadsView<const Scalar>& q, [[maybe_unused]] const HeadsView<const Scalar>& k,
                       [[maybe_unused]] const HeadsView<const Scalar>& v, [[maybe_unused]] const HeadsView<const Scalar>& dout,
                       [[maybe_unused]] const HeadsView<Scalar>& dq, [[maybe_unused]] const HeadsView<Scalar>& dk,
                       [[maybe_unused]] const HeadsView<Scalar>& dv) {
-  const auto same = [](const auto& a, const auto& b) { return a.batch == b.batch && a.heads == b.heads && a.rows == b.rows && a.cols == b.cols; };
-  EIGENFORMER_ASSERT(same(dq, q) && same(dk, k) && same(dv, v), "dq, dk, dv shaped as q, k, v");
+  EIGENFORMER_ASSERT(k.batch == q.batch && v.batch == q.batch && k.heads == q.heads && v.heads == q.heads, "same batch and heads everywhere");
+  EIGENFORMER_ASSERT(k.cols == q.cols && v.rows == k.rows, "matching head shapes");
   EIGENFORMER_ASSERT(dout.batch == q.batch && dout.heads == q.heads && dout.rows == q.rows && dout.cols == v.cols, "dout shaped as out");
+  EIGENFORMER_ASSERT(same_heads_shape(dq, q) && same_heads_shape(dk, k) && same_heads_shape(dv, v), "dq, dk, dv shaped as q, k, v");
 }
 
 inline Index thread_index() {
@@ -150,7 +156,6 @@ void attention_reference_backward(const HeadsView<const Scalar>& q, const HeadsV
                                   const Scalar* weights, Scalar scale, const HeadsView<const Scalar>& dout, const HeadsView<Scalar>& dq,
                                   const HeadsView<Scalar>& dk, const HeadsView<Scalar>& dv, Accumulate accumulate = Accumulate::yes) {
   const Index B = q.batch, H = q.heads, T = q.rows, S = k.rows;
-  detail::check_heads(q, k, v, HeadsView<Scalar>{nullptr, dout.batch, dout.heads, dout.rows, dout.cols});
   detail::check_head_grads(q, k, v, dout, dq, dk, dv);
   const Index jobs = B * H;
 #pragma omp parallel if (jobs > 1 && T * S * q.cols > 4096) num_threads(num_threads())
@@ -312,8 +317,8 @@ void attention_flash_backward(const HeadsView<const Scalar>& q, const HeadsView<
                               const HeadsView<const Scalar>& dout, const HeadsView<Scalar>& dq, const HeadsView<Scalar>& dk,
                               const HeadsView<Scalar>& dv, Accumulate accumulate = Accumulate::yes, FlashBlocks blocks = {}) {
   const Index B = q.batch, H = q.heads, T = q.rows, S = k.rows, Dh = q.cols;
-  detail::check_heads(q, k, v, HeadsView<Scalar>{nullptr, out.batch, out.heads, out.rows, out.cols});
   detail::check_head_grads(q, k, v, dout, dq, dk, dv);
+  EIGENFORMER_ASSERT(detail::same_heads_shape(out, dout) && lse != nullptr, "out shaped as dout; the forward's log-sum-exp");
   EIGENFORMER_ASSERT(blocks.queries > 0 && blocks.keys > 0, "positive block sizes");
   constexpr Scalar ninf = -std::numeric_limits<Scalar>::infinity();
   const bool has_mask = mask && !mask->empty();
