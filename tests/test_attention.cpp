@@ -356,17 +356,25 @@ TEST_CASE_TEMPLATE("attention_flash_backward agrees with attention_reference_bac
       CHECK(flash.dv.matrix().allFinite());
     }
   }
-  // Each (item, head) is one thread's job: the thread count changes no bit.
-  const Mask mask = Mask::causal(T, S, 3) & Mask::key_padding({17, 9}, S);
+  // Each (item, head) is one thread's job: the thread count changes no bit, in either kernel. Large enough for the
+  // kernels to go parallel (T * S * Dh > 4096).
+  const Index T2 = 40, S2 = 50;
+  const Tensor<Scalar> q2 = random_tensor<Scalar>({B, H, T2, Dh}, 86), k2 = random_tensor<Scalar>({B, H, S2, Dh}, 87),
+                       v2 = random_tensor<Scalar>({B, H, S2, Dv}, 88), dout2 = random_tensor<Scalar>({B, H, T2, Dv}, 89);
+  const Mask mask = Mask::causal(T2, S2, 3) & Mask::key_padding({47, 20}, S2);
   const int before = num_threads();
-  set_num_threads(1);
-  const AttentionGrads<Scalar> one = flash_grads<Scalar>(q, k, v, &mask, scale, dout, FlashBlocks{4, 8});
-  set_num_threads(2);
-  const AttentionGrads<Scalar> two = flash_grads<Scalar>(q, k, v, &mask, scale, dout, FlashBlocks{4, 8});
+  std::vector<AttentionGrads<Scalar>> flash, reference;
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    flash.push_back(flash_grads<Scalar>(q2, k2, v2, &mask, scale, dout2, FlashBlocks{4, 8}));
+    reference.push_back(reference_grads<Scalar>(q2, k2, v2, &mask, scale, dout2));
+  }
   set_num_threads(before);
-  CHECK(one.dq.matrix() == two.dq.matrix());
-  CHECK(one.dk.matrix() == two.dk.matrix());
-  CHECK(one.dv.matrix() == two.dv.matrix());
+  for (const auto* pair : {&flash, &reference}) {
+    CHECK((*pair)[0].dq.matrix() == (*pair)[1].dq.matrix());
+    CHECK((*pair)[0].dk.matrix() == (*pair)[1].dk.matrix());
+    CHECK((*pair)[0].dv.matrix() == (*pair)[1].dv.matrix());
+  }
 }
 
 TEST_CASE("attention backward: token-major gradients equal head-major ones; Accumulate::yes adds, Accumulate::no writes") {
