@@ -1,10 +1,14 @@
-// LayerNorm (nn/layer_norm.hpp, ops/layer_norm.hpp) against torch.nn.LayerNorm, including rows far from zero mean.
+// LayerNorm (nn/layer_norm.hpp, ops/layer_norm.hpp) against torch.nn.LayerNorm, including rows far from zero mean;
+// layer_norm_backward against central differences.
 #include "eigenformer/nn/layer_norm.hpp"
 
 #include <doctest/doctest.h>
 
 #include "eigenformer/core/random.hpp"
 #include "support/fixtures.hpp"
+#include "support/gradcheck.hpp"
+
+#include <utility>
 
 using namespace eigenformer;
 using namespace eigenformer::testing;
@@ -37,4 +41,38 @@ TEST_CASE("LayerNorm: rejects the wrong width") {
   CHECK_THROWS_WITH_AS(norm.forward(Tensor<float>({2, 9})), "LayerNorm.forward: x has shape [2, 9]; expected [..., 10] (d_model)", ShapeError);
   Tensor<float> y({2, 5});
   CHECK_THROWS_WITH_AS(norm.forward(Tensor<float>({1, 10}), y), "LayerNorm.forward: y has shape [2, 5]; expected [1, 10] (x's shape)", ShapeError);
+}
+
+TEST_CASE("layer_norm_backward: dx, dgamma and dbeta agree with central differences, from the forward's saved mean and rstd") {
+  const Index N = 4, D = 7;
+  // Rows far from zero mean (offset 3) and with a small spread in one row: the saved statistics must be reused as is.
+  Tensor<double> x = random_tensor<double>({N, D}, 31, 2.0), gamma = random_tensor<double>({D}, 32), beta = random_tensor<double>({D}, 33);
+  x.matrix().array() += 3.0;
+  x.matrix().row(2) *= 0.05;
+  const double eps = 1e-5;
+  const Tensor<double> dy = random_tensor<double>({N, D}, 34), dx_before = random_tensor<double>({N, D}, 35);
+  const auto loss = [&] {
+    Tensor<double> y({N, D});
+    layer_norm_forward<double>(std::as_const(x).matrix(), std::as_const(gamma).vector(), std::as_const(beta).vector(), eps, y.matrix());
+    return dot(y, dy);
+  };
+  Tensor<double> y({N, D}), mean({N}), rstd({N});
+  layer_norm_forward<double>(std::as_const(x).matrix(), std::as_const(gamma).vector(), std::as_const(beta).vector(), eps, y.matrix(), mean.data(),
+                             rstd.data());
+  Tensor<double> dx = dx_before, dgamma({D}), dbeta({D});
+  layer_norm_backward<double>(dy.matrix(), std::as_const(x).matrix(), std::as_const(gamma).vector(), std::as_const(mean).vector(),
+                              std::as_const(rstd).vector(), dx.matrix(), dgamma.vector(), dbeta.vector());
+  Tensor<double> dx_only({N, D});
+  dx_only.matrix() = dx.matrix() - dx_before.matrix();
+  check_gradient("layer_norm_backward dx", x, dx_only, loss);
+  check_gradient("layer_norm_backward dgamma", gamma, dgamma, loss);
+  check_gradient("layer_norm_backward dbeta", beta, dbeta, loss);
+  // Accumulate::no writes dx, here in place over a copy of dy; dgamma and dbeta always accumulate.
+  Tensor<double> in_place = dy, dgamma_twice = dgamma, dbeta_twice = dbeta;
+  layer_norm_backward<double>(ConstMatrixMap<double>(in_place.data(), N, D), std::as_const(x).matrix(), std::as_const(gamma).vector(),
+                              std::as_const(mean).vector(), std::as_const(rstd).vector(), in_place.matrix(), dgamma_twice.vector(),
+                              dbeta_twice.vector(), Accumulate::no);
+  CHECK((in_place.matrix() - dx_only.matrix()).cwiseAbs().maxCoeff() < 1e-12);
+  CHECK((dgamma_twice.vector() - 2 * dgamma.vector()).cwiseAbs().maxCoeff() < 1e-12);
+  CHECK((dbeta_twice.vector() - 2 * dbeta.vector()).cwiseAbs().maxCoeff() < 1e-12);
 }

@@ -1,5 +1,6 @@
 // Linear (nn/linear.hpp, ops/linear.hpp) against torch.nn.Linear; both kernels of linear_forward against an exact sum;
-// Accumulate::yes and forward_accumulate add onto y what the plain call writes.
+// Accumulate::yes and forward_accumulate add onto y what the plain call writes. linear_backward against central
+// differences, through blocks of wider weight and gradient matrices as a fused projection has them.
 #include "eigenformer/nn/linear.hpp"
 
 #include <doctest/doctest.h>
@@ -7,11 +8,13 @@
 #include <cstdint>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "eigenformer/core/random.hpp"
 #include "eigenformer/core/threading.hpp"
 #include "support/accumulate.hpp"
 #include "support/fixtures.hpp"
+#include "support/gradcheck.hpp"
 
 using namespace eigenformer;
 using namespace eigenformer::testing;
@@ -137,4 +140,30 @@ TEST_CASE("Linear: forward_accumulate refuses the wrong shape and a y that overl
   CHECK_NOTHROW(linear.forward_accumulate(TensorView<const float>(both.data(), Shape{2, 4}), TensorView<float>(both.data() + 8, Shape{2, 4})));
   CHECK_THROWS_WITH_AS(linear.forward_accumulate(both, both),
                        "Linear.forward_accumulate: y overlaps x; expected separate buffers (the kernels read x while writing y)", ShapeError);
+}
+
+TEST_CASE("linear_backward: dx, dW and db agree with central differences; dx accumulates unless told not to") {
+  const Index N = 5, in = 4, out = 3;
+  // W and its gradient are [out, in] blocks of wider matrices (rows 1.., columns 2..), as in a fused q/k/v weight:
+  // the gradient of the whole wide matrix is checked, zero outside the block.
+  Tensor<double> x = random_tensor<double>({N, in}, 21), wide = random_tensor<double>({out + 2, in + 3}, 22), b = random_tensor<double>({out}, 23);
+  const Tensor<double> dy = random_tensor<double>({N, out}, 24), dx_before = random_tensor<double>({N, in}, 25);
+  const auto loss = [&] {
+    Tensor<double> y({N, out});
+    linear_forward<double>(std::as_const(x).matrix(), std::as_const(wide).matrix().block(1, 2, out, in), b.data(), y.matrix());
+    return dot(y, dy);
+  };
+  Tensor<double> dx = dx_before, dwide({out + 2, in + 3}), db({out});
+  linear_backward<double>(std::as_const(x).matrix(), wide.matrix().block(1, 2, out, in), dy.matrix(), dx.matrix(), dwide.matrix().block(1, 2, out, in), db.data());
+  Tensor<double> dx_only({N, in});
+  dx_only.matrix() = dx.matrix() - dx_before.matrix();
+  check_gradient("linear_backward dx", x, dx_only, loss);
+  check_gradient("linear_backward dW", wide, dwide, loss);
+  check_gradient("linear_backward db", b, db, loss);
+  // Accumulate::no writes dx; without a bias, db is not needed; dW always accumulates.
+  Tensor<double> dx_written = dx_before, dwide_twice = dwide;
+  linear_backward<double>(std::as_const(x).matrix(), wide.matrix().block(1, 2, out, in), dy.matrix(), dx_written.matrix(),
+                          dwide_twice.matrix().block(1, 2, out, in), nullptr, Accumulate::no);
+  CHECK((dx_written.matrix() - dx_only.matrix()).cwiseAbs().maxCoeff() < 1e-14);
+  CHECK((dwide_twice.matrix() - 2 * dwide.matrix()).cwiseAbs().maxCoeff() < 1e-14);
 }

@@ -1,4 +1,5 @@
 // softmax_rows: rows sum to one, masked (-inf) entries get exactly zero, an all-masked row is all zeros.
+// softmax_rows_backward against central differences, with masked entries and an all-masked row.
 #include "eigenformer/ops/softmax.hpp"
 
 #include <doctest/doctest.h>
@@ -7,8 +8,10 @@
 #include <limits>
 
 #include "eigenformer/core/random.hpp"
+#include "support/gradcheck.hpp"
 
 using namespace eigenformer;
+using namespace eigenformer::testing;
 
 TEST_CASE_TEMPLATE("softmax_rows: normalised rows, invariant to a shift, exact zeros where masked", Scalar, float, double) {
   const Scalar ninf = -std::numeric_limits<Scalar>::infinity();
@@ -36,4 +39,36 @@ TEST_CASE("softmax_rows: ratios are exp of the differences") {
   softmax_rows<double>(x.matrix());
   CHECK(x[0] / x[1] == doctest::Approx(std::exp(in[0] - in[1])).epsilon(1e-14));
   CHECK(x[2] / x[0] == doctest::Approx(std::exp(in[2] - in[0])).epsilon(1e-14));
+}
+
+TEST_CASE("softmax_rows_backward: y * (dy - rowsum(dy * y)) agrees with central differences; zero where masked, never NaN") {
+  const double ninf = -std::numeric_limits<double>::infinity();
+  const Index N = 4, S = 6;
+  Tensor<double> x = random_tensor<double>({N, S}, 51, 2.0);
+  x.at(1, 0) = x.at(1, 4) = ninf;                          // masked entries
+  for (Index k = 0; k < S; ++k) x.at(3, k) = ninf;         // a row with nothing allowed
+  const Tensor<double> dy = random_tensor<double>({N, S}, 52), dx_before = random_tensor<double>({N, S}, 53);
+  const auto loss = [&] {
+    Tensor<double> y = x;
+    softmax_rows<double>(y.matrix());
+    return dot(y, dy);
+  };
+  Tensor<double> y = x;
+  softmax_rows<double>(y.matrix());
+  Tensor<double> dx = dx_before;
+  softmax_rows_backward<double>(std::as_const(y).matrix(), dy.matrix(), dx.matrix());
+  Tensor<double> dx_only({N, S});
+  dx_only.matrix() = dx.matrix() - dx_before.matrix();
+  // The difference steps leave -inf entries at -inf: their numerical gradient is 0, as the analytic one must be.
+  check_gradient("softmax_rows_backward dx", x, dx_only, loss);
+  CHECK(dx_only.at(1, 0) == 0.0);
+  CHECK(dx_only.at(1, 4) == 0.0);
+  for (Index k = 0; k < S; ++k) CHECK(dx_only.at(3, k) == 0.0);
+  CHECK(dx_only.matrix().allFinite());
+  // Each row's gradient sums to zero (softmax is invariant to a shift of its row).
+  CHECK(dx_only.matrix().rowwise().sum().cwiseAbs().maxCoeff() < 1e-14);
+  // Accumulate::no writes, in place over dy.
+  Tensor<double> in_place = dy;
+  softmax_rows_backward<double>(std::as_const(y).matrix(), ConstMatrixMap<double>(in_place.data(), N, S), in_place.matrix(), Accumulate::no);
+  CHECK((in_place.matrix() - dx_only.matrix()).cwiseAbs().maxCoeff() < 1e-15);
 }

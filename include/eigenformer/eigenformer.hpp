@@ -3,6 +3,7 @@
 // utf8proc linked: include eigenformer/text/gpt2_tokenizer.hpp and link eigenformer::text.
 #pragma once
 
+#include "eigenformer/core/accumulate.hpp"
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/json.hpp"
 #include "eigenformer/core/mask.hpp"
@@ -44,3 +45,4 @@
 #include "eigenformer/ops/linear.hpp"
 #include "eigenformer/ops/linear_stream.hpp"
 #include "eigenformer/ops/softmax.hpp"
+#include "eigenformer/train/cross_entropy.hpp"

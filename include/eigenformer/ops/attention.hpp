@@ -14,6 +14,10 @@
 //   attention_decode     one new query per item over a KV cache (incremental decoding).
 // attention_forward picks between the first two (AttentionKernel, flash by default); both give the same result up to
 // rounding. nn/scaled_dot_product_attention.hpp is the block that calls them.
+// Each of the first two has its backward below it: attention_reference_backward from the saved [B, H, T, S] weights,
+// attention_flash_backward from the output and a log-sum-exp per query row ([B, H, T], an optional output of
+// attention_flash), recomputing the probabilities a tile at a time (FlashAttention-2, Dao 2023). A query row with
+// no allowed key gets zero gradients, as it got a zero output.
 #pragma once
 
 #include <algorithm>
@@ -22,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "eigenformer/core/accumulate.hpp"
 #include "eigenformer/core/mask.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/threading.hpp"
@@ -77,6 +82,23 @@ void check_heads([[maybe_unused]] const HeadsView<const Scalar>& q, [[maybe_unus
   EIGENFORMER_ASSERT(k.cols == q.cols && v.rows == k.rows && out.rows == q.rows && out.cols == v.cols, "matching head shapes");
 }
 
+template <typename A, typename B>
+bool same_heads_shape(const HeadsView<A>& a, const HeadsView<B>& b) {
+  return a.batch == b.batch && a.heads == b.heads && a.rows == b.rows && a.cols == b.cols;
+}
+
+// The backward kernels' views: q, k, v as the forward's; dout [B, H, T, Dv] as out; dq, dk, dv shaped as q, k, v.
+template <typename Scalar>
+void check_head_grads([[maybe_unused]] const HeadsView<const Scalar>& q, [[maybe_unused]] const HeadsView<const Scalar>& k,
+                      [[maybe_unused]] const HeadsView<const Scalar>& v, [[maybe_unused]] const HeadsView<const Scalar>& dout,
+                      [[maybe_unused]] const HeadsView<Scalar>& dq, [[maybe_unused]] const HeadsView<Scalar>& dk,
+                      [[maybe_unused]] const HeadsView<Scalar>& dv) {
+  EIGENFORMER_ASSERT(k.batch == q.batch && v.batch == q.batch && k.heads == q.heads && v.heads == q.heads, "same batch and heads everywhere");
+  EIGENFORMER_ASSERT(k.cols == q.cols && v.rows == k.rows, "matching head shapes");
+  EIGENFORMER_ASSERT(dout.batch == q.batch && dout.heads == q.heads && dout.rows == q.rows && dout.cols == v.cols, "dout shaped as out");
+  EIGENFORMER_ASSERT(same_heads_shape(dq, q) && same_heads_shape(dk, k) && same_heads_shape(dv, v), "dq, dk, dv shaped as q, k, v");
+}
+
 inline Index thread_index() {
 #ifdef _OPENMP
   return omp_get_thread_num();
@@ -119,6 +141,46 @@ void attention_reference(const HeadsView<const Scalar>& q, const HeadsView<const
   }
 }
 
+// Forward was, per item and head: S = q k^T * scale + M [T, S];  P = softmax_rows(S) (the weights);  out = P v.
+// With dout [T, Dv]:
+//   dv = P^T dout                         [S, Dv]
+//   dP = dout v^T                         [T, S]
+//   dS = P * (dP - rowsum(dP * P))        softmax_rows_backward; 0 wherever P is 0 (masked keys, empty rows)
+//   dq = dS k * scale                     [T, Dh]
+//   dk = dS^T q * scale                   [S, Dh]
+// The mask needs no second look: it is in P. weights: [B, H, T, S] as attention_reference (or attention_flash)
+// returned them. dq, dk, dv accumulate unless `accumulate` says no; they must not overlap each other or the inputs.
+// Parallel over batch x heads; one [T, S] scratch matrix per thread.
+template <typename Scalar>
+void attention_reference_backward(const HeadsView<const Scalar>& q, const HeadsView<const Scalar>& k, const HeadsView<const Scalar>& v,
+                                  const Scalar* weights, Scalar scale, const HeadsView<const Scalar>& dout, const HeadsView<Scalar>& dq,
+                                  const HeadsView<Scalar>& dk, const HeadsView<Scalar>& dv, Accumulate accumulate = Accumulate::yes) {
+  const Index B = q.batch, H = q.heads, T = q.rows, S = k.rows;
+  detail::check_head_grads(q, k, v, dout, dq, dk, dv);
+  const Index jobs = B * H;
+#pragma omp parallel if (jobs > 1 && T * S * q.cols > 4096) num_threads(num_threads())
+  {
+    RowMatrix<Scalar> ds(T, S);  // dP, then dS in place
+#pragma omp for schedule(static)
+    for (Index job = 0; job < jobs; ++job) {
+      const Index b = job / H, h = job % H;
+      const ConstMatrixMap<Scalar> p(weights + job * T * S, T, S);
+      ds.noalias() = dout.head(b, h) * v.head(b, h).transpose();
+      softmax_rows_backward<Scalar>(p, ConstMatrixMap<Scalar>(ds.data(), T, S), MatrixMap<Scalar>(ds.data(), T, S), Accumulate::no);
+      ds *= scale;
+      if (accumulate == Accumulate::yes) {
+        dv.head(b, h).noalias() += p.transpose() * dout.head(b, h);
+        dq.head(b, h).noalias() += ds * k.head(b, h);
+        dk.head(b, h).noalias() += ds.transpose() * q.head(b, h);
+      } else {
+        dv.head(b, h).noalias() = p.transpose() * dout.head(b, h);
+        dq.head(b, h).noalias() = ds * k.head(b, h);
+        dk.head(b, h).noalias() = ds.transpose() * q.head(b, h);
+      }
+    }
+  }
+}
+
 // Block sizes of attention_flash: a [queries, keys] tile of scores stays in the L2 cache with its operands. 64 x 256
 // was the fastest of 32..128 x 64..256 for 12 heads of 64 at T = 256 and 1024, with and without a causal mask (by
 // 5-10%; one thread).
@@ -127,9 +189,12 @@ struct FlashBlocks {
   Index keys = 256;
 };
 
+// lse, when not null, receives [B, H, T]: per query row, log sum_k exp(s_k) over its scaled, masked scores s (= m + log l
+// at the end of the online softmax), -inf for a row with no allowed key. attention_flash_backward needs it.
 template <typename Scalar>
 void attention_flash(const HeadsView<const Scalar>& q, const HeadsView<const Scalar>& k, const HeadsView<const Scalar>& v,
-                     const Mask* mask, Scalar scale, const HeadsView<Scalar>& out, Scalar* weights = nullptr, FlashBlocks blocks = {}) {
+                     const Mask* mask, Scalar scale, const HeadsView<Scalar>& out, Scalar* weights = nullptr, FlashBlocks blocks = {},
+                     Scalar* lse = nullptr) {
   const Index B = q.batch, H = q.heads, T = q.rows, S = k.rows, Dv = v.cols;
   detail::check_heads(q, k, v, out);
   EIGENFORMER_ASSERT(blocks.queries > 0 && blocks.keys > 0, "positive block sizes");
@@ -197,6 +262,15 @@ void attention_flash(const HeadsView<const Scalar>& q, const HeadsView<const Sca
         else
           o.row(r).setZero();  // no allowed key
       }
+      if (lse) {
+        Scalar* row_lse = lse + head_job * T + q0;
+        for (Index r = 0; r < n; ++r) {
+          if (l[r] > 0)
+            row_lse[r] = m[r] + std::log(l[r]);
+          else
+            row_lse[r] = ninf;
+        }
+      }
       if (!weights) continue;
       // Asked for the weights (which are [T, S] by definition): a second pass over the keys with the final
       // maximum and sum of each row, exp(s - m) / l.
@@ -219,6 +293,94 @@ void attention_flash(const HeadsView<const Scalar>& q, const HeadsView<const Sca
           else
             row.setZero();
         }
+      }
+    }
+  }
+}
+
+// Forward was, per item and head, out = P v with P = softmax_rows(q k^T * scale + M), computed a tile at a time.
+// The backward recomputes each [queries, keys] tile of P from the forward's log-sum-exp instead of storing [T, S]:
+//   P_ij = exp(s_ij - lse_i)                                 (0 where masked, and in a row whose lse is -inf)
+//   dv_j += P_ij^T dout_i                                    [keys, Dv]
+//   dP_ij = dout_i v_j^T                                     [queries, keys]
+//   dS_ij = P_ij * (dP_ij - delta_i),  delta_i = rowsum(dout_i * out_i)
+//   dq_i += dS_ij k_j * scale;  dk_j += dS_ij^T q_i * scale
+// delta_i equals rowsum(dP * P) of attention_reference_backward, since out_i = P_i v: one number per row instead
+// of a pass over all keys first. out: the forward's output; lse: [B, H, T] from attention_flash. Key blocks that
+// the mask's causal or padding parts hide from a whole query block are skipped, as in the forward. dq, dk, dv
+// accumulate unless `accumulate` says no; they must not overlap each other or the inputs. Parallel over
+// batch x heads: each job owns its head's dq, dk and dv, so the thread count changes no bit. Per thread: three tiles,
+// a [queries, Dh] accumulator of dq and the block's delta.
+template <typename Scalar>
+void attention_flash_backward(const HeadsView<const Scalar>& q, const HeadsView<const Scalar>& k, const HeadsView<const Scalar>& v,
+                              const Mask* mask, Scalar scale, const HeadsView<const Scalar>& out, const Scalar* lse,
+                              const HeadsView<const Scalar>& dout, const HeadsView<Scalar>& dq, const HeadsView<Scalar>& dk,
+                              const HeadsView<Scalar>& dv, Accumulate accumulate = Accumulate::yes, FlashBlocks blocks = {}) {
+  const Index B = q.batch, H = q.heads, T = q.rows, S = k.rows, Dh = q.cols;
+  detail::check_head_grads(q, k, v, dout, dq, dk, dv);
+  EIGENFORMER_ASSERT(detail::same_heads_shape(out, dout) && lse != nullptr, "out shaped as dout; the forward's log-sum-exp");
+  EIGENFORMER_ASSERT(blocks.queries > 0 && blocks.keys > 0, "positive block sizes");
+  constexpr Scalar ninf = -std::numeric_limits<Scalar>::infinity();
+  const bool has_mask = mask && !mask->empty();
+  const Index bq = std::min(blocks.queries, std::max<Index>(T, 1)), bk = std::min(blocks.keys, std::max<Index>(S, 1));
+  const Index jobs = B * H;
+
+#pragma omp parallel if (jobs > 1 && T * S * Dh > 4096) num_threads(num_threads())
+  {
+    RowMatrix<Scalar> p(bq, bk), bias(bq, bk), ds(bq, bk), dq_acc(bq, Dh);  // p: scores, then P; ds: dP, then dS
+    Eigen::Matrix<Scalar, Eigen::Dynamic, 1> delta(bq);
+#pragma omp for schedule(dynamic, 1)
+    for (Index job = 0; job < jobs; ++job) {
+      const Index b = job / H, h = job % H;
+      const ConstStridedMatrixMap<Scalar> queries_all = q.head(b, h), keys = k.head(b, h), values = v.head(b, h);
+      const ConstStridedMatrixMap<Scalar> d_out = dout.head(b, h), o = out.head(b, h);
+      StridedMatrixMap<Scalar> d_queries = dq.head(b, h), d_keys = dk.head(b, h), d_values = dv.head(b, h);
+      if (accumulate == Accumulate::no) {
+        d_queries.setZero();
+        d_keys.setZero();
+        d_values.setZero();
+      }
+      const Scalar* row_lse_all = lse + job * T;
+      for (Index q0 = 0; q0 < T; q0 += bq) {
+        const Index n = std::min(bq, T - q0);
+        const auto queries = queries_all.middleRows(q0, n);
+        const auto d_out_block = d_out.middleRows(q0, n);
+        const Scalar* row_lse = row_lse_all + q0;
+        delta.head(n) = (d_out_block.array() * o.middleRows(q0, n).array()).rowwise().sum();
+        dq_acc.topRows(n).setZero();
+        const Mask::KeyRange range = has_mask ? mask->key_range(b, q0 + n, S) : Mask::KeyRange{0, S};
+        for (Index k0 = range.begin; k0 < range.end; k0 += bk) {
+          const Index kn = std::min(bk, range.end - k0);
+          MatrixMap<Scalar> pt(p.data(), n, kn), dst(ds.data(), n, kn);
+          pt.noalias() = queries * keys.middleRows(k0, kn).transpose();
+          pt *= scale;
+          const bool unmasked = !has_mask || mask->block_unmasked(b, q0, k0, k0 + kn);
+          if (!unmasked) {
+            MatrixMap<Scalar> block_bias(bias.data(), n, kn);
+            mask->fill_bias_block<Scalar>(b, q0, k0, block_bias);
+            pt += block_bias;
+          }
+          for (Index r = 0; r < n; ++r) {
+            auto row = pt.row(r);
+            if (row_lse[r] == ninf) {  // no allowed key: P is 0, and so are this row's gradients
+              row.setZero();
+              continue;
+            }
+            row = (row.array() - row_lse[r]).exp();
+            // As in the forward: Eigen's vectorised exp of -inf is not exactly 0, so masked entries are zeroed by hand.
+            if (!unmasked) {
+              const Scalar* masked = bias.data() + r * kn;
+              for (Index c = 0; c < kn; ++c)
+                if (masked[c] == ninf) row[c] = 0;
+            }
+          }
+          d_values.middleRows(k0, kn).noalias() += pt.transpose() * d_out_block;
+          dst.noalias() = d_out_block * values.middleRows(k0, kn).transpose();
+          dst.array() = pt.array() * (dst.array().colwise() - delta.head(n).array()) * scale;
+          dq_acc.topRows(n).noalias() += dst * keys.middleRows(k0, kn);
+          d_keys.middleRows(k0, kn).noalias() += dst.transpose() * queries;
+        }
+        d_queries.middleRows(q0, n) += dq_acc.topRows(n);
       }
     }
   }

@@ -7,6 +7,7 @@
 // Accumulate::yes adds y += x W^T + b onto what y holds: a residual connection puts x in y first and lets the
 // sub-layer's last projection add onto it. Eigen's GEMM, which for `=` zeroes y and then accumulates into it, just
 // skips the zeroing, so the residual sum costs no pass of its own. y must not overlap x.
+// linear_backward, below the forward: dx = dy W, dW += dy^T x, db += column sums of dy.
 #pragma once
 
 #include "eigenformer/core/tensor.hpp"
@@ -41,6 +42,29 @@ void linear_forward(ConstMatrixMap<Scalar> x, const WeightMatrix& w, const Scala
   else
     y.noalias() = x * w.transpose();
   if (bias) y.rowwise() += ConstVectorMap<Scalar>(bias, y.cols()).transpose();
+}
+
+// Forward was y = x W^T + b, i.e. y[n, o] = sum_i x[n, i] W[o, i] + b[o]. With dy = dL/dy [N, out]:
+//   dL/dx[n, i] = sum_o dy[n, o] W[o, i]   ->  dx  = dy W       [N, in]
+//   dL/dW[o, i] = sum_n dy[n, o] x[n, i]   ->  dW += dy^T x     [out, in]
+//   dL/db[o]    = sum_n dy[n, o]           ->  db += colsum(dy) [out]   (db null: the layer has no bias)
+// dW and db always accumulate (gradients are zeroed once per step); dx accumulates unless `accumulate` says no,
+// because x usually also feeds a residual path whose gradient is already there. w and dw may be any Eigen
+// expressions of [out, in] matrices (a block of rows of a fused weight and of its gradient), dx any writable [N, in]
+// map. dx must not overlap dy, and dw must not overlap x or dy.
+template <typename Scalar, typename WeightMatrix, typename InputGrad, typename WeightGrad>
+void linear_backward(ConstMatrixMap<Scalar> x, const WeightMatrix& w, ConstMatrixMap<Scalar> dy, InputGrad&& dx, WeightGrad&& dw,
+                     Scalar* db, Accumulate accumulate = Accumulate::yes) {
+  EIGENFORMER_ASSERT(dy.rows() == x.rows() && dy.cols() == w.rows() && w.cols() == x.cols(), "x [N, in], W [out, in], dy [N, out]");
+  EIGENFORMER_ASSERT(dx.rows() == x.rows() && dx.cols() == x.cols() && dw.rows() == w.rows() && dw.cols() == w.cols(),
+                     "dx like x, dW like W");
+  num_threads();  // applies the library's default thread count to Eigen's GEMM if nothing has yet
+  if (accumulate == Accumulate::yes)
+    dx.noalias() += dy * w;
+  else
+    dx.noalias() = dy * w;
+  dw.noalias() += dy.transpose() * x;
+  if (db) VectorMap<Scalar>(db, dy.cols()) += dy.colwise().sum().transpose();
 }
 
 }  // namespace eigenformer

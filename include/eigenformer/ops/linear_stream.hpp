@@ -14,6 +14,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "eigenformer/core/accumulate.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/threading.hpp"
 
@@ -21,9 +22,6 @@ namespace eigenformer {
 
 // Up to this many rows of x, linear_forward streams the weights (linear_stream) instead of calling Eigen's GEMM.
 inline constexpr Index kStreamRows = 16;
-
-// Whether a linear kernel writes y = x W^T + b (no) or adds y += x W^T + b onto what y holds (yes).
-enum class Accumulate { no, yes };
 
 // bfloat16, as narrow weights are kept (nn/layer_weight.hpp): the top 16 bits of an IEEE float.
 inline std::uint16_t float_to_bf16(float f) {
