@@ -38,3 +38,39 @@ TEST_CASE("detail::brief_json: compact, ASCII, cut to the length asked") {
   CHECK(detail::brief_json(nlohmann::json("caf\xc3\xa9")) == R"("caf\u00e9")");
   CHECK(detail::brief_json(nlohmann::json(std::vector<int>(100, 7)), 20) == "[7,7,7,7,7,7,7,7,...");
 }
+
+TEST_CASE("parse_json: a repeated key is noted at the top level only, and the last value wins as in nlohmann") {
+  std::string duplicate;
+  const nlohmann::json j = parse_json(R"({"a": {"x": 1, "x": 2}, "b": [{"y": 1, "y": 2}], "c": 3})", "p: ", &duplicate);
+  CHECK(duplicate.empty());
+  CHECK(j["a"]["x"] == 2);
+  CHECK(parse_json(R"({"a": 1, "b": 2, "a": 3, "b": 4})", "p: ", &duplicate)["a"] == 3);
+  CHECK(duplicate == "a");  // the first one repeated
+  CHECK(parse_json(R"([{"a": 1, "a": 2}])", "p: ", &duplicate).size() == 1);
+  CHECK(duplicate.empty());
+}
+
+TEST_CASE("parse_json: 100,000 members, each an object, parse (the old repeated-key check was quadratic)") {
+  // The callback parser used before rescanned the parent object after every member that is a container.
+  std::string text = "{";
+  for (int i = 0; i < 100000; ++i) text += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":{\"v\":[" + std::to_string(i) + "]}";
+  text += ",\"k7\":{}}";
+  std::string duplicate;
+  const nlohmann::json j = parse_json(text, "p: ", &duplicate);
+  CHECK(j.size() == 100000);
+  CHECK(duplicate == "k7");
+  CHECK(j["k99999"]["v"][0] == 99999);
+}
+
+TEST_CASE("parse_json: JsonTopLevel stops the parse one member past max_members") {
+  JsonTopLevel top;
+  top.max_members = 2;
+  CHECK(parse_json(R"({"a": 1, "b": {"c": 1, "d": 2, "e": 3}})", "p: ", top).size() == 2);
+  CHECK(top.members == 2);
+  CHECK_FALSE(top.stopped());
+  JsonTopLevel few;
+  few.max_members = 2;
+  CHECK(parse_json(R"({"a": 1, "b": 2, "c": 3, "d": 4 this is never read)", "p: ", few).is_null());
+  CHECK(few.members == 3);
+  CHECK(few.stopped());
+}

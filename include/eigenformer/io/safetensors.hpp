@@ -238,6 +238,11 @@ class SafeTensors {
  public:
   // The largest header the reference accepts (its MAX_HEADER_SIZE).
   static constexpr std::uint64_t max_header_bytes = 100000000;
+  // The most tensors one file may list (2^18), checked while the header is parsed: far more than any checkpoint
+  // we know of holds in one file (GPT-2 small: 148; a 70B-parameter Llama: 723 over all its shards), and it bounds
+  // the memory of what is built from the header (about 1 KB a tensor) by 2^18 x 1 KB, where the header's 100 MB
+  // alone would allow almost two million entries.
+  static constexpr std::uint64_t max_tensors = std::uint64_t(1) << 18;
 
   // Maps the file and validates all of it; throws IoError (cannot open or map) or FormatError (malformed).
   // release_after_read: drop each tensor's mapped pages as soon as it has been read (in 4 MiB steps), so that
@@ -401,11 +406,16 @@ class SafeTensors {
     data_ = map_ + 8 + n;
     data_bytes_ = rest - n;
 
-    std::string duplicate;
+    JsonTopLevel top;
+    top.max_members = max_tensors + 1;  // and "__metadata__"
     const nlohmann::json header =
-        parse_json(std::string_view(reinterpret_cast<const char*>(map_ + 8), n), path_ + ": the header is not valid JSON: ", &duplicate);
+        parse_json(std::string_view(reinterpret_cast<const char*>(map_ + 8), n), path_ + ": the header is not valid JSON: ", top);
+    const bool has_metadata = header.is_object() && header.contains("__metadata__");
+    if (top.stopped() || top.members - (has_metadata ? 1 : 0) > max_tensors)
+      throw format_error("the header lists more than " + std::to_string(max_tensors) + " tensors; Eigenformer reads at most " +
+                         std::to_string(max_tensors) + " from one file (SafeTensors::max_tensors)");
     if (!header.is_object()) throw format_error("the header is " + detail::brief_json(header) + "; expected a JSON object");
-    if (!duplicate.empty()) throw format_error("the header lists '" + duplicate + "' twice");
+    if (!top.duplicate_key.empty()) throw format_error("the header lists '" + top.duplicate_key + "' twice");
 
     for (const auto& item : header.items()) {
       if (item.key() == "__metadata__") read_metadata(item.value());
