@@ -2,7 +2,7 @@
 //   gpt2 --model DIR --prompt "text" [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]
 //        [--repetition-penalty R] [--seed S] [--threads N] [--memory-budget 2G] [--dtype f32|bf16|int8]
 //   gpt2 --model DIR --prompt-ids "15496 995" --output-ids      ids in, ids out (no tokenizer needed)
-//   gpt2 --model DIR --tokenize-file PATH                        the ids of a file's exact bytes (tokenizer only)
+//   gpt2 --model DIR --tokenize-file PATH                        the ids of a file's exact bytes (at most 16 MiB)
 //   gpt2 --init-random DIR --tokenizer-dir .deps/gpt2            a random-weight checkpoint, for trying things out
 // The continuation streams to stdout as it is generated (never a broken UTF-8 character); prompt and generation
 // speed go to stderr. Errors are one line on stderr and exit status 1. The options are declared and checked in
@@ -13,10 +13,8 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -34,14 +32,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 using gpt2_cli::Arguments;
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void print_ids(const std::vector<std::int64_t>& ids) {
   for (std::size_t i = 0; i < ids.size(); ++i) std::cout << (i ? " " : "") << ids[i];
@@ -84,7 +74,7 @@ int run(const Arguments& a) {
 
   if (!a.tokenize_file.empty()) {
     const GPT2Tokenizer tokenizer = GPT2Tokenizer::from_directory(a.model);
-    const std::string text = read_bytes(a.tokenize_file);
+    const std::string text = gpt2_cli::read_tokenize_file(a.tokenize_file);
     std::vector<std::int64_t> ids;
     try {
       ids = tokenizer.encode(text);

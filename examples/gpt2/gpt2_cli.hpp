@@ -1,7 +1,7 @@
 // examples/gpt2/gpt2_cli.hpp: the gpt2 program's command line. Its options (CLI11), the checks made on them before
 // anything is read, and the parsing of --prompt-ids. gpt2.cpp and the fuzz target
 // tests/fuzz/fuzz_gpt2_cli.cpp both use this header, so the fuzzer runs exactly the parser that the program runs.
-// Nothing here reads a file or loads a model.
+// Nothing here loads a model; the one file read is --tokenize-file's, by read_tokenize_file below.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <eigenformer/core/bounded_reader.hpp>
 #include <eigenformer/core/error.hpp>
 #include <eigenformer/core/shape.hpp>
 
@@ -41,6 +42,15 @@ inline std::vector<std::int64_t> parse_ids(const std::string& text, Index vocab_
   for (std::string word; in >> word;) ids.push_back(example_cli::parse_token_id(word, vocab_size, "--prompt-ids"));
   if (ids.empty()) throw eigenformer::RangeError("--prompt-ids: no token ids given");
   return ids;
+}
+
+// The largest file --tokenize-file reads (16 MiB), checked as it is read: the tokenizer needs about 100 bytes of memory
+// per byte of one long word (issue 13).
+inline constexpr std::uint64_t max_tokenize_file_bytes = std::uint64_t(16) << 20;
+
+// --tokenize-file's bytes: a regular file of at most max_tokenize_file_bytes (IoError or FormatError naming it).
+inline std::string read_tokenize_file(const std::string& path) {
+  return eigenformer::read_file_bounded(path, "a file for --tokenize-file", max_tokenize_file_bytes);
 }
 
 // Declares every option of `app`, bound to the fields of `a`.

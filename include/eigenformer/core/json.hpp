@@ -1,18 +1,18 @@
 // core/json.hpp: the JSON helpers that io/ (config.json, safetensors headers) and text/ (vocab.json) share, below
 // both: parse_json() turns every syntax error into a FormatError with the caller's prefix and reports a repeated
-// top-level key; read_json_file() names the file; brief_json() quotes a value from anywhere, short and ASCII, for
+// top-level key; read_json_file() reads a file of bounded size and names it; brief_json() quotes a value from anywhere, short and ASCII, for
 // messages. Only io/ and text/ include it, so the core blocks never need nlohmann/json.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
-#include <fstream>
-#include <iterator>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <string_view>
 
+#include "eigenformer/core/bounded_reader.hpp"
 #include "eigenformer/core/error.hpp"
 
 namespace eigenformer {
@@ -156,12 +156,16 @@ inline nlohmann::json parse_json_file(std::string_view text, const std::string& 
   return j;
 }
 
-// A JSON file, every syntax error and repeated top-level key reported with the file's path.
-inline nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open");
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parse_json_file(text, path);
+// The largest config.json read_json_file reads (4 MiB): Hugging Face's are a few KB, and the largest, with label maps
+// of thousands of entries, about 100 KB. Checked as the file is read (core/bounded_reader.hpp).
+inline constexpr std::uint64_t max_config_json_bytes = std::uint64_t(4) << 20;
+
+// A JSON file of at most max_bytes (`what` names it in the cap's message), read with BoundedReader: a path that is not
+// a regular file, or cannot be read, is an IoError; every syntax error and repeated top-level key is reported with the
+// file's path.
+inline nlohmann::json read_json_file(const std::string& path, const std::string& what = "a config.json",
+                                     std::uint64_t max_bytes = max_config_json_bytes) {
+  return parse_json_file(read_file_bounded(path, what, max_bytes), path);
 }
 
 }  // namespace eigenformer

@@ -31,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "eigenformer/core/bounded_reader.hpp"
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/shape.hpp"
 #include "eigenformer/core/tensor.hpp"
@@ -248,18 +249,8 @@ class SafeTensors {
   // release_after_read: drop each tensor's mapped pages as soon as it has been read (in 4 MiB steps), so that
   // loading a model never holds the file and the model in memory at once; reading a tensor again re-reads the file.
   explicit SafeTensors(const std::string& path, bool release_after_read = false) : path_(path), release_after_read_(release_after_read) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw io_error("cannot open");
     struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      const IoError e = io_error("cannot stat");
-      ::close(fd);
-      throw e;
-    }
-    if (S_ISDIR(st.st_mode)) {
-      ::close(fd);
-      throw detail::file_error<IoError>(path_, "is a directory, not a safetensors file");
-    }
+    const int fd = open_regular_file(path, "safetensors file", &st);  // a directory, FIFO or device: refused
     const std::uint64_t file_bytes = static_cast<std::uint64_t>(st.st_size);
     if (file_bytes < 8) {  // checked before mmap, which refuses an empty file
       ::close(fd);

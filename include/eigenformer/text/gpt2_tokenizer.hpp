@@ -8,6 +8,7 @@
 // StreamingDecoder emits text id by id without ever cutting a character. Link eigenformer::text.
 #pragma once
 
+#include "eigenformer/core/bounded_reader.hpp"
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/json.hpp"
 #include "eigenformer/text/gpt2_pretokenizer.hpp"
@@ -17,12 +18,10 @@
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -30,7 +29,6 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -101,22 +99,6 @@ inline std::string code_point_name(char32_t c) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "U+%04X", static_cast<unsigned>(c));
   return buf;
-}
-
-// The whole file as bytes; IoError "<path>: cannot open: <reason>".
-inline std::string read_file_bytes(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw IoError(path + ": is a directory, not a file");
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw IoError(path + ": cannot open: " + std::strerror(errno));
-  std::string bytes;
-  char buf[1 << 16];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.append(buf, n);
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) throw IoError(path + ": cannot read");
-  return bytes;
 }
 
 struct Gpt2MergeRule {
@@ -383,13 +365,18 @@ class GPT2Tokenizer {
  public:
   static constexpr std::string_view end_of_text = "<|endoftext|>";
 
-  // Reads and checks both files. IoError if one cannot be read; FormatError naming the file (and, for
-  // merges.txt, the line) for anything malformed.
+  // The largest files load() reads, checked as they are read: GPT-2's are 1.0 MB and 0.46 MB, and a vocabulary of
+  // a million tokens fits in either. What is built from them is bounded by their size.
+  static constexpr std::uint64_t max_vocab_json_bytes = std::uint64_t(64) << 20;
+  static constexpr std::uint64_t max_merges_txt_bytes = std::uint64_t(64) << 20;
+
+  // Reads and checks both files. IoError if one is not a regular file or cannot be read; FormatError naming the
+  // file (and, for merges.txt, the line) for anything malformed, or a file over its cap above.
   static GPT2Tokenizer load(const std::string& vocab_json_path, const std::string& merges_txt_path,
                             const GPT2TokenizerOptions& options = {}) {
     auto v = std::make_shared<detail::Gpt2Vocabulary>();
-    detail::parse_gpt2_vocab(detail::read_file_bytes(vocab_json_path), vocab_json_path, *v);
-    detail::parse_gpt2_merges(detail::read_file_bytes(merges_txt_path), merges_txt_path, vocab_json_path, *v);
+    detail::parse_gpt2_vocab(read_file_bounded(vocab_json_path, "a vocab.json", max_vocab_json_bytes), vocab_json_path, *v);
+    detail::parse_gpt2_merges(read_file_bounded(merges_txt_path, "a merges.txt", max_merges_txt_bytes), merges_txt_path, vocab_json_path, *v);
     return GPT2Tokenizer(std::move(v), options);
   }
   // The same from the two files' contents, already in memory; the names stand for their paths in messages.
