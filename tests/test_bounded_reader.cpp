@@ -138,3 +138,10 @@ TEST_CASE("detail::byte_count_str: binary units when exact") {
   CHECK(detail::byte_count_str(std::uint64_t(64) << 20) == "64 MiB (67108864 bytes)");
   CHECK(detail::byte_count_str(std::uint64_t(3) << 30) == "3 GiB (3221225472 bytes)");
 }
+
+TEST_CASE("read_file_bounded: a file name with control bytes is escaped in messages (issue 13)") {
+  CHECK_THROWS_WITH_AS(read_file_bounded("/nonexistent/\x1b[31m\x7f", "a vocab.json", 100), "/nonexistent/\\u001b[31m\\u007f: cannot open: No such file or directory",
+                       IoError);
+  BoundedReader r([](char*, std::size_t) -> long { errno = EIO; return -1; }, "in\x1b", "the input", 10);
+  CHECK_THROWS_WITH_AS(r.read_all(), "in\\u001b: cannot read: Input/output error", IoError);
+}

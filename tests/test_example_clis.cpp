@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -155,4 +156,37 @@ TEST_CASE("gpt2_cli::read_tokenize_file: a regular file of at most 16 MiB, else 
   f.write(std::string(gpt2_cli::max_tokenize_file_bytes + 1, 'a'));
   CHECK_THROWS_WITH_AS(gpt2_cli::read_tokenize_file(f.path()),
                        (f.path() + ": is larger than 16 MiB (16777216 bytes); a file for --tokenize-file may be at most that").c_str(), FormatError);
+}
+
+TEST_CASE("example_cli::parse_token_id: a bad word is quoted escaped and cut (issue 13)") {
+  CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("5 \x1b[31mred", 50257), "--prompt-ids: '\\u001b[31mred' is not a token id", RangeError);
+  TransformerConfig config;
+  config.src_vocab_size = 37;
+  CHECK_THROWS_WITH_AS(translator_cli::parse_ids(std::string("4 \0x", 4), "line 1", config), "line 1: '\\u0000x' is not a token id", RangeError);
+  const std::string word = std::string(500, '9') + "x";
+  CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids(word, 50257), ("--prompt-ids: '" + std::string(39, '9') + "..." + std::string(37, '9') + "x' is not a token id").c_str(),
+                       RangeError);
+}
+
+TEST_CASE("gpt2_cli and translator_cli: what CLI11 quotes from the command line is printed escaped and cut (issue 13)") {
+  const auto printed = [](auto add_options, auto parse, auto& a, std::vector<std::string> args) {
+    std::vector<const char*> argv{"program"};
+    for (const std::string& s : args) argv.push_back(s.c_str());
+    CLI::App app;
+    add_options(app, a);
+    std::ostringstream out, err;
+    try {
+      parse(app, a, static_cast<int>(argv.size()), argv.data());
+    } catch (const CLI::ParseError& e) {
+      app.exit(e, out, err);
+    }
+    return err.str();
+  };
+  gpt2_cli::Arguments a;
+  CHECK(printed(gpt2_cli::add_options, gpt2_cli::parse, a, {"--model", "d", "--prompt-ids", "5", "--dtype", "\x1b[2J"}) ==
+        "gpt2: --dtype: \\u001b[2J not in {f32,bf16,int8} (see --help)\n");
+  translator_cli::Arguments b;
+  const std::string err = printed(translator_cli::add_options, translator_cli::parse, b, {"translate", "--model", "d", std::string(10000, '\x07')});
+  CHECK(err.find('\x07') == std::string::npos);
+  CHECK(err.size() < 300);
 }

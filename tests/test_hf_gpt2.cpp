@@ -220,3 +220,17 @@ TEST_CASE("read_gpt2_config: sizes whose parameter count overflows are refused (
   dir.write("config.json", R"({"n_layer": 1, "n_head": 1, "n_embd": 1048576, "n_inner": 4611686018427387904, "n_positions": 1, "vocab_size": 1})");
   CHECK_THROWS_AS(read_gpt2_config(dir.path() + "/config.json"), RangeError);
 }
+
+TEST_CASE("gpt2_config_from_json: an unknown activation_function is quoted escaped and cut (issue 13)") {
+  nlohmann::json j = read_json_file(std::string(EIGENFORMER_FIXTURE_DIR) + "/gpt2/gpt2_small_config.json");
+  j["activation_function"] = "\x1b[2J" + std::string(1000, 'g');
+  try {
+    gpt2_config_from_json(j, "c.json");
+    FAIL("no error");
+  } catch (const FormatError& e) {
+    const std::string what = e.what();
+    CHECK(what.rfind("c.json: field 'activation_function': activation '\\u001b[2Jggg", 0) == 0);
+    CHECK(what.find('\x1b') == std::string::npos);
+    CHECK(what.size() <= 240);
+  }
+}

@@ -74,3 +74,12 @@ TEST_CASE("parse_json: JsonTopLevel stops the parse one member past max_members"
   CHECK(few.members == 3);
   CHECK(few.stopped());
 }
+
+TEST_CASE("parse_json_file: a repeated key, a file name and nlohmann's quote of a raw byte are escaped (issue 13)") {
+  CHECK_THROWS_WITH_AS(parse_json_file(R"({"a\u0007\u001b[0m": 1, "a\u0007\u001b[0m": 2})", "dir\x1b[8m/c.json"),
+                       "dir\\u001b[8m/c.json: field 'a\\u0007\\u001b[0m' appears twice", FormatError);
+  // nlohmann quotes the bytes it could not read as they are; 0x9B alone is a CSI to some terminals.
+  CHECK_THROWS_WITH_AS(parse_json_file("\x9b" "2J", "c.json"),
+                       "c.json: not valid JSON: parse error at line 1, column 1: syntax error while parsing value - invalid literal; last read: '\\x9b'",
+                       FormatError);
+}

@@ -570,3 +570,15 @@ TEST_CASE("SafeTensors rejects: more than max_tensors tensors, while parsing, me
                          FormatError);
   }
 }
+
+TEST_CASE("SafeTensors: names and paths quoted in messages are escaped and cut (issue 13)") {
+  // A tensor name from the header with a terminal escape sequence, and one of 1000 characters.
+  check_rejected(file_bytes(R"({"\u001b[2Jx\u0000":5})"), "tensor '\\u001b[2Jx\\u0000' is 5; expected an object with \"dtype\", \"shape\" and \"data_offsets\"");
+  const std::string name(1000, 'n');
+  check_rejected(file_bytes("{\"" + name + "\":5}"),
+                 "tensor '" + std::string(39, 'n') + "..." + std::string(38, 'n') + "' is 5; expected an object with \"dtype\", \"shape\" and \"data_offsets\"");
+  check_rejected(file_bytes(R"({"\u009bk":1,"\u009bk":2})"), "the header lists '\\u009bk' twice");
+  // A file name with control bytes, as a command line may give it.
+  const std::string path = "/nonexistent/\x1b[31mred\n.safetensors";
+  CHECK_THROWS_WITH_AS(SafeTensors{path}, "/nonexistent/\\u001b[31mred\\n.safetensors: cannot open: No such file or directory", IoError);
+}

@@ -58,11 +58,11 @@ int init_random(const Arguments& a) {
   });
   std::error_code ec;
   std::filesystem::create_directories(a.init_random, ec);
-  if (ec) throw IoError(a.init_random + ": cannot create the directory: " + ec.message());
+  if (ec) throw IoError(detail::printable(a.init_random) + ": cannot create the directory: " + ec.message());
   save_gpt2(model, a.init_random);
   for (const char* file : {"vocab.json", "merges.txt"}) {
     std::filesystem::copy_file(a.tokenizer_dir + "/" + file, a.init_random + "/" + file, std::filesystem::copy_options::overwrite_existing, ec);
-    if (ec) throw IoError(a.tokenizer_dir + "/" + file + ": cannot copy: " + ec.message());
+    if (ec) throw IoError(detail::printable(a.tokenizer_dir + "/" + file) + ": cannot copy: " + ec.message());
   }
   std::cerr << "gpt2: wrote a random " << count_parameters(model) << "-parameter GPT-2 to " << a.init_random << "\n";
   return 0;
@@ -79,7 +79,7 @@ int run(const Arguments& a) {
     try {
       ids = tokenizer.encode(text);
     } catch (const Error& e) {
-      throw FormatError(a.tokenize_file + ": " + e.what());
+      throw FormatError(detail::printable(a.tokenize_file) + ": " + e.what());
     }
     print_ids(ids);
     return 0;
@@ -161,7 +161,7 @@ int main(int argc, char** argv) {
   try {
     return run(a);
   } catch (const std::exception& e) {
-    std::cerr << "gpt2: " << e.what() << "\n";
+    std::cerr << "gpt2: " << detail::printable_message(e.what()) << "\n";  // whatever a message quotes, no control byte reaches the terminal
     return 1;
   }
 }

@@ -79,7 +79,10 @@ inline void add_options(CLI::App& app, Arguments& a) {
   app.add_option("--n-head", a.n_head, "--init-random: heads")->capture_default_str()->check(CLI::Range(1, 128));
   app.add_option("--n-embd", a.n_embd, "--init-random: width")->capture_default_str()->check(CLI::Range(1, 8192));
   app.add_option("--n-positions", a.n_positions, "--init-random: context")->capture_default_str()->check(CLI::Range(1, 65536));
-  app.failure_message([](const CLI::App*, const CLI::Error& e) { return std::string("gpt2: ") + e.what() + " (see --help)\n"; });
+  // CLI11 quotes the arguments it refuses as they were typed: escaped and cut here (eigenformer::detail::escape_text).
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("gpt2: ") + eigenformer::detail::printable(e.what(), 240) + " (see --help)\n";
+  });
 }
 
 // The checks CLI11 cannot express: which options go together, and the memory budget's syntax. Throws

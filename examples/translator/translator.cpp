@@ -78,7 +78,7 @@ int resave(const Arguments& args) {
   Transformer<float> model = load_transformer<float>(args.model);
   std::error_code ec;
   std::filesystem::create_directories(args.output, ec);
-  if (ec) throw IoError(args.output + ": cannot create the directory: " + ec.message());
+  if (ec) throw IoError(detail::printable(args.output) + ": cannot create the directory: " + ec.message());
   save_transformer(model, args.output);
   std::cerr << "translator: wrote " << args.output << "/config.json and model.safetensors (" << count_parameters(model) << " parameters)\n";
   return 0;
@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
   try {
     return rs->parsed() ? resave(args) : translate(args);
   } catch (const std::exception& e) {
-    std::cerr << "translator: " << e.what() << "\n";
+    std::cerr << "translator: " << detail::printable_message(e.what()) << "\n";  // whatever a message quotes, no control byte reaches the terminal
     return 1;
   }
 }

@@ -86,7 +86,10 @@ inline CLI::App* add_options(CLI::App& app, Arguments& a) {
   CLI::App* rs = app.add_subcommand("resave", "load a model and write it again (config.json + model.safetensors, F32)");
   rs->add_option("--model", a.model, "directory with config.json and model.safetensors")->required();
   rs->add_option("--output", a.output, "directory to write (created if missing)")->required();
-  app.failure_message([](const CLI::App*, const CLI::Error& e) { return std::string("translator: ") + e.what() + " (see --help)\n"; });
+  // CLI11 quotes the arguments it refuses as they were typed: escaped and cut here (eigenformer::detail::escape_text).
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("translator: ") + eigenformer::detail::printable(e.what(), 240) + " (see --help)\n";
+  });
   return rs;
 }
 

@@ -55,16 +55,16 @@ inline int open_regular_file(const std::string& path, const std::string& noun, s
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
     const int err = errno;
-    throw IoError(path + ": cannot open: " + std::strerror(err));
+    throw IoError(detail::printable(path) + ": cannot open: " + std::strerror(err));
   }
   if (::fstat(fd, st) != 0) {
     const int err = errno;
     ::close(fd);
-    throw IoError(path + ": cannot stat: " + std::strerror(err));
+    throw IoError(detail::printable(path) + ": cannot stat: " + std::strerror(err));
   }
   if (!S_ISREG(st->st_mode)) {
     ::close(fd);
-    throw IoError(path + ": is " + detail::file_kind(st->st_mode) + ", not a " + noun);
+    throw IoError(detail::printable(path) + ": is " + detail::file_kind(st->st_mode) + ", not a " + noun);
   }
   return fd;
 }
@@ -75,10 +75,10 @@ class BoundedReader {
   // Fills buf with up to n bytes; returns how many, 0 at the end, -1 with errno set when the read failed.
   using Source = std::function<long(char* buf, std::size_t n)>;
 
-  // `name` stands for the source in messages ("dir/vocab.json", "standard input"); `what` says what it should be,
+  // `name` (escaped by detail::printable) stands for the source in messages ("dir/vocab.json", "standard input"); `what` says what it should be,
   // for the cap's message ("a vocab.json", "standard input").
   BoundedReader(Source source, std::string name, std::string what, std::uint64_t max_bytes)
-      : source_(std::move(source)), name_(std::move(name)), what_(std::move(what)), max_bytes_(max_bytes) {}
+      : source_(std::move(source)), name_(detail::printable(name)), what_(std::move(what)), max_bytes_(max_bytes) {}
 
   // A regular file, opened now (open_regular_file) and closed when the reader is destroyed; a file whose size is
   // already over the cap is refused before reading.

@@ -135,7 +135,7 @@ inline nlohmann::json parse_json(std::string_view text, const std::string& error
     const std::size_t bracket = what.find("] ");  // drop nlohmann's "[json.exception.parse_error.101] "
     if (what.rfind("[json.exception.", 0) == 0 && bracket != std::string::npos) what = what.substr(bracket + 2);
     if (what.size() > 200) what = what.substr(0, 197) + "...";
-    throw FormatError(error_prefix + what);
+    throw FormatError(error_prefix + detail::printable_message(what));  // nlohmann quotes bytes >= 0x80 as they are
   }
   return result;
 }
@@ -151,8 +151,9 @@ inline nlohmann::json parse_json(std::string_view text, const std::string& error
 // The text of a JSON file, every syntax error and repeated top-level key reported with the file's path.
 inline nlohmann::json parse_json_file(std::string_view text, const std::string& path) {
   std::string duplicate;
-  nlohmann::json j = parse_json(text, path + ": not valid JSON: ", &duplicate);
-  if (!duplicate.empty()) throw FormatError(path + ": field '" + duplicate + "' appears twice");
+  const std::string shown = detail::printable(path);
+  nlohmann::json j = parse_json(text, shown + ": not valid JSON: ", &duplicate);
+  if (!duplicate.empty()) throw FormatError(shown + ": field " + quote(duplicate) + " appears twice");
   return j;
 }
 

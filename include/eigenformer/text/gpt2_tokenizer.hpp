@@ -92,8 +92,9 @@ inline std::string utf8_encode(char32_t c) {
   return s;
 }
 
-// A token as it reads in an error message: JSON-quoted, so control characters stay visible.
-inline std::string json_quoted(std::string_view s) { return nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+// A token as it reads in an error message: in double quotes, control characters and invalid UTF-8 escaped, at most
+// 80 characters (core/error.hpp's escape_text, behind quote()).
+inline std::string json_quoted(std::string_view s) { return escape_text(s, 80, '"'); }
 
 inline std::string code_point_name(char32_t c) {
   char buf[16];
@@ -122,10 +123,11 @@ struct Gpt2Vocabulary {
 };
 
 // vocab.json: one JSON object {token: id}, ids 0..V-1 each used once, every token spelled in the byte
-// alphabet, all 256 single-byte tokens and "<|endoftext|>" present. `path` names the text in messages.
+// alphabet, all 256 single-byte tokens and "<|endoftext|>" present. `file` names the text in messages.
 // Nothing is sized from a number in the file: V is the count of tokens the JSON holds, so what is allocated is
 // bounded by the file's size.
-inline void parse_gpt2_vocab(std::string_view text, const std::string& path, Gpt2Vocabulary& v) {
+inline void parse_gpt2_vocab(std::string_view text, const std::string& file, Gpt2Vocabulary& v) {
+  const std::string path = printable(file);  // for messages
   std::string duplicate;
   const nlohmann::json j = parse_json(text, path + ": not valid JSON: ", &duplicate);
   if (!j.is_object()) throw FormatError(path + ": the top level is a JSON " + j.type_name() + "; expected an object {token: id}");
@@ -193,9 +195,10 @@ inline void parse_gpt2_vocab(std::string_view text, const std::string& path, Gpt
 }
 
 // merges.txt: a "#version" line, then one merge per line, "left right" (one space between), ranked by
-// line order. Both tokens and their concatenation must be in the vocabulary. `path` and `vocab_path` name
+// line order. Both tokens and their concatenation must be in the vocabulary. `file` and `vocab_file` name
 // the texts in messages.
-inline void parse_gpt2_merges(std::string_view text, const std::string& path, const std::string& vocab_path, Gpt2Vocabulary& v) {
+inline void parse_gpt2_merges(std::string_view text, const std::string& file, const std::string& vocab_file, Gpt2Vocabulary& v) {
+  const std::string path = printable(file), vocab_path = printable(vocab_file);  // for messages
   std::unordered_map<std::uint64_t, std::size_t> line_of;  // for "repeats line N"
   std::size_t line_no = 0;
   std::size_t pos = 0;
@@ -211,7 +214,7 @@ inline void parse_gpt2_merges(std::string_view text, const std::string& path, co
     const std::string where = path + ":" + std::to_string(line_no) + ": ";
     if (line_no == 1) {
       if (line.rfind("#version", 0) != 0) {
-        throw FormatError(where + "the first line is " + json_quoted(line.substr(0, 40)) + "; expected the header \"#version: 0.2\"");
+        throw FormatError(where + "the first line is " + json_quoted(line) + "; expected the header \"#version: 0.2\"");
       }
       continue;
     }
@@ -227,7 +230,7 @@ inline void parse_gpt2_merges(std::string_view text, const std::string& path, co
       b = sp + 1;
     }
     if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
-      throw FormatError(where + json_quoted(line.substr(0, 80)) + " is not two tokens separated by one space");
+      throw FormatError(where + json_quoted(line) + " is not two tokens separated by one space");
     }
     std::int32_t ids[2] = {0, 0};
     for (int k = 0; k < 2; ++k) {
