@@ -25,7 +25,7 @@ inline std::int64_t parse_token_id(const std::string& word, eigenformer::Index v
   } catch (const std::exception&) {
     used = 0;  // not a number, or beyond long long
   }
-  if (used != word.size()) throw eigenformer::RangeError(where + ": '" + word + "' is not a token id");
+  if (used != word.size()) throw eigenformer::RangeError(where + ": " + eigenformer::quote(word) + " is not a token id");
   if (id < 0 || id >= vocab_size)
     throw eigenformer::RangeError(where + ": token id " + word + " is outside the " + vocabulary + " [0, " + std::to_string(vocab_size) + ")");
   return id;

@@ -36,3 +36,10 @@ TEST_CASE("ConfigReader: a deeply nested value is described briefly, without rec
   CHECK_THROWS_WITH_AS(r.integer("n_layer"), ("c.json: field 'n_layer' is " + std::string(16, '[') + "[...]" + std::string(16, ']') + "; expected an integer").c_str(),
                        FormatError);
 }
+
+TEST_CASE("ConfigReader: the file name in its messages is escaped (issue 13)") {
+  const nlohmann::json empty = nlohmann::json::object();  // ConfigReader keeps a reference
+  const ConfigReader r(empty, "dir\x1b[2J/config.json");
+  CHECK_THROWS_WITH_AS(r.integer("n_layer"), "dir\\u001b[2J/config.json: field 'n_layer' is missing", FormatError);
+  CHECK(r.path() == "dir\x1b[2J/config.json");  // the path itself is kept as given
+}

@@ -6,8 +6,17 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
+
+#include "support/temp_file.hpp"
 
 using namespace eigenformer;
 
@@ -95,4 +104,89 @@ TEST_CASE("translator_cli: subcommands, options and source ids with BOS and EOS"
                        "line 2: 4 tokens (6 with BOS and EOS) do not fit the model's max_len 5", RangeError);
   CHECK_THROWS_WITH_AS(translator_cli::parse_ids("37", "--src-ids 1", config), "--src-ids 1: token id 37 is outside the source vocabulary [0, 37)",
                        RangeError);
+}
+
+TEST_CASE("translator_cli::read_sources: standard input that fails half-way is an error, not the end of the sources") {
+  // translator translated the lines read before the failure and exited 0: std::getline took the failure for EOF.
+  TransformerConfig config;
+  config.src_vocab_size = 37;
+  config.max_len = 8;
+  auto source = [](std::string text, int error) {
+    auto pos = std::make_shared<std::size_t>(0);
+    return [text, error, pos](char* buf, std::size_t n) -> long {
+      if (*pos == text.size()) {
+        if (error == 0) return 0;
+        errno = error;
+        return -1;
+      }
+      const std::size_t k = std::min(n, text.size() - *pos);
+      std::memcpy(buf, text.data() + *pos, k);
+      *pos += k;
+      return static_cast<long>(k);
+    };
+  };
+  std::vector<std::string> names;
+  BoundedReader good(source("5 9\n4\n", 0), "standard input", "standard input", translator_cli::max_stdin_bytes);
+  CHECK(translator_cli::read_sources(good, config, names) == std::vector<std::vector<std::int64_t>>{{2, 5, 9, 3}, {2, 4, 3}});
+  CHECK(names == std::vector<std::string>{"line 1", "line 2"});
+  BoundedReader failing(source("5 9\n4\n", EIO), "standard input", "standard input", translator_cli::max_stdin_bytes);
+  CHECK_THROWS_WITH_AS(translator_cli::read_sources(failing, config, names), "standard input: cannot read: Input/output error", IoError);
+  // One line longer than max_stdin_line_bytes (spaces are no ids, so only the cap can refuse it).
+  BoundedReader long_line(source("4\n" + std::string(translator_cli::max_stdin_line_bytes + 1, ' ') + "\n", 0), "standard input", "standard input",
+                          translator_cli::max_stdin_bytes);
+  CHECK_THROWS_WITH_AS(translator_cli::read_sources(long_line, config, names),
+                       "standard input: line 2 is longer than 1 MiB (1048576 bytes); a line of standard input may be at most that long", FormatError);
+  // Many short lines past max_stdin_bytes.
+  std::string many;
+  while (many.size() <= translator_cli::max_stdin_bytes) many += std::string(1000, ' ') + "\n";
+  BoundedReader too_much(source(many, 0), "standard input", "standard input", translator_cli::max_stdin_bytes);
+  CHECK_THROWS_WITH_AS(translator_cli::read_sources(too_much, config, names),
+                       "standard input: is larger than 64 MiB (67108864 bytes); standard input may be at most that", FormatError);
+}
+
+TEST_CASE("gpt2_cli::read_tokenize_file: a regular file of at most 16 MiB, else refused with its name") {
+  eigenformer::testing::TempFile f("Hello world");
+  CHECK(gpt2_cli::read_tokenize_file(f.path()) == "Hello world");
+  CHECK_THROWS_WITH_AS(gpt2_cli::read_tokenize_file("/dev/zero"), "/dev/zero: is a character device, not a file", IoError);
+  const eigenformer::testing::TempDir dir;
+  CHECK_THROWS_WITH_AS(gpt2_cli::read_tokenize_file(dir.path()), (dir.path() + ": is a directory, not a file").c_str(), IoError);
+  const std::string fifo = dir.path() + "/fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH_AS(gpt2_cli::read_tokenize_file(fifo), (fifo + ": is a FIFO (named pipe), not a file").c_str(), IoError);
+  f.write(std::string(gpt2_cli::max_tokenize_file_bytes + 1, 'a'));
+  CHECK_THROWS_WITH_AS(gpt2_cli::read_tokenize_file(f.path()),
+                       (f.path() + ": is larger than 16 MiB (16777216 bytes); a file for --tokenize-file may be at most that").c_str(), FormatError);
+}
+
+TEST_CASE("example_cli::parse_token_id: a bad word is quoted escaped and cut (issue 13)") {
+  CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("5 \x1b[31mred", 50257), "--prompt-ids: '\\u001b[31mred' is not a token id", RangeError);
+  TransformerConfig config;
+  config.src_vocab_size = 37;
+  CHECK_THROWS_WITH_AS(translator_cli::parse_ids(std::string("4 \0x", 4), "line 1", config), "line 1: '\\u0000x' is not a token id", RangeError);
+  const std::string word = std::string(500, '9') + "x";
+  CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids(word, 50257), ("--prompt-ids: '" + std::string(39, '9') + "..." + std::string(37, '9') + "x' is not a token id").c_str(),
+                       RangeError);
+}
+
+TEST_CASE("gpt2_cli and translator_cli: what CLI11 quotes from the command line is printed escaped and cut (issue 13)") {
+  const auto printed = [](auto add_options, auto parse, auto& a, std::vector<std::string> args) {
+    std::vector<const char*> argv{"program"};
+    for (const std::string& s : args) argv.push_back(s.c_str());
+    CLI::App app;
+    add_options(app, a);
+    std::ostringstream out, err;
+    try {
+      parse(app, a, static_cast<int>(argv.size()), argv.data());
+    } catch (const CLI::ParseError& e) {
+      app.exit(e, out, err);
+    }
+    return err.str();
+  };
+  gpt2_cli::Arguments a;
+  CHECK(printed(gpt2_cli::add_options, gpt2_cli::parse, a, {"--model", "d", "--prompt-ids", "5", "--dtype", "\x1b[2J"}) ==
+        "gpt2: --dtype: \\u001b[2J not in {f32,bf16,int8} (see --help)\n");
+  translator_cli::Arguments b;
+  const std::string err = printed(translator_cli::add_options, translator_cli::parse, b, {"translate", "--model", "d", std::string(10000, '\x07')});
+  CHECK(err.find('\x07') == std::string::npos);
+  CHECK(err.size() < 300);
 }

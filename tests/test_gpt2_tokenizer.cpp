@@ -416,3 +416,21 @@ TEST_CASE("GPT2Tokenizer: copies share the vocabulary, and a decoder outlives it
   text += stream->flush();
   CHECK(text == "caf\xc3\xa9 \xf0\x9f\x98\x80");
 }
+
+TEST_CASE("GPT2Tokenizer: tokens, lines and file names quoted in messages are escaped and cut (issue 13)") {
+  const std::string good = tiny_vocab({"ab"}).dump();
+  const std::string body = good.substr(1, good.size() - 2);
+  // A C1 control (U+009B, a CSI to some terminals) and a right-to-left override went through as they were.
+  CHECK_THROWS_WITH_AS(GPT2Tokenizer::from_text("{" + body + ",\"\\u009b31m\":-1}", "#version: 0.2\n"),
+                       "vocab.json: token \"\\u009b31m\" has id -1; expected a non-negative integer", FormatError);
+  CHECK_THROWS_WITH_AS(GPT2Tokenizer::from_text("{" + body + ",\"\\u202e\\u001b\":-1}", "#version: 0.2\n"),
+                       "vocab.json: token \"\\u202e\\u001b\" has id -1; expected a non-negative integer", FormatError);
+  // A 100,000-character token: its two ends, 80 characters in all.
+  const std::string long_token = "A" + std::string(100000, 'b') + "Z";
+  CHECK_THROWS_WITH_AS(GPT2Tokenizer::from_text("{" + body + ",\"" + long_token + "\":-1}", "#version: 0.2\n"),
+                       ("vocab.json: token \"A" + std::string(38, 'b') + "..." + std::string(37, 'b') + "Z\" has id -1; expected a non-negative integer").c_str(),
+                       FormatError);
+  // A merges.txt line with an escape sequence and a file name with one.
+  CHECK_THROWS_WITH_AS(GPT2Tokenizer::from_text(good, "#version: 0.2\n\x1b[2J\x1b[H x y\n", {}, "v", "dir\x1b]0;x\x07/merges.txt"),
+                       "dir\\u001b]0;x\\u0007/merges.txt:2: \"\\u001b[2J\\u001b[H x y\" is not two tokens separated by one space", FormatError);
+}

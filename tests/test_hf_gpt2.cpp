@@ -131,7 +131,7 @@ TEST_CASE("load_gpt2: a config that does not fit the checkpoint lists every prob
     CHECK_THROWS_WITH_AS(load_gpt2<float>(dir.path()), (dir.path() + "/config.json: field 'n_embd' is \"16\"; expected an integer").c_str(),
                          FormatError);
   }
-  CHECK_THROWS_WITH_AS(load_gpt2<float>("/nonexistent"), "/nonexistent/config.json: cannot open", IoError);
+  CHECK_THROWS_WITH_AS(load_gpt2<float>("/nonexistent"), "/nonexistent/config.json: cannot open: No such file or directory", IoError);
 }
 
 TEST_CASE("gpt2_parameter_count: what count_parameters gives once the model is built, from the config alone") {
@@ -227,5 +227,19 @@ TEST_CASE("read_gpt2_config: sizes whose parameter count overflows are refused (
                                   "vocab_size 50257 is about ", 0) == 0);
     CHECK(what.size() > 16);
     CHECK(what.substr(what.size() - 16) == ", more than 2^62");
+  }
+}
+
+TEST_CASE("gpt2_config_from_json: an unknown activation_function is quoted escaped and cut (issue 13)") {
+  nlohmann::json j = read_json_file(std::string(EIGENFORMER_FIXTURE_DIR) + "/gpt2/gpt2_small_config.json");
+  j["activation_function"] = "\x1b[2J" + std::string(1000, 'g');
+  try {
+    gpt2_config_from_json(j, "c.json");
+    FAIL("no error");
+  } catch (const FormatError& e) {
+    const std::string what = e.what();
+    CHECK(what.rfind("c.json: field 'activation_function': activation '\\u001b[2Jggg", 0) == 0);
+    CHECK(what.find('\x1b') == std::string::npos);
+    CHECK(what.size() <= 240);
   }
 }

@@ -21,7 +21,7 @@ TEST_CASE("read_json_file: syntax errors and repeated fields name the file") {
   } catch (const FormatError& e) {
     CHECK(std::string(e.what()).rfind(f.path() + ": not valid JSON: parse error at line 1, column 15", 0) == 0);
   }
-  CHECK_THROWS_WITH_AS(read_json_file("/nonexistent/config.json"), "/nonexistent/config.json: cannot open", IoError);
+  CHECK_THROWS_WITH_AS(read_json_file("/nonexistent/config.json"), "/nonexistent/config.json: cannot open: No such file or directory", IoError);
 }
 
 TEST_CASE("parse_json: a number too large for a double is a FormatError, not nlohmann's out_of_range (fuzz finding)") {
@@ -37,4 +37,49 @@ TEST_CASE("detail::brief_json: compact, ASCII, cut to the length asked") {
   CHECK(detail::brief_json(nlohmann::json::parse(R"({"a": [1, 2.5, "x"], "b": null})")) == R"({"a":[1,2.5,"x"],"b":null})");
   CHECK(detail::brief_json(nlohmann::json("caf\xc3\xa9")) == R"("caf\u00e9")");
   CHECK(detail::brief_json(nlohmann::json(std::vector<int>(100, 7)), 20) == "[7,7,7,7,7,7,7,7,...");
+}
+
+TEST_CASE("parse_json: a repeated key is noted at the top level only, and the last value wins as in nlohmann") {
+  std::string duplicate;
+  const nlohmann::json j = parse_json(R"({"a": {"x": 1, "x": 2}, "b": [{"y": 1, "y": 2}], "c": 3})", "p: ", &duplicate);
+  CHECK(duplicate.empty());
+  CHECK(j["a"]["x"] == 2);
+  CHECK(parse_json(R"({"a": 1, "b": 2, "a": 3, "b": 4})", "p: ", &duplicate)["a"] == 3);
+  CHECK(duplicate == "a");  // the first one repeated
+  CHECK(parse_json(R"([{"a": 1, "a": 2}])", "p: ", &duplicate).size() == 1);
+  CHECK(duplicate.empty());
+}
+
+TEST_CASE("parse_json: 100,000 members, each an object, parse (the old repeated-key check was quadratic)") {
+  // The callback parser used before rescanned the parent object after every member that is a container.
+  std::string text = "{";
+  for (int i = 0; i < 100000; ++i) text += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":{\"v\":[" + std::to_string(i) + "]}";
+  text += ",\"k7\":{}}";
+  std::string duplicate;
+  const nlohmann::json j = parse_json(text, "p: ", &duplicate);
+  CHECK(j.size() == 100000);
+  CHECK(duplicate == "k7");
+  CHECK(j["k99999"]["v"][0] == 99999);
+}
+
+TEST_CASE("parse_json: JsonTopLevel stops the parse one member past max_members") {
+  JsonTopLevel top;
+  top.max_members = 2;
+  CHECK(parse_json(R"({"a": 1, "b": {"c": 1, "d": 2, "e": 3}})", "p: ", top).size() == 2);
+  CHECK(top.members == 2);
+  CHECK_FALSE(top.stopped());
+  JsonTopLevel few;
+  few.max_members = 2;
+  CHECK(parse_json(R"({"a": 1, "b": 2, "c": 3, "d": 4 this is never read)", "p: ", few).is_null());
+  CHECK(few.members == 3);
+  CHECK(few.stopped());
+}
+
+TEST_CASE("parse_json_file: a repeated key, a file name and nlohmann's quote of a raw byte are escaped (issue 13)") {
+  CHECK_THROWS_WITH_AS(parse_json_file(R"({"a\u0007\u001b[0m": 1, "a\u0007\u001b[0m": 2})", "dir\x1b[8m/c.json"),
+                       "dir\\u001b[8m/c.json: field 'a\\u0007\\u001b[0m' appears twice", FormatError);
+  // nlohmann quotes the bytes it could not read as they are; 0x9B alone is a CSI to some terminals.
+  CHECK_THROWS_WITH_AS(parse_json_file("\x9b" "2J", "c.json"),
+                       "c.json: not valid JSON: parse error at line 1, column 1: syntax error while parsing value - invalid literal; last read: '\\x9b'",
+                       FormatError);
 }

@@ -85,3 +85,8 @@ TEST_CASE("detail::check_file_can_hold: a config needing more values than the fi
                            .c_str(),
                        FormatError);
 }
+
+TEST_CASE("parse_byte_size: the text quoted in its message is escaped and cut (issue 13)") {
+  CHECK_THROWS_WITH_AS(parse_byte_size("\x1b[31m5G", "--memory-budget"),
+                       "--memory-budget: '\\u001b[31m5G' is not a size; expected bytes such as 512M or 2G, or none", RangeError);
+}

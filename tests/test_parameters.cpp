@@ -192,3 +192,20 @@ TEST_CASE("count_parameters adds up every element") {
   ManyBlock many;
   CHECK(count_parameters(many) == 13);
 }
+
+TEST_CASE("load_parameters: a tensor name from the file is quoted escaped and cut (issue 13)") {
+  TempPath f;
+  SafeTensorsWriter w;
+  w.add("a.weight", Tensor<float>(Shape{2, 3}));
+  w.add("b", Tensor<float>(Shape{4}));
+  w.add("\x1b]8;;http://x\x07" + std::string(200, 'z'), Tensor<float>(Shape{1}));
+  w.write(f.path());
+  TinyBlock block;
+  LoadOptions options;
+  options.what = "TinyBlock";
+  CHECK_THROWS_WITH_AS(load_parameters(block, SafeTensors(f.path()), options),
+                       (f.path() + ": 1 problem loading TinyBlock: unexpected '\\u001b]8;;http://x\\u0007" + std::string(15, 'z') + "..." +
+                        std::string(38, 'z') + "'")
+                           .c_str(),
+                       FormatError);
+}

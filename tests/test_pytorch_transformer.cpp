@@ -72,6 +72,8 @@ TEST_CASE("read_transformer_config: each bad field is named") {
       {"\"nhead\": 2,", "", "field 'nhead' is missing"},
       {"\"d_model\": 10", "\"d_model\": 10.5", "field 'd_model' is 10.5; expected an integer"},
       {"\"activation\": \"gelu\"", "\"activation\": \"swish\"", "field 'activation' is \"swish\"; expected \"relu\" or \"gelu\" (nn.Transformer's choices)"},
+      {"\"activation\": \"gelu\"", "\"activation\": \"\\u001b[2J\"",  // escaped in the message (issue 13)
+       "field 'activation' is \"\\u001b[2J\"; expected \"relu\" or \"gelu\" (nn.Transformer's choices)"},
       {"\"norm_first\": false", "\"norm_first\": 0", "field 'norm_first' is 0; expected true or false"},
       {"\"nhead\": 2", "\"nhead\": 3", "d_model 10 is not a multiple of nhead 3"},
       {"\"eos_id\": 3", "\"eos_id\": 29", "eos_id 29 is outside the target vocabulary [0, 29)"},

@@ -526,3 +526,59 @@ TEST_CASE("SafeTensors rejects: what fuzz_safetensors found (a number too large 
   check_entry_rejected(R"({"dtype":"U8","shape":[)" + std::string(depth, '[') + std::string(depth, ']') + R"(],"data_offsets":[0,1]})", "\x01",
                        "tensor 'x': shape dimension 0 is " + std::string(16, '[') + "[...]" + std::string(16, ']') + "; expected a non-negative integer");
 }
+
+namespace {
+
+// The header of `count` one-byte U8 tensors "t0", "t1", ... tiling `count` bytes of data, and `metadata` if given.
+std::string many_tensors_file(std::size_t count, bool metadata = false) {
+  std::string header = metadata ? R"({"__metadata__":{"format":"pt"})" : "{";
+  for (std::size_t i = 0; i < count; ++i) {
+    if (header.size() > 1) header += ',';
+    header += "\"t" + std::to_string(i) + R"(":{"dtype":"U8","shape":[1],"data_offsets":[)" + std::to_string(i) + "," +
+              std::to_string(i + 1) + "]}";
+  }
+  header += '}';
+  return file_bytes(header, std::string(count, '\x07'));
+}
+
+}  // namespace
+
+TEST_CASE("SafeTensors: a header of 100,000 tensors parses (the repeated-key check was quadratic in the member count)") {
+  // parse_json found repeated keys with nlohmann's callback parser, which rescans the parent object after every
+  // member that is an object: this header took minutes, one near max_header_bytes hours. Linear now (bench_json).
+  const std::size_t count = 100000;
+  const std::string bytes = many_tensors_file(count, /*metadata=*/true);
+  const SafeTensors file = SafeTensors::from_bytes(bytes.data(), bytes.size(), "many.safetensors");
+  CHECK(file.tensors().size() == count);
+  CHECK(file.metadata().at("format") == "pt");
+  CHECK(file.get<std::uint8_t>("t99999")[0] == 7);
+  CHECK(file.info("t54321").begin == 54321);
+}
+
+TEST_CASE("SafeTensors rejects: more than max_tensors tensors, while parsing, metadata not counted") {
+  const std::size_t max = static_cast<std::size_t>(SafeTensors::max_tensors);
+  const std::string message = "more than " + std::to_string(max) + " tensors; Eigenformer reads at most " + std::to_string(max) +
+                              " from one file (SafeTensors::max_tensors)";
+  {  // max_tensors and the metadata: accepted
+    const std::string bytes = many_tensors_file(max, /*metadata=*/true);
+    CHECK(SafeTensors::from_bytes(bytes.data(), bytes.size(), "max.safetensors").tensors().size() == max);
+  }
+  for (bool metadata : {false, true}) {
+    CAPTURE(metadata);
+    const std::string bytes = many_tensors_file(max + 1, metadata);
+    CHECK_THROWS_WITH_AS(SafeTensors::from_bytes(bytes.data(), bytes.size(), "many.safetensors"), ("many.safetensors: the header lists " + message).c_str(),
+                         FormatError);
+  }
+}
+
+TEST_CASE("SafeTensors: names and paths quoted in messages are escaped and cut (issue 13)") {
+  // A tensor name from the header with a terminal escape sequence, and one of 1000 characters.
+  check_rejected(file_bytes(R"({"\u001b[2Jx\u0000":5})"), "tensor '\\u001b[2Jx\\u0000' is 5; expected an object with \"dtype\", \"shape\" and \"data_offsets\"");
+  const std::string name(1000, 'n');
+  check_rejected(file_bytes("{\"" + name + "\":5}"),
+                 "tensor '" + std::string(39, 'n') + "..." + std::string(38, 'n') + "' is 5; expected an object with \"dtype\", \"shape\" and \"data_offsets\"");
+  check_rejected(file_bytes(R"({"\u009bk":1,"\u009bk":2})"), "the header lists '\\u009bk' twice");
+  // A file name with control bytes, as a command line may give it.
+  const std::string path = "/nonexistent/\x1b[31mred\n.safetensors";
+  CHECK_THROWS_WITH_AS(SafeTensors{path}, "/nonexistent/\\u001b[31mred\\n.safetensors: cannot open: No such file or directory", IoError);
+}

@@ -2,7 +2,7 @@
 //   gpt2 --model DIR --prompt "text" [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]
 //        [--repetition-penalty R] [--seed S] [--threads N] [--memory-budget 2G] [--dtype f32|bf16|int8]
 //   gpt2 --model DIR --prompt-ids "15496 995" --output-ids      ids in, ids out (no tokenizer needed)
-//   gpt2 --model DIR --tokenize-file PATH                        the ids of a file's exact bytes (tokenizer only)
+//   gpt2 --model DIR --tokenize-file PATH                        the ids of a file's exact bytes (at most 16 MiB)
 //   gpt2 --init-random DIR --tokenizer-dir .deps/gpt2            a random-weight checkpoint, for trying things out
 // The continuation streams to stdout as it is generated (never a broken UTF-8 character); prompt and generation
 // speed go to stderr. Errors are one line on stderr and exit status 1. The options are declared and checked in
@@ -13,10 +13,8 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -34,14 +32,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 using gpt2_cli::Arguments;
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void print_ids(const std::vector<std::int64_t>& ids) {
   for (std::size_t i = 0; i < ids.size(); ++i) std::cout << (i ? " " : "") << ids[i];
@@ -68,11 +58,11 @@ int init_random(const Arguments& a) {
   });
   std::error_code ec;
   std::filesystem::create_directories(a.init_random, ec);
-  if (ec) throw IoError(a.init_random + ": cannot create the directory: " + ec.message());
+  if (ec) throw IoError(detail::printable(a.init_random) + ": cannot create the directory: " + ec.message());
   save_gpt2(model, a.init_random);
   for (const char* file : {"vocab.json", "merges.txt"}) {
     std::filesystem::copy_file(a.tokenizer_dir + "/" + file, a.init_random + "/" + file, std::filesystem::copy_options::overwrite_existing, ec);
-    if (ec) throw IoError(a.tokenizer_dir + "/" + file + ": cannot copy: " + ec.message());
+    if (ec) throw IoError(detail::printable(a.tokenizer_dir + "/" + file) + ": cannot copy: " + ec.message());
   }
   std::cerr << "gpt2: wrote a random " << count_parameters(model) << "-parameter GPT-2 to " << a.init_random << "\n";
   return 0;
@@ -84,12 +74,12 @@ int run(const Arguments& a) {
 
   if (!a.tokenize_file.empty()) {
     const GPT2Tokenizer tokenizer = GPT2Tokenizer::from_directory(a.model);
-    const std::string text = read_bytes(a.tokenize_file);
+    const std::string text = gpt2_cli::read_tokenize_file(a.tokenize_file);
     std::vector<std::int64_t> ids;
     try {
       ids = tokenizer.encode(text);
     } catch (const Error& e) {
-      throw FormatError(a.tokenize_file + ": " + e.what());
+      throw FormatError(detail::printable(a.tokenize_file) + ": " + e.what());
     }
     print_ids(ids);
     return 0;
@@ -171,7 +161,7 @@ int main(int argc, char** argv) {
   try {
     return run(a);
   } catch (const std::exception& e) {
-    std::cerr << "gpt2: " << e.what() << "\n";
+    std::cerr << "gpt2: " << detail::printable_message(e.what()) << "\n";  // whatever a message quotes, no control byte reaches the terminal
     return 1;
   }
 }

@@ -1,7 +1,7 @@
 // examples/gpt2/gpt2_cli.hpp: the gpt2 program's command line. Its options (CLI11), the checks made on them before
 // anything is read, and the parsing of --prompt-ids. gpt2.cpp and the fuzz target
 // tests/fuzz/fuzz_gpt2_cli.cpp both use this header, so the fuzzer runs exactly the parser that the program runs.
-// Nothing here reads a file or loads a model.
+// Nothing here loads a model; the one file read is --tokenize-file's, by read_tokenize_file below.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <eigenformer/core/bounded_reader.hpp>
 #include <eigenformer/core/error.hpp>
 #include <eigenformer/core/shape.hpp>
 
@@ -43,6 +44,15 @@ inline std::vector<std::int64_t> parse_ids(const std::string& text, Index vocab_
   return ids;
 }
 
+// The largest file --tokenize-file reads (16 MiB), checked as it is read: the tokenizer needs about 100 bytes of memory
+// per byte of one long word (issue 13).
+inline constexpr std::uint64_t max_tokenize_file_bytes = std::uint64_t(16) << 20;
+
+// --tokenize-file's bytes: a regular file of at most max_tokenize_file_bytes (IoError or FormatError naming it).
+inline std::string read_tokenize_file(const std::string& path) {
+  return eigenformer::read_file_bounded(path, "a file for --tokenize-file", max_tokenize_file_bytes);
+}
+
 // Declares every option of `app`, bound to the fields of `a`.
 inline void add_options(CLI::App& app, Arguments& a) {
   app.description("Generate text with a Hugging Face GPT-2 checkpoint directory (config.json, model.safetensors, vocab.json, merges.txt).");
@@ -69,7 +79,10 @@ inline void add_options(CLI::App& app, Arguments& a) {
   app.add_option("--n-head", a.n_head, "--init-random: heads")->capture_default_str()->check(CLI::Range(1, 128));
   app.add_option("--n-embd", a.n_embd, "--init-random: width")->capture_default_str()->check(CLI::Range(1, 8192));
   app.add_option("--n-positions", a.n_positions, "--init-random: context")->capture_default_str()->check(CLI::Range(1, 65536));
-  app.failure_message([](const CLI::App*, const CLI::Error& e) { return std::string("gpt2: ") + e.what() + " (see --help)\n"; });
+  // CLI11 quotes the arguments it refuses as they were typed: escaped and cut here (eigenformer::detail::escape_text).
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("gpt2: ") + eigenformer::detail::printable(e.what(), 240) + " (see --help)\n";
+  });
 }
 
 // The checks CLI11 cannot express: which options go together, and the memory budget's syntax. Throws

@@ -4,7 +4,8 @@
 //                        [--batch-size N] [--memory-budget 2G]
 //   translator resave --model DIR --output DIR2     (writes the model again in the same layout, F32)
 // Each source is a line of token ids without BOS and EOS (added here, as the tutorial's tensor_transform does);
-// without --src-ids, one source per line of standard input. All sources go through the model as padded batches
+// without --src-ids, one source per line of standard input (at most 1 MiB a line and 64 MiB in all; a failed read
+// is an error, not the end of the sources). All sources go through the model as padded batches
 // (--batch-size at a time) and come out one line each, in order: the greedy target ids without BOS and EOS.
 // Errors are one line on stderr and exit status 1; a translation cut by max_len is reported on stderr. The options
 // are declared and checked in translator_cli.hpp.
@@ -44,11 +45,8 @@ int translate(const Arguments& args) {
       sources.push_back(parse_ids(args.src_ids[i], names.back(), config));
     }
   } else {
-    std::string line;
-    for (int n = 1; std::getline(std::cin, line); ++n) {
-      names.push_back("line " + std::to_string(n));
-      sources.push_back(parse_ids(line, names.back(), config));
-    }
+    eigenformer::BoundedReader in = translator_cli::standard_input();
+    sources = translator_cli::read_sources(in, config, names);
   }
   ModelLoadOptions load;
   load.memory_budget = args.memory_budget_bytes;
@@ -80,7 +78,7 @@ int resave(const Arguments& args) {
   Transformer<float> model = load_transformer<float>(args.model);
   std::error_code ec;
   std::filesystem::create_directories(args.output, ec);
-  if (ec) throw IoError(args.output + ": cannot create the directory: " + ec.message());
+  if (ec) throw IoError(detail::printable(args.output) + ": cannot create the directory: " + ec.message());
   save_transformer(model, args.output);
   std::cerr << "translator: wrote " << args.output << "/config.json and model.safetensors (" << count_parameters(model) << " parameters)\n";
   return 0;
@@ -100,7 +98,7 @@ int main(int argc, char** argv) {
   try {
     return rs->parsed() ? resave(args) : translate(args);
   } catch (const std::exception& e) {
-    std::cerr << "translator: " << e.what() << "\n";
+    std::cerr << "translator: " << detail::printable_message(e.what()) << "\n";  // whatever a message quotes, no control byte reaches the terminal
     return 1;
   }
 }

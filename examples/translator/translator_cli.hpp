@@ -1,7 +1,8 @@
 // examples/translator/translator_cli.hpp: the translator program's command line. Its subcommands and options
 // (CLI11), the checks made on them before anything is read, and the parsing of source ids and --memory-budget.
 // translator.cpp and the fuzz target tests/fuzz/fuzz_translator_cli.cpp both use this header, so the fuzzer runs
-// exactly the parser that the program runs. Nothing here reads a file or loads a model.
+// exactly the parser that the program runs. Nothing here loads a model; standard input is read by read_sources below,
+// from a reader the caller opens.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include <eigenformer/core/bounded_reader.hpp>
 #include <eigenformer/core/error.hpp>
 #include <eigenformer/core/shape.hpp>
 #include <eigenformer/models/transformer.hpp>
@@ -44,6 +46,29 @@ inline std::vector<std::int64_t> parse_ids(const std::string& text, const std::s
   return ids;
 }
 
+// The caps on standard input, checked as it is read: all of it (64 MiB) and one line, one source (1 MiB). Every
+// source is kept until the last is read, so the first bounds the memory they take (8 bytes an id, 2 bytes of text
+// at least).
+inline constexpr std::uint64_t max_stdin_bytes = std::uint64_t(64) << 20;
+inline constexpr std::uint64_t max_stdin_line_bytes = std::uint64_t(1) << 20;
+
+// One source per line of `in` (standard input, or a test's reader), each named "line N" in *names; parse_ids' errors,
+// the caps above, and an IoError if a read fails: a failed read is never taken for the end of the sources.
+inline std::vector<std::vector<std::int64_t>> read_sources(eigenformer::BoundedReader& in, const eigenformer::TransformerConfig& config,
+                                                           std::vector<std::string>& names) {
+  std::vector<std::vector<std::int64_t>> sources;
+  for (std::string line; in.read_line(line, max_stdin_line_bytes);) {
+    names.push_back("line " + std::to_string(in.lines()));
+    sources.push_back(parse_ids(line, names.back(), config));
+  }
+  return sources;
+}
+
+// Standard input as read_sources reads it.
+inline eigenformer::BoundedReader standard_input() {
+  return eigenformer::BoundedReader::from_fd(0, "standard input", "standard input", max_stdin_bytes);
+}
+
 // Declares both subcommands and their options, bound to the fields of `a`; returns the resave subcommand, whose
 // parsed() tells main() which one was given.
 inline CLI::App* add_options(CLI::App& app, Arguments& a) {
@@ -61,7 +86,10 @@ inline CLI::App* add_options(CLI::App& app, Arguments& a) {
   CLI::App* rs = app.add_subcommand("resave", "load a model and write it again (config.json + model.safetensors, F32)");
   rs->add_option("--model", a.model, "directory with config.json and model.safetensors")->required();
   rs->add_option("--output", a.output, "directory to write (created if missing)")->required();
-  app.failure_message([](const CLI::App*, const CLI::Error& e) { return std::string("translator: ") + e.what() + " (see --help)\n"; });
+  // CLI11 quotes the arguments it refuses as they were typed: escaped and cut here (eigenformer::detail::escape_text).
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("translator: ") + eigenformer::detail::printable(e.what(), 240) + " (see --help)\n";
+  });
   return rs;
 }
 

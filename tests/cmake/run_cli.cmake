@@ -1,5 +1,5 @@
 # Runs one command-line program and checks its exit status and output.
-#   cmake -DNAME=test -DCOMMAND="prog@@arg@@..." [-DSTDIN_TEXT=...] -DEXPECT_EXIT=0|nonzero [-DEXPECT_STDOUT=regex] [-DEXPECT_STDERR=regex]
+#   cmake -DNAME=test -DCOMMAND="prog@@arg@@..." [-DSTDIN_TEXT=... | -DSTDIN_FILE=path] -DEXPECT_EXIT=0|nonzero [-DEXPECT_STDOUT=regex] [-DEXPECT_STDERR=regex]
 #         [-DEXPECT_STDERR_LINES=n] -P run_cli.cmake
 # Bad input must be exactly one line on stderr and a non-zero exit: EXPECT_STDERR_LINES=1 checks the first part.
 string(REPLACE "@@" ";" COMMAND "${COMMAND}")
@@ -8,6 +8,8 @@ if(DEFINED STDIN_TEXT)
   set(stdin_file "${CMAKE_CURRENT_BINARY_DIR}/cli_stdin_${NAME}.txt")  # one file per test: tests run in parallel
   file(WRITE "${stdin_file}" "${STDIN_TEXT}")
   set(input_args INPUT_FILE "${stdin_file}")
+elseif(DEFINED STDIN_FILE)
+  set(input_args INPUT_FILE "${STDIN_FILE}")
 endif()
 execute_process(COMMAND ${COMMAND} ${input_args} RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(DEFINED stdin_file)

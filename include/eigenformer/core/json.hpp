@@ -1,17 +1,18 @@
 // core/json.hpp: the JSON helpers that io/ (config.json, safetensors headers) and text/ (vocab.json) share, below
 // both: parse_json() turns every syntax error into a FormatError with the caller's prefix and reports a repeated
-// top-level key; read_json_file() names the file; brief_json() quotes a value from anywhere, short and ASCII, for
+// top-level key; read_json_file() reads a file of bounded size and names it; brief_json() quotes a value from anywhere, short and ASCII, for
 // messages. Only io/ and text/ include it, so the core blocks never need nlohmann/json.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
-#include <fstream>
-#include <iterator>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 
+#include "eigenformer/core/bounded_reader.hpp"
 #include "eigenformer/core/error.hpp"
 
 namespace eigenformer {
@@ -53,42 +54,119 @@ inline std::string brief_json(const nlohmann::json& j, std::size_t max = 40) {
 
 }  // namespace detail
 
-// Parses `text` as JSON. A syntax error, or a number too large for a double ("1e999", which nlohmann reports as
-// out_of_range, not parse_error), throws FormatError(error_prefix + nlohmann's message without its id, cut to 200
-// characters, since it may quote a long token). nlohmann keeps only the last of two equal keys, silently: the
-// first top-level key that appears twice is returned in *duplicate_key ("" if none), for the caller to refuse.
-inline nlohmann::json parse_json(std::string_view text, const std::string& error_prefix, std::string* duplicate_key = nullptr) {
-  std::unordered_set<std::string> keys;
+// What parse_json watches in a top-level object while it parses, in one pass: nlohmann keeps only the last of two
+// equal keys, silently, so the first key that appears twice is noted for the caller to refuse; and a caller that
+// knows how many members make sense (SafeTensors::max_tensors) stops the parse one member past it, before building
+// the rest.
+struct JsonTopLevel {
+  std::size_t max_members = std::numeric_limits<std::size_t>::max();  // in: stop after max_members + 1 members
+  std::string duplicate_key;  // out: the first top-level key that appears twice; "" if none
+  std::size_t members = 0;    // out: top-level members read; max_members + 1 if the parse stopped there
+  bool stopped() const { return members > max_members; }
+};
+
+namespace detail {
+
+// A SAX handler for nlohmann::json::sax_parse: builds the value as nlohmann::json::parse does (its own
+// json_sax_dom_parser, to which every event is forwarded) and watches the keys of a top-level object. Each key
+// costs one lookup in the object being built, so the parse stays linear in the text. (The callback form of
+// nlohmann::json::parse, used before, rescans the parent after every member that is itself a container: an object
+// of n objects cost n^2/2 steps, seconds for 50,000 tensors and hours for a 100 MB safetensors header.)
+class TopLevelWatcher {
+ public:
+  using json = nlohmann::json;
+  TopLevelWatcher(json& root, JsonTopLevel& top) : dom_(root), root_(root), top_(top) {}
+
+  bool null() { return dom_.null(); }
+  bool boolean(bool v) { return dom_.boolean(v); }
+  bool number_integer(json::number_integer_t v) { return dom_.number_integer(v); }
+  bool number_unsigned(json::number_unsigned_t v) { return dom_.number_unsigned(v); }
+  bool number_float(json::number_float_t v, const json::string_t& s) { return dom_.number_float(v, s); }
+  bool string(json::string_t& v) { return dom_.string(v); }
+  bool binary(json::binary_t& v) { return dom_.binary(v); }
+  bool start_object(std::size_t n) {
+    ++depth_;
+    return dom_.start_object(n);
+  }
+  bool end_object() {
+    --depth_;
+    return dom_.end_object();
+  }
+  bool start_array(std::size_t n) {
+    ++depth_;
+    return dom_.start_array(n);
+  }
+  bool end_array() {
+    --depth_;
+    return dom_.end_array();
+  }
+  bool key(json::string_t& k) {
+    if (depth_ == 1) {  // a key of the top-level object, which root_ is while it is being filled
+      if (++top_.members > top_.max_members) return false;  // sax_parse stops here and returns false
+      if (top_.duplicate_key.empty() && root_.find(k) != root_.end()) top_.duplicate_key = k;
+    }
+    return dom_.key(k);
+  }
+  template <typename Exception>
+  bool parse_error(std::size_t position, const std::string& token, const Exception& e) {
+    return dom_.parse_error(position, token, e);  // throws e, as nlohmann::json::parse does
+  }
+
+ private:
+  nlohmann::detail::json_sax_dom_parser<json> dom_;  // internal to nlohmann, but the very builder parse() uses
+  json& root_;
+  JsonTopLevel& top_;
+  std::size_t depth_ = 0;  // containers open around the current event
+};
+
+}  // namespace detail
+
+// Parses `text` as JSON, in time linear in its length. A syntax error, or a number too large for a double ("1e999",
+// which nlohmann reports as out_of_range, not parse_error), throws FormatError(error_prefix + nlohmann's message
+// without its id, cut to 200 characters, since it may quote a long token). `top` notes what the top-level object
+// holds (JsonTopLevel); when top.stopped(), the value returned is null and the caller reports the count.
+inline nlohmann::json parse_json(std::string_view text, const std::string& error_prefix, JsonTopLevel& top) {
+  nlohmann::json result;
   try {
-    return nlohmann::json::parse(text.begin(), text.end(), [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-      if (duplicate_key && depth == 1 && event == nlohmann::json::parse_event_t::key && duplicate_key->empty() &&
-          !keys.insert(parsed.get<std::string>()).second)
-        *duplicate_key = parsed.get<std::string>();
-      return true;
-    });
+    detail::TopLevelWatcher watcher(result, top);
+    if (!nlohmann::json::sax_parse(text.begin(), text.end(), &watcher)) return nlohmann::json();  // stopped at max_members
   } catch (const nlohmann::json::exception& e) {
     std::string what = e.what();
     const std::size_t bracket = what.find("] ");  // drop nlohmann's "[json.exception.parse_error.101] "
     if (what.rfind("[json.exception.", 0) == 0 && bracket != std::string::npos) what = what.substr(bracket + 2);
     if (what.size() > 200) what = what.substr(0, 197) + "...";
-    throw FormatError(error_prefix + what);
+    throw FormatError(error_prefix + detail::printable_message(what));  // nlohmann quotes bytes >= 0x80 as they are
   }
+  return result;
+}
+
+// The same; the first top-level key that appears twice is returned in *duplicate_key ("" if none).
+inline nlohmann::json parse_json(std::string_view text, const std::string& error_prefix, std::string* duplicate_key = nullptr) {
+  JsonTopLevel top;
+  nlohmann::json j = parse_json(text, error_prefix, top);
+  if (duplicate_key) *duplicate_key = top.duplicate_key;
+  return j;
 }
 
 // The text of a JSON file, every syntax error and repeated top-level key reported with the file's path.
 inline nlohmann::json parse_json_file(std::string_view text, const std::string& path) {
   std::string duplicate;
-  nlohmann::json j = parse_json(text, path + ": not valid JSON: ", &duplicate);
-  if (!duplicate.empty()) throw FormatError(path + ": field '" + duplicate + "' appears twice");
+  const std::string shown = detail::printable(path);
+  nlohmann::json j = parse_json(text, shown + ": not valid JSON: ", &duplicate);
+  if (!duplicate.empty()) throw FormatError(shown + ": field " + quote(duplicate) + " appears twice");
   return j;
 }
 
-// A JSON file, every syntax error and repeated top-level key reported with the file's path.
-inline nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open");
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parse_json_file(text, path);
+// The largest config.json read_json_file reads (4 MiB): Hugging Face's are a few KB, and the largest, with label maps
+// of thousands of entries, about 100 KB. Checked as the file is read (core/bounded_reader.hpp).
+inline constexpr std::uint64_t max_config_json_bytes = std::uint64_t(4) << 20;
+
+// A JSON file of at most max_bytes (`what` names it in the cap's message), read with BoundedReader: a path that is not
+// a regular file, or cannot be read, is an IoError; every syntax error and repeated top-level key is reported with the
+// file's path.
+inline nlohmann::json read_json_file(const std::string& path, const std::string& what = "a config.json",
+                                     std::uint64_t max_bytes = max_config_json_bytes) {
+  return parse_json_file(read_file_bounded(path, what, max_bytes), path);
 }
 
 }  // namespace eigenformer

@@ -17,17 +17,17 @@ namespace eigenformer {
 // Typed access to a config.json object: every field required unless a default is given, every type checked.
 class ConfigReader {
  public:
-  ConfigReader(const nlohmann::json& j, std::string path) : j_(j), path_(std::move(path)) {
-    if (!j_.is_object()) throw FormatError(path_ + ": the top level is not a JSON object");
+  ConfigReader(const nlohmann::json& j, std::string path) : j_(j), path_(std::move(path)), shown_(detail::printable(path_)) {
+    if (!j_.is_object()) throw FormatError(shown_ + ": the top level is not a JSON object");
   }
   Index integer(const char* key) const {
     const nlohmann::json& v = field(key);
-    if (!v.is_number_integer()) throw FormatError(path_ + ": field '" + key + "' is " + detail::brief_json(v, 100) + "; expected an integer");
+    if (!v.is_number_integer()) throw FormatError(shown_ + ": field '" + key + "' is " + detail::brief_json(v, 100) + "; expected an integer");
     return v.get<Index>();
   }
   double number(const char* key) const {
     const nlohmann::json& v = field(key);
-    if (!v.is_number()) throw FormatError(path_ + ": field '" + key + "' is " + detail::brief_json(v, 100) + "; expected a number");
+    if (!v.is_number()) throw FormatError(shown_ + ": field '" + key + "' is " + detail::brief_json(v, 100) + "; expected a number");
     return v.get<double>();
   }
   // An optional integer: absent or null gives the fallback.
@@ -40,23 +40,24 @@ class ConfigReader {
   bool boolean(const char* key, bool fallback) const {
     if (!j_.contains(key)) return fallback;
     const nlohmann::json& v = j_.at(key);
-    if (!v.is_boolean()) throw FormatError(path_ + ": field '" + key + "' is " + detail::brief_json(v, 100) + "; expected true or false");
+    if (!v.is_boolean()) throw FormatError(shown_ + ": field '" + key + "' is " + detail::brief_json(v, 100) + "; expected true or false");
     return v.get<bool>();
   }
   std::string string(const char* key) const {
     const nlohmann::json& v = field(key);
-    if (!v.is_string()) throw FormatError(path_ + ": field '" + key + "' is " + detail::brief_json(v, 100) + "; expected a string");
+    if (!v.is_string()) throw FormatError(shown_ + ": field '" + key + "' is " + detail::brief_json(v, 100) + "; expected a string");
     return v.get<std::string>();
   }
   const std::string& path() const { return path_; }
 
  private:
   const nlohmann::json& field(const char* key) const {
-    if (!j_.contains(key)) throw FormatError(path_ + ": field '" + std::string(key) + "' is missing");
+    if (!j_.contains(key)) throw FormatError(shown_ + ": field '" + std::string(key) + "' is missing");
     return j_.at(key);
   }
   const nlohmann::json& j_;
   std::string path_;
+  std::string shown_;  // path_ as messages show it (detail::printable)
 };
 
 }  // namespace eigenformer

@@ -65,7 +65,7 @@ inline GPT2Config gpt2_config_from_json(const nlohmann::json& j, const std::stri
   try {
     c.activation = activation_from_name(activation);
   } catch (const RangeError& e) {
-    throw FormatError(where + ": field 'activation_function': " + e.what());
+    throw FormatError(where + ": field 'activation_function': " + detail::printable(e.what(), 200));  // it quotes the file's text
   }
   c.bos_token_id = r.integer_or("bos_token_id", 50256);
   c.eos_token_id = r.integer_or("eos_token_id", 50256);

@@ -58,7 +58,7 @@ inline std::string format_bytes(std::uint64_t bytes) {
 inline std::uint64_t parse_byte_size(const std::string& text, const std::string& where) {
   if (text == "none") return 0;
   const auto bad = [&](const std::string& why) {
-    return RangeError(where + ": '" + text + "' " + why + "; expected bytes such as 512M or 2G, or none");
+    return RangeError(where + ": " + quote(text) + " " + why + "; expected bytes such as 512M or 2G, or none");
   };
   std::size_t i = 0;
   std::uint64_t whole = 0;  // the digits before the point, exactly
@@ -151,8 +151,8 @@ inline MemoryEstimate estimate_memory(std::uint64_t values, Index scalar_size, s
 // each missing or wrong tensor by name; a config describing a model far larger than its file does not.
 inline void check_file_can_hold(const SafeTensors& file, std::uint64_t values, const std::string& config_path, const std::string& sizes) {
   if (values <= file.data_bytes()) return;
-  throw FormatError(config_path + ": " + sizes + " make " + std::to_string(values) + " values, more than the " +
-                    std::to_string(file.data_bytes()) + " bytes of data in " + file.path() + " could hold; the config does not describe this checkpoint");
+  throw FormatError(detail::printable(config_path) + ": " + sizes + " make " + std::to_string(values) + " values, more than the " +
+                    std::to_string(file.data_bytes()) + " bytes of data in " + detail::printable(file.path()) + " could hold; the config does not describe this checkpoint");
 }
 
 }  // namespace detail

@@ -63,9 +63,9 @@ void load_parameters(Block& block, const SafeTensors& file, const LoadOptions& o
     const std::string in_file = detail::file_name_of(name, options);
     claimed.insert(in_file);
     if (!file.contains(in_file)) {
-      missing.push_back("missing '" + in_file + "'");
+      missing.push_back("missing " + quote(in_file));
     } else if (file.info(in_file).shape != detail::file_shape(name, tensor.shape(), options)) {
-      wrong_shape.push_back("'" + in_file + "' is " + file.info(in_file).shape.str() + ", expected " +
+      wrong_shape.push_back(quote(in_file) + " is " + file.info(in_file).shape.str() + ", expected " +
                             detail::file_shape(name, tensor.shape(), options).str());
     }
   });
@@ -74,7 +74,7 @@ void load_parameters(Block& block, const SafeTensors& file, const LoadOptions& o
       const std::string& name = kv.first;
       if (name.compare(0, options.prefix.size(), options.prefix) != 0 || claimed.count(name)) continue;
       if (options.ignore && options.ignore(name)) continue;
-      unexpected.push_back("unexpected '" + name + "'");
+      unexpected.push_back("unexpected " + quote(name));
     }
   }
   std::vector<std::string> problems = missing;

@@ -103,7 +103,7 @@ inline TransformerConfig transformer_config_from_json(const nlohmann::json& j, c
   c.d_ff = r.integer("dim_feedforward");
   const std::string activation = r.string("activation");
   if (activation != "relu" && activation != "gelu")
-    throw FormatError(path + ": field 'activation' is \"" + activation + "\"; expected \"relu\" or \"gelu\" (nn.Transformer's choices)");
+    throw FormatError(path + ": field 'activation' is " + detail::escape_text(activation, 80, '"') + "; expected \"relu\" or \"gelu\" (nn.Transformer's choices)");
   c.activation = activation_from_name(activation);
   c.norm_first = r.boolean("norm_first", false);
   c.layer_norm_eps = r.number("layer_norm_eps");

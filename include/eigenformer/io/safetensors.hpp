@@ -31,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "eigenformer/core/bounded_reader.hpp"
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/shape.hpp"
 #include "eigenformer/core/tensor.hpp"
@@ -103,7 +104,7 @@ static_assert(std::is_trivially_copyable_v<Eigen::bfloat16> && sizeof(Eigen::bfl
 // The one "file: message" form of every error about a file.
 template <typename E>
 E file_error(const std::string& path, const std::string& what) {
-  return E(path + ": " + what);
+  return E(printable(path) + ": " + what);
 }
 
 template <typename T>
@@ -238,23 +239,18 @@ class SafeTensors {
  public:
   // The largest header the reference accepts (its MAX_HEADER_SIZE).
   static constexpr std::uint64_t max_header_bytes = 100000000;
+  // The most tensors one file may list (2^18), checked while the header is parsed: far more than any checkpoint
+  // we know of holds in one file (GPT-2 small: 148; a 70B-parameter Llama: 723 over all its shards), and it bounds
+  // the memory of what is built from the header (about 1 KB a tensor) by 2^18 x 1 KB, where the header's 100 MB
+  // alone would allow almost two million entries.
+  static constexpr std::uint64_t max_tensors = std::uint64_t(1) << 18;
 
   // Maps the file and validates all of it; throws IoError (cannot open or map) or FormatError (malformed).
   // release_after_read: drop each tensor's mapped pages as soon as it has been read (in 4 MiB steps), so that
   // loading a model never holds the file and the model in memory at once; reading a tensor again re-reads the file.
   explicit SafeTensors(const std::string& path, bool release_after_read = false) : path_(path), release_after_read_(release_after_read) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw io_error("cannot open");
     struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      const IoError e = io_error("cannot stat");
-      ::close(fd);
-      throw e;
-    }
-    if (S_ISDIR(st.st_mode)) {
-      ::close(fd);
-      throw detail::file_error<IoError>(path_, "is a directory, not a safetensors file");
-    }
+    const int fd = open_regular_file(path, "safetensors file", &st);  // a directory, FIFO or device: refused
     const std::uint64_t file_bytes = static_cast<std::uint64_t>(st.st_size);
     if (file_bytes < 8) {  // checked before mmap, which refuses an empty file
       ::close(fd);
@@ -317,7 +313,7 @@ class SafeTensors {
   const std::map<std::string, TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo& info(const std::string& name) const {
     const auto it = tensors_.find(name);
-    if (it == tensors_.end()) throw detail::file_error<RangeError>(path_, "no tensor named '" + name + "'");
+    if (it == tensors_.end()) throw detail::file_error<RangeError>(path_, "no tensor named " + quote(name));
     return it->second;
   }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
@@ -339,7 +335,7 @@ class SafeTensors {
     (void)detail::DTypeOf<Scalar>::value;  // Scalar must be one of the types a dtype holds
     const TensorInfo& t = info(name);
     if (out.shape() != t.shape)
-      throw detail::file_error<ShapeError>(path_, "tensor '" + name + "' has shape " + t.shape.str() + "; expected " +
+      throw detail::file_error<ShapeError>(path_, "tensor " + quote(name) + " has shape " + t.shape.str() + "; expected " +
                                                       out.shape().str());
     const unsigned char* bytes = data_ + t.begin;
     const std::size_t element = dtype_size(t.dtype);
@@ -349,7 +345,7 @@ class SafeTensors {
       const unsigned char* from = bytes + static_cast<std::size_t>(first) * element;
       detail::visit_dtype(t.dtype, [&](auto tag) {
         using Src = typename decltype(tag)::type;
-        detail::convert_from_bytes<Src>(from, n, out.data() + first, path_ + ": tensor '" + name + "' ", first);
+        detail::convert_from_bytes<Src>(from, n, out.data() + first, detail::printable(path_) + ": tensor " + quote(name) + " ", first);
       });
       if (release_after_read_) release(from, static_cast<std::size_t>(n) * element);
     }
@@ -401,11 +397,16 @@ class SafeTensors {
     data_ = map_ + 8 + n;
     data_bytes_ = rest - n;
 
-    std::string duplicate;
+    JsonTopLevel top;
+    top.max_members = max_tensors + 1;  // and "__metadata__"
     const nlohmann::json header =
-        parse_json(std::string_view(reinterpret_cast<const char*>(map_ + 8), n), path_ + ": the header is not valid JSON: ", &duplicate);
+        parse_json(std::string_view(reinterpret_cast<const char*>(map_ + 8), n), detail::printable(path_) + ": the header is not valid JSON: ", top);
+    const bool has_metadata = header.is_object() && header.contains("__metadata__");
+    if (top.stopped() || top.members - (has_metadata ? 1 : 0) > max_tensors)
+      throw format_error("the header lists more than " + std::to_string(max_tensors) + " tensors; Eigenformer reads at most " +
+                         std::to_string(max_tensors) + " from one file (SafeTensors::max_tensors)");
     if (!header.is_object()) throw format_error("the header is " + detail::brief_json(header) + "; expected a JSON object");
-    if (!duplicate.empty()) throw format_error("the header lists '" + duplicate + "' twice");
+    if (!top.duplicate_key.empty()) throw format_error("the header lists " + quote(top.duplicate_key) + " twice");
 
     for (const auto& item : header.items()) {
       if (item.key() == "__metadata__") read_metadata(item.value());
@@ -418,13 +419,13 @@ class SafeTensors {
     if (!m.is_object()) throw format_error("\"__metadata__\" is " + detail::brief_json(m) + "; expected an object of strings");
     for (const auto& kv : m.items()) {
       if (!kv.value().is_string())
-        throw format_error("\"__metadata__\" value '" + kv.key() + "' is " + detail::brief_json(kv.value()) + "; expected a string");
+        throw format_error("\"__metadata__\" value " + quote(kv.key()) + " is " + detail::brief_json(kv.value()) + "; expected a string");
       metadata_.emplace(kv.key(), kv.value().get<std::string>());
     }
   }
 
   TensorInfo read_entry(const std::string& name, const nlohmann::json& e) const {
-    const std::string tensor = "tensor '" + name + "'";
+    const std::string tensor = "tensor " + quote(name);
     if (!e.is_object())
       throw format_error(tensor + " is " + detail::brief_json(e) + "; expected an object with \"dtype\", \"shape\" and \"data_offsets\"");
     for (const char* key : {"dtype", "shape", "data_offsets"})
@@ -508,14 +509,14 @@ class SafeTensors {
     const TensorInfo* prev = nullptr;
     for (const TensorInfo* t : order) {
       if (t->begin < cursor)
-        throw format_error("tensors '" + prev->name + "' (" + bytes(*prev) + " of the data) and '" + t->name + "' (" + bytes(*t) +
+        throw format_error("tensors " + quote(prev->name) + " (" + bytes(*prev) + " of the data) and " + quote(t->name) + " (" + bytes(*t) +
                            ") overlap");
       if (t->begin > cursor)
-        throw uncovered(cursor, t->begin, prev ? "between '" + prev->name + "' and '" + t->name + "'" : "before '" + t->name + "'");
+        throw uncovered(cursor, t->begin, prev ? "between " + quote(prev->name) + " and " + quote(t->name) : "before " + quote(t->name));
       cursor = t->end;
       prev = t;
     }
-    if (cursor != data_bytes_) throw uncovered(cursor, data_bytes_, prev ? "after '" + prev->name + "'" : "the file has no tensors");
+    if (cursor != data_bytes_) throw uncovered(cursor, data_bytes_, prev ? "after " + quote(prev->name) : "the file has no tensors");
   }
 
   std::string path_;
@@ -555,14 +556,14 @@ class SafeTensorsWriter {
     const std::string where = "SafeTensorsWriter.add: ";
     if (name == "__metadata__") throw RangeError(where + "the name '__metadata__' is reserved for the metadata");
     detail::check_utf8(where + "tensor name", name);
-    if (entries_.count(name)) throw RangeError(where + "tensor '" + name + "' was already added");
+    if (entries_.count(name)) throw RangeError(where + "tensor " + quote(name) + " was already added");
     Entry e{as, t.shape(), std::vector<unsigned char>(static_cast<std::size_t>(t.size()) * dtype_size(as))};
     detail::visit_dtype(as, [&](auto tag) {
       using Dst = typename decltype(tag)::type;
       for (Index i = 0; i < t.size(); ++i) {
         Dst y;
         if (!detail::convert_value(t.data()[i], y))
-          throw RangeError(detail::conversion_message(where + "tensor '" + name + "' ", i, t.data()[i], as));
+          throw RangeError(detail::conversion_message(where + "tensor " + quote(name) + " ", i, t.data()[i], as));
         detail::store_element(y, e.bytes.data() + static_cast<std::size_t>(i) * dtype_size(as));
       }
     });
@@ -574,8 +575,8 @@ class SafeTensorsWriter {
   }
 
   void set_metadata(const std::string& key, const std::string& value) {
-    detail::check_utf8("SafeTensorsWriter.set_metadata: key '" + key + "'", key);
-    detail::check_utf8("SafeTensorsWriter.set_metadata: the value of '" + key + "'", value);
+    detail::check_utf8("SafeTensorsWriter.set_metadata: key " + quote(key), key);
+    detail::check_utf8("SafeTensorsWriter.set_metadata: the value of " + quote(key), value);
     metadata_[key] = value;
   }
 

@@ -8,6 +8,7 @@
 // StreamingDecoder emits text id by id without ever cutting a character. Link eigenformer::text.
 #pragma once
 
+#include "eigenformer/core/bounded_reader.hpp"
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/json.hpp"
 #include "eigenformer/text/gpt2_pretokenizer.hpp"
@@ -17,12 +18,10 @@
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -30,7 +29,6 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -94,29 +92,14 @@ inline std::string utf8_encode(char32_t c) {
   return s;
 }
 
-// A token as it reads in an error message: JSON-quoted, so control characters stay visible.
-inline std::string json_quoted(std::string_view s) { return nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+// A token as it reads in an error message: in double quotes, control characters and invalid UTF-8 escaped, at most
+// 80 characters (core/error.hpp's escape_text, behind quote()).
+inline std::string json_quoted(std::string_view s) { return escape_text(s, 80, '"'); }
 
 inline std::string code_point_name(char32_t c) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "U+%04X", static_cast<unsigned>(c));
   return buf;
-}
-
-// The whole file as bytes; IoError "<path>: cannot open: <reason>".
-inline std::string read_file_bytes(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw IoError(path + ": is a directory, not a file");
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw IoError(path + ": cannot open: " + std::strerror(errno));
-  std::string bytes;
-  char buf[1 << 16];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.append(buf, n);
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) throw IoError(path + ": cannot read");
-  return bytes;
 }
 
 struct Gpt2MergeRule {
@@ -140,10 +123,11 @@ struct Gpt2Vocabulary {
 };
 
 // vocab.json: one JSON object {token: id}, ids 0..V-1 each used once, every token spelled in the byte
-// alphabet, all 256 single-byte tokens and "<|endoftext|>" present. `path` names the text in messages.
+// alphabet, all 256 single-byte tokens and "<|endoftext|>" present. `file` names the text in messages.
 // Nothing is sized from a number in the file: V is the count of tokens the JSON holds, so what is allocated is
 // bounded by the file's size.
-inline void parse_gpt2_vocab(std::string_view text, const std::string& path, Gpt2Vocabulary& v) {
+inline void parse_gpt2_vocab(std::string_view text, const std::string& file, Gpt2Vocabulary& v) {
+  const std::string path = printable(file);  // for messages
   std::string duplicate;
   const nlohmann::json j = parse_json(text, path + ": not valid JSON: ", &duplicate);
   if (!j.is_object()) throw FormatError(path + ": the top level is a JSON " + j.type_name() + "; expected an object {token: id}");
@@ -211,9 +195,10 @@ inline void parse_gpt2_vocab(std::string_view text, const std::string& path, Gpt
 }
 
 // merges.txt: a "#version" line, then one merge per line, "left right" (one space between), ranked by
-// line order. Both tokens and their concatenation must be in the vocabulary. `path` and `vocab_path` name
+// line order. Both tokens and their concatenation must be in the vocabulary. `file` and `vocab_file` name
 // the texts in messages.
-inline void parse_gpt2_merges(std::string_view text, const std::string& path, const std::string& vocab_path, Gpt2Vocabulary& v) {
+inline void parse_gpt2_merges(std::string_view text, const std::string& file, const std::string& vocab_file, Gpt2Vocabulary& v) {
+  const std::string path = printable(file), vocab_path = printable(vocab_file);  // for messages
   std::unordered_map<std::uint64_t, std::size_t> line_of;  // for "repeats line N"
   std::size_t line_no = 0;
   std::size_t pos = 0;
@@ -229,7 +214,7 @@ inline void parse_gpt2_merges(std::string_view text, const std::string& path, co
     const std::string where = path + ":" + std::to_string(line_no) + ": ";
     if (line_no == 1) {
       if (line.rfind("#version", 0) != 0) {
-        throw FormatError(where + "the first line is " + json_quoted(line.substr(0, 40)) + "; expected the header \"#version: 0.2\"");
+        throw FormatError(where + "the first line is " + json_quoted(line) + "; expected the header \"#version: 0.2\"");
       }
       continue;
     }
@@ -245,7 +230,7 @@ inline void parse_gpt2_merges(std::string_view text, const std::string& path, co
       b = sp + 1;
     }
     if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
-      throw FormatError(where + json_quoted(line.substr(0, 80)) + " is not two tokens separated by one space");
+      throw FormatError(where + json_quoted(line) + " is not two tokens separated by one space");
     }
     std::int32_t ids[2] = {0, 0};
     for (int k = 0; k < 2; ++k) {
@@ -383,13 +368,18 @@ class GPT2Tokenizer {
  public:
   static constexpr std::string_view end_of_text = "<|endoftext|>";
 
-  // Reads and checks both files. IoError if one cannot be read; FormatError naming the file (and, for
-  // merges.txt, the line) for anything malformed.
+  // The largest files load() reads, checked as they are read: GPT-2's are 1.0 MB and 0.46 MB, and a vocabulary of
+  // a million tokens fits in either. What is built from them is bounded by their size.
+  static constexpr std::uint64_t max_vocab_json_bytes = std::uint64_t(64) << 20;
+  static constexpr std::uint64_t max_merges_txt_bytes = std::uint64_t(64) << 20;
+
+  // Reads and checks both files. IoError if one is not a regular file or cannot be read; FormatError naming the
+  // file (and, for merges.txt, the line) for anything malformed, or a file over its cap above.
   static GPT2Tokenizer load(const std::string& vocab_json_path, const std::string& merges_txt_path,
                             const GPT2TokenizerOptions& options = {}) {
     auto v = std::make_shared<detail::Gpt2Vocabulary>();
-    detail::parse_gpt2_vocab(detail::read_file_bytes(vocab_json_path), vocab_json_path, *v);
-    detail::parse_gpt2_merges(detail::read_file_bytes(merges_txt_path), merges_txt_path, vocab_json_path, *v);
+    detail::parse_gpt2_vocab(read_file_bounded(vocab_json_path, "a vocab.json", max_vocab_json_bytes), vocab_json_path, *v);
+    detail::parse_gpt2_merges(read_file_bounded(merges_txt_path, "a merges.txt", max_merges_txt_bytes), merges_txt_path, vocab_json_path, *v);
     return GPT2Tokenizer(std::move(v), options);
   }
   // The same from the two files' contents, already in memory; the names stand for their paths in messages.
