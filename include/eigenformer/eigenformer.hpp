@@ -4,6 +4,7 @@
 #pragma once
 
 #include "eigenformer/core/accumulate.hpp"
+#include "eigenformer/core/bounded_reader.hpp"
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/json.hpp"
 #include "eigenformer/core/mask.hpp"
