@@ -27,10 +27,10 @@
 #include "eigenformer/nn/feed_forward.hpp"
 #include "eigenformer/nn/kv_cache.hpp"
 #include "eigenformer/nn/layer_norm.hpp"
+#include "eigenformer/nn/layer_weight.hpp"
 #include "eigenformer/nn/multi_head_attention.hpp"
 #include "eigenformer/nn/positional_encoding.hpp"
 #include "eigenformer/ops/activations.hpp"
-#include "eigenformer/nn/layer_weight.hpp"
 
 namespace eigenformer {
 

@@ -7,7 +7,8 @@
 // cross-attention; a target's in decoder self-attention, which is also causal). nn.Transformer always ends each
 // stack with a LayerNorm (encoder.norm, decoder.norm), post-norm or pre-norm alike; so do we.
 // Incremental decoding: start() sizes every cache and buffer once; decode_step() then costs one position and
-// allocates nothing. Dropout (the paper's 5.4, on the embeddings) is the identity at inference. Parameters: "src_embedding.weight" [V_src, D], "tgt_embedding.weight" [V_tgt, D],
+// allocates nothing. Dropout (the paper's 5.4, on the embeddings) is the identity at inference.
+// Parameters: "src_embedding.weight" [V_src, D], "tgt_embedding.weight" [V_tgt, D],
 // "encoder.layers.N.*", "encoder.norm.*", "decoder.layers.N.*", "decoder.norm.*", "generator.weight" [V_tgt, D]
 // (absent when tied to the target embedding), "generator.bias" [V_tgt].
 #pragma once

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "eigenformer/core/tensor.hpp"
-#include "eigenformer/nn/multi_head_attention.hpp"
 #include "eigenformer/nn/attention_options.hpp"
 #include "eigenformer/nn/kv_cache.hpp"
+#include "eigenformer/nn/multi_head_attention.hpp"
 
 namespace eigenformer {
 

@@ -13,10 +13,10 @@
 
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/visit.hpp"
+#include "eigenformer/nn/attention_options.hpp"
 #include "eigenformer/nn/feed_forward.hpp"
 #include "eigenformer/nn/layer_norm.hpp"
 #include "eigenformer/nn/multi_head_attention.hpp"
-#include "eigenformer/nn/attention_options.hpp"
 #include "eigenformer/ops/activations.hpp"
 
 namespace eigenformer {
