@@ -5,7 +5,7 @@
 # restructuring): build the commit before and after, e.g.
 #   git worktree add /tmp/before HEAD~1 && cmake -S /tmp/before -B /tmp/before/build -DEIGENFORMER_BUILD_TESTS=OFF &&
 #   cmake --build /tmp/before/build -j2 --target showcase translator gpt2 && tools/compare_clis.sh /tmp/before/build/bin build/bin
-# Timings on stderr ("12.3 tok/s") and the programs' own paths (--help's usage line, "wrote DIR") are masked.
+# Timings on stderr ("12.3 tokens/s") and the programs' own paths (--help's usage line, "wrote DIR") are masked.
 set -uo pipefail
 if [[ $# -ne 2 || ! -x "$1/gpt2" || ! -x "$2/gpt2" ]]; then
   echo "usage: tools/compare_clis.sh BIN_A BIN_B (each a build's bin/ with showcase, translator and gpt2)" >&2
@@ -49,7 +49,7 @@ for i in "${!commands[@]}"; do
     command=${commands[$i]//OUT/$dir/OUT}
     (eval "$bin/$command") >"$dir/stdout" 2>"$dir/stderr"
     echo "exit $?" >>"$dir/stdout"
-    sed -i -E "s#$bin/##g; s#$dir/##g; s/[0-9.]+ tok\/s/N tok\/s/g; s/ in [0-9.]+ ?m?s/ in T/g" "$dir/stdout" "$dir/stderr"
+    sed -i -E "s#$bin/##g; s#$dir/##g; s/[0-9.]+ tok(en)?s?\/s/N tok\/s/g; s/ in [0-9.]+ ?m?s/ in T/g" "$dir/stdout" "$dir/stderr"
   done
   if ! diff -r "$work/a/$i" "$work/b/$i" >"$work/diff" 2>&1; then
     echo "differs: ${commands[$i]}"
