@@ -38,13 +38,36 @@ inline void add_memory_budget_option(CLI::App& app, std::string& text) {
       ->capture_default_str();
 }
 
-// --memory-budget's text -> bytes (0: no limit); a CLI::ValidationError, as CLI11 reports its own, when malformed.
+// --memory-budget's text -> bytes (0: none, the word "none", no limit); a CLI::ValidationError, as CLI11 reports its
+// own, when malformed or below a kibibyte: "0" or "100" is a typo or a misunderstanding, never a usable budget, and
+// must not silently mean "no limit".
 inline std::uint64_t memory_budget_bytes(const std::string& text) {
+  std::uint64_t bytes = 0;
   try {
-    return eigenformer::parse_byte_size(text, "--memory-budget");
+    bytes = eigenformer::parse_byte_size(text, "--memory-budget");
   } catch (const eigenformer::RangeError& e) {
     throw CLI::ValidationError(e.what());
   }
+  if (text != "none" && bytes < 1024)
+    throw CLI::ValidationError("--memory-budget: " + eigenformer::quote(text) + " is less than 1 KiB; expected a budget such as 512M or 2G, or none");
+  return bytes;
+}
+
+// A whole decimal number from 0 to 2^64 - 1, digits only (no sign, no space, no exponent), for --seed; a
+// CLI::ValidationError naming `option` and the word otherwise: a seed that wrapped (-1) or saturated would give
+// another run's text without a word.
+inline std::uint64_t parse_u64(const std::string& word, const std::string& option) {
+  const auto bad = [&] {
+    return CLI::ValidationError(option + ": " + eigenformer::quote(word) + " is not a whole number from 0 to 18446744073709551615");
+  };
+  if (word.empty() || word.size() > 20 || word.find_first_not_of("0123456789") != std::string::npos) throw bad();
+  std::uint64_t n = 0;
+  for (char d : word) {
+    const std::uint64_t digit = static_cast<std::uint64_t>(d - '0');
+    if (n > (UINT64_MAX - digit) / 10) throw bad();
+    n = n * 10 + digit;
+  }
+  return n;
 }
 
 }  // namespace example_cli

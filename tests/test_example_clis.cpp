@@ -66,6 +66,48 @@ TEST_CASE("gpt2_cli: options, the checks between them, and --memory-budget in by
   CHECK(gpt2_error({"--init-random", "out"}, f) == "--init-random: needs --tokenizer-dir");
 }
 
+TEST_CASE("gpt2_cli: --seed is a whole number from 0 to 2^64 - 1, never wrapped or saturated (issue 13)") {
+  for (const char* word : {"0", "7", "18446744073709551615"}) {
+    CAPTURE(word);
+    gpt2_cli::Arguments a;
+    CHECK(gpt2_error({"--model", "dir", "--prompt-ids", "5", "--seed", word}, a).empty());
+    CHECK(std::to_string(a.seed) == word);
+  }
+  for (const char* word : {"-1", "18446744073709551616", "99999999999999999999999", "1e3", " 5", "+5", "0x10", ""}) {
+    CAPTURE(word);
+    gpt2_cli::Arguments a;
+    CHECK(gpt2_error({"--model", "dir", "--prompt-ids", "5", "--seed", word}, a) ==
+          "--seed: " + quote(word) + " is not a whole number from 0 to 18446744073709551615");
+  }
+}
+
+TEST_CASE("gpt2_cli: an empty --prompt or --tokenize-file is named, not mistaken for a missing one (issue 13)") {
+  gpt2_cli::Arguments a;
+  CHECK(gpt2_error({"--model", "dir", "--prompt", ""}, a) == "--prompt: the prompt is empty; expected some text");
+  gpt2_cli::Arguments b;
+  CHECK(gpt2_error({"--model", "dir", "--tokenize-file", ""}, b) == "--tokenize-file: the file name is empty");
+  gpt2_cli::Arguments c;
+  CHECK(gpt2_error({"--model", "dir", "--prompt", "", "--prompt-ids", "5"}, c) == "give exactly one of --prompt, --prompt-ids and --tokenize-file");
+}
+
+TEST_CASE("gpt2_cli and translator_cli: --memory-budget below 1 KiB is refused, not taken as no limit (issue 13)") {
+  for (const char* word : {"0", "1", "1023", "0K", "0.5K"}) {
+    CAPTURE(word);
+    gpt2_cli::Arguments a;
+    CHECK(gpt2_error({"--model", "dir", "--prompt-ids", "5", "--memory-budget", word}, a) ==
+          "--memory-budget: " + quote(word) + " is less than 1 KiB; expected a budget such as 512M or 2G, or none");
+    translator_cli::Arguments b;
+    CHECK(translator_error({"translate", "--model", "dir", "--src-ids", "5", "--memory-budget", word}, b) ==
+          "--memory-budget: " + quote(word) + " is less than 1 KiB; expected a budget such as 512M or 2G, or none");
+  }
+  gpt2_cli::Arguments a;
+  CHECK(gpt2_error({"--model", "dir", "--prompt-ids", "5", "--memory-budget", "1K"}, a).empty());
+  CHECK(a.memory_budget_bytes == 1024);
+  gpt2_cli::Arguments none;
+  CHECK(gpt2_error({"--model", "dir", "--prompt-ids", "5", "--memory-budget", "none"}, none).empty());
+  CHECK(none.memory_budget_bytes == 0);
+}
+
 TEST_CASE("gpt2_cli and translator_cli: an empty --model is refused (fuzz finding: it would read /config.json)") {
   // fuzz_translator_cli: `translate --model "" --src-ids ...` parsed, and the program then looked for the model in
   // "" + "/config.json", a file at the root of the file system.

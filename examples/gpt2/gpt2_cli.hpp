@@ -27,6 +27,7 @@ struct Arguments {
   Index max_new_tokens = 50;
   double temperature = 1.0, top_p = 1.0, repetition_penalty = 1.0;
   Index top_k = 0;
+  std::string seed_text = "0";  // --seed as typed; check() turns it into `seed`
   std::uint64_t seed = 0;
   int threads = 0;
   std::string memory_budget = "none";
@@ -66,7 +67,7 @@ inline void add_options(CLI::App& app, Arguments& a) {
   app.add_option("--top-k", a.top_k, "sample among the k most likely tokens (0: all)")->capture_default_str()->check(CLI::Range(Index(0), Index(1) << 30));
   app.add_option("--top-p", a.top_p, "sample within the nucleus of probability p")->capture_default_str()->check(CLI::Range(1e-9, 1.0));
   app.add_option("--repetition-penalty", a.repetition_penalty, "penalty for tokens already present (1: none)")->capture_default_str()->check(CLI::Range(1e-6, 1e6));
-  app.add_option("--seed", a.seed, "seed of the sampler: the same seed gives the same text")->capture_default_str();
+  app.add_option("--seed", a.seed_text, "seed of the sampler, 0 to 2^64 - 1: the same seed gives the same text")->capture_default_str();
   app.add_option("--threads", a.threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
   example_cli::add_memory_budget_option(app, a.memory_budget);
   app.add_option("--dtype", a.dtype,
@@ -91,12 +92,15 @@ inline void check(const CLI::App& app, Arguments& a) {
   if (a.init_random.empty()) {
     // Given but empty (--model ""), a directory would become "/config.json": a file at the root, not the user's.
     if (a.model.empty()) throw CLI::ValidationError("--model", app.count("--model") > 0 ? "is empty; expected a directory" : "is required");
-    const int modes = !a.prompt.empty() + !a.prompt_ids.empty() + !a.tokenize_file.empty();
+    const int modes = (app.count("--prompt") > 0) + (app.count("--prompt-ids") > 0) + (app.count("--tokenize-file") > 0);
     if (modes != 1) throw CLI::ValidationError("give exactly one of --prompt, --prompt-ids and --tokenize-file");
+    if (app.count("--prompt") > 0 && a.prompt.empty()) throw CLI::ValidationError("--prompt: the prompt is empty; expected some text");
+    if (app.count("--tokenize-file") > 0 && a.tokenize_file.empty()) throw CLI::ValidationError("--tokenize-file: the file name is empty");
   } else if (a.tokenizer_dir.empty()) {
     throw CLI::ValidationError("--init-random", "needs --tokenizer-dir");
   }
   a.memory_budget_bytes = example_cli::memory_budget_bytes(a.memory_budget);
+  a.seed = example_cli::parse_u64(a.seed_text, "--seed");
 }
 
 // Parses the command line into `a` and checks it. Throws CLI::ParseError (--help included) for main() to report
