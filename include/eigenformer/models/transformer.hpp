@@ -180,8 +180,10 @@ class Transformer {
     visit_child(encoder_norm_, "encoder.norm", f);
     for (std::size_t i = 0; i < decoder_.size(); ++i) visit_child(decoder_[i], "decoder.layers." + std::to_string(i), f);
     visit_child(decoder_norm_, "decoder.norm", f);
-    if (!config_.tie_target_embedding) f(std::string("generator.weight"), generator_.weight());
-    f(std::string("generator.bias"), generator_.bias());
+    if (!config_.tie_target_embedding)
+      visit_child(generator_, "generator", f);
+    else
+      visit_parameter(f, "generator.bias", generator_.bias(), generator_.bias_grad());
   }
 
   const TransformerConfig& config() const { return config_; }

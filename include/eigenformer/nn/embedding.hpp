@@ -9,6 +9,7 @@
 
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/tensor.hpp"
+#include "eigenformer/core/visit.hpp"
 #include "eigenformer/nn/layer_weight.hpp"
 
 namespace eigenformer {
@@ -53,7 +54,7 @@ class Embedding {
 
   template <typename F>
   void visit_parameters(F&& f) {
-    f(std::string("weight"), weight_.visit("Embedding.visit_parameters"));
+    visit_parameter(f, "weight", weight_.visit("Embedding.visit_parameters"), weight_grad_);
   }
 
   const EmbeddingConfig& config() const { return config_; }
@@ -75,6 +76,7 @@ class Embedding {
 
   EmbeddingConfig config_;
   LayerWeight<Scalar> weight_;  // [V, D]
+  Tensor<Scalar> weight_grad_;  // [V, D] once training starts (train/gradients.hpp)
 };
 
 }  // namespace eigenformer

@@ -10,6 +10,7 @@
 
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/tensor.hpp"
+#include "eigenformer/core/visit.hpp"
 #include "eigenformer/ops/layer_norm.hpp"
 
 namespace eigenformer {
@@ -47,8 +48,8 @@ class LayerNorm {
 
   template <typename F>
   void visit_parameters(F&& f) {
-    f(std::string("weight"), weight_);
-    f(std::string("bias"), bias_);
+    visit_parameter(f, "weight", weight_, weight_grad_);
+    visit_parameter(f, "bias", bias_, bias_grad_);
   }
 
   const LayerNormConfig& config() const { return config_; }
@@ -57,6 +58,7 @@ class LayerNorm {
   LayerNormConfig config_;
   Tensor<Scalar> weight_;  // [D], gamma
   Tensor<Scalar> bias_;    // [D], beta
+  Tensor<Scalar> weight_grad_, bias_grad_;  // [D] each once training starts (train/gradients.hpp)
 };
 
 // The residual connection around a sub-layer f (attention or feed-forward), x: [B, T, D]:

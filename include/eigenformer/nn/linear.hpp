@@ -9,6 +9,7 @@
 
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/tensor.hpp"
+#include "eigenformer/core/visit.hpp"
 #include "eigenformer/ops/linear.hpp"
 #include "eigenformer/nn/layer_weight.hpp"
 
@@ -67,8 +68,8 @@ class Linear {
 
   template <typename F>
   void visit_parameters(F&& f) {
-    f(std::string("weight"), weight_.visit("Linear.visit_parameters"));
-    if (config_.bias) f(std::string("bias"), bias_);
+    visit_parameter(f, "weight", weight_.visit("Linear.visit_parameters"), weight_grad_);
+    if (config_.bias) visit_parameter(f, "bias", bias_, bias_grad_);
   }
 
   const LinearConfig& config() const { return config_; }
@@ -77,6 +78,9 @@ class Linear {
   const Tensor<Scalar>& weight() const { return weight_.tensor(); }
   Tensor<Scalar>& bias() { return bias_; }
   const Tensor<Scalar>& bias() const { return bias_; }
+  // Their gradients (empty until training starts).
+  Tensor<Scalar>& weight_grad() { return weight_grad_; }
+  Tensor<Scalar>& bias_grad() { return bias_grad_; }
 
  private:
   static Index checked(Index n, const char* name) {
@@ -97,6 +101,7 @@ class Linear {
   LinearConfig config_;
   LayerWeight<Scalar> weight_;  // [out, in]
   Tensor<Scalar> bias_;    // [out], or [0] without bias
+  Tensor<Scalar> weight_grad_, bias_grad_;  // shaped as weight and bias once training starts (train/gradients.hpp)
 };
 
 }  // namespace eigenformer

@@ -14,6 +14,7 @@
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/shape.hpp"
 #include "eigenformer/core/tensor.hpp"
+#include "eigenformer/core/visit.hpp"
 
 namespace eigenformer {
 
@@ -64,7 +65,7 @@ class PositionalEncoding {
 
   template <typename F>
   void visit_parameters(F&& f) {
-    if (config_.kind == PositionKind::learned) f(std::string("weight"), table_);
+    if (config_.kind == PositionKind::learned) visit_parameter(f, "weight", table_, table_grad_);
   }
 
   // Replace the table by one a checkpoint stores ([max_len, D]): PyTorch models keep their sinusoid as a float32
@@ -91,6 +92,7 @@ class PositionalEncoding {
 
   PositionalEncodingConfig config_;
   Tensor<Scalar> table_;  // [max_len, D]
+  Tensor<Scalar> table_grad_;  // learned: [max_len, D] once training starts (train/gradients.hpp)
 };
 
 }  // namespace eigenformer
