@@ -6,8 +6,10 @@
 #include <doctest/doctest.h>
 
 #include "eigenformer/core/random.hpp"
+#include "eigenformer/train/gradients.hpp"
 #include "support/accumulate.hpp"
 #include "support/fixtures.hpp"
+#include "support/gradcheck.hpp"
 
 using namespace eigenformer;
 using namespace eigenformer::testing;
@@ -61,4 +63,23 @@ TEST_CASE_TEMPLATE("CrossAttention: forward_accumulate and attend with Accumulat
     cross.attend(x, cache, memory_lengths, ws, y, Accumulate::yes);
     check_accumulated(y.matrix(), residual.matrix(), plain.matrix());
   }
+}
+
+TEST_CASE("CrossAttention.backward: dx, dmemory (keys and values both) and every projection agree with central differences") {
+  const Index B = 2, T = 3, S = 5, D = 4;
+  CrossAttention<double> cross(MultiHeadAttentionConfig{D, 2});
+  randomize_parameters(cross, 101);
+  allocate_gradients(cross);
+  const Mask padding = Mask::key_padding({5, 2}, S);
+  const AttentionOptions<double> options{&padding};
+  Tensor<double> x = random_tensor<double>({B, T, D}, 102), memory = random_tensor<double>({B, S, D}, 103);
+  const Tensor<double> dy = random_tensor<double>({B, T, D}, 104);
+  CrossAttention<double>::Activations saved;
+  cross.forward(x, memory, options, &saved);
+  Tensor<double> dx({B, T, D}), dmemory({B, S, D});
+  cross.backward(x, memory, dy, dx, dmemory, saved, options);
+  const auto loss = [&] { return dot(cross.forward(x, memory, options), dy); };
+  check_gradient("CrossAttention dx", x, dx, loss);
+  check_gradient("CrossAttention dmemory", memory, dmemory, loss);
+  check_parameter_gradients("CrossAttention", cross, loss);
 }

@@ -9,7 +9,9 @@
 
 #include "eigenformer/nn/encoder_layer.hpp"
 #include "eigenformer/nn/layer_norm.hpp"
+#include "eigenformer/train/gradients.hpp"
 #include "support/fixtures.hpp"
+#include "support/gradcheck.hpp"
 
 using namespace eigenformer;
 using namespace eigenformer::testing;
@@ -88,4 +90,32 @@ TEST_CASE("DecoderLayer: refuses a memory from another batch or width") {
                        "DecoderLayer.forward: memory has shape [3, 6, 12]; expected [2, S, 12] (batch of x, d_model)", ShapeError);
   CHECK_THROWS_WITH_AS(layer.forward(Tensor<float>({2, 4, 10}), Tensor<float>({2, 6, 12})),
                        "DecoderLayer.forward: x has shape [2, 4, 10]; expected [B, T, 12] (d_model)", ShapeError);
+}
+
+TEST_CASE("DecoderLayer.backward: post-norm and pre-norm, both kernels: dx, dmemory and every parameter agree with central differences") {
+  const Index B = 2, T = 4, S = 5, D = 6;
+  const Mask self_mask = Mask::causal(T, T) & Mask::key_padding({4, 3}, T);
+  const Mask memory_mask = Mask::key_padding({5, 2}, S);
+  for (const bool norm_first : {false, true})
+    for (const AttentionKernel kernel : {AttentionKernel::flash, AttentionKernel::reference}) {
+      CAPTURE(norm_first);
+      CAPTURE(kernel_name(kernel));
+      DecoderLayer<double> layer(DecoderLayerConfig{D, 2, 8, Activation::relu, norm_first, 1e-5});
+      randomize_parameters(layer, 121);
+      allocate_gradients(layer);
+      DecoderLayerOptions<double> options;
+      options.self_mask = &self_mask;
+      options.memory_mask = &memory_mask;
+      options.kernel = kernel;
+      Tensor<double> x = random_tensor<double>({B, T, D}, 122), memory = random_tensor<double>({B, S, D}, 123);
+      const Tensor<double> dy = random_tensor<double>({B, T, D}, 124);
+      DecoderLayer<double>::Activations saved;
+      CHECK(layer.forward(x, memory, options, &saved).vector() == layer.forward(x, memory, options).vector());
+      Tensor<double> dmemory({B, S, D});
+      const Tensor<double> dx = layer.backward(x, memory, dy, dmemory, saved, options);
+      const auto loss = [&] { return dot(layer.forward(x, memory, options), dy); };
+      check_gradient("DecoderLayer dx", x, dx, loss);
+      check_gradient("DecoderLayer dmemory", memory, dmemory, loss);
+      check_parameter_gradients("DecoderLayer", layer, loss);
+    }
 }

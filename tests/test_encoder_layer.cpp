@@ -4,7 +4,9 @@
 
 #include <doctest/doctest.h>
 
+#include "eigenformer/train/gradients.hpp"
 #include "support/fixtures.hpp"
+#include "support/gradcheck.hpp"
 
 using namespace eigenformer;
 using namespace eigenformer::testing;
@@ -60,4 +62,27 @@ TEST_CASE("EncoderLayer: returns the self-attention weights and refuses the wron
   CHECK(weights.shape() == Shape{x.dim(0), fx.meta_int("heads"), x.dim(1), x.dim(1)});
   CHECK_THROWS_WITH_AS(layer.forward(Tensor<double>({2, 5, 8})), "EncoderLayer.forward: x has shape [2, 5, 8]; expected [B, T, 12] (d_model)",
                        ShapeError);
+}
+
+TEST_CASE("EncoderLayer.backward: post-norm and pre-norm, both kernels: dx and every parameter agree with central differences") {
+  const Index B = 2, T = 5, D = 6;
+  const Mask mask = Mask::key_padding({5, 3}, T);
+  for (const bool norm_first : {false, true})
+    for (const AttentionKernel kernel : {AttentionKernel::flash, AttentionKernel::reference}) {
+      CAPTURE(norm_first);
+      CAPTURE(kernel_name(kernel));
+      EncoderLayer<double> layer(EncoderLayerConfig{D, 2, 8, Activation::gelu_erf, norm_first, 1e-5});
+      randomize_parameters(layer, 111);
+      allocate_gradients(layer);
+      AttentionOptions<double> options{&mask};
+      options.kernel = kernel;
+      Tensor<double> x = random_tensor<double>({B, T, D}, 112);
+      const Tensor<double> dy = random_tensor<double>({B, T, D}, 113);
+      EncoderLayer<double>::Activations saved;
+      CHECK(layer.forward(x, options, &saved).vector() == layer.forward(x, options).vector());
+      const Tensor<double> dx = layer.backward(x, dy, saved, options);
+      const auto loss = [&] { return dot(layer.forward(x, options), dy); };
+      check_gradient("EncoderLayer dx", x, dx, loss);
+      check_parameter_gradients("EncoderLayer", layer, loss);
+    }
 }

@@ -5,8 +5,10 @@
 #include <doctest/doctest.h>
 
 #include "eigenformer/core/random.hpp"
+#include "eigenformer/train/gradients.hpp"
 #include "support/accumulate.hpp"
 #include "support/fixtures.hpp"
+#include "support/gradcheck.hpp"
 
 using namespace eigenformer;
 using namespace eigenformer::testing;
@@ -48,5 +50,23 @@ TEST_CASE_TEMPLATE("FeedForward: forward_accumulate and forward(..., Accumulate:
       ff.forward_accumulate(in_place, in_place);
       check_accumulated(in_place.matrix(), x.matrix(), plain.matrix());
     }
+  }
+}
+
+TEST_CASE("FeedForward.backward: with each activation, dx and both layers' gradients agree with central differences") {
+  for (const Activation activation : {Activation::relu, Activation::gelu_erf, Activation::gelu_tanh}) {
+    CAPTURE(activation_name(activation));
+    FeedForward<double> ff(FeedForwardConfig{4, 7, activation});
+    randomize_parameters(ff, 71);
+    allocate_gradients(ff);
+    Tensor<double> x = random_tensor<double>({2, 3, 4}, 72);
+    const Tensor<double> dy = random_tensor<double>({2, 3, 4}, 73);
+    const auto loss = [&] { return dot(ff.forward(x), dy); };
+    FeedForward<double>::Activations saved;
+    CHECK(ff.forward(x, &saved).vector() == ff.forward(x).vector());
+    Tensor<double> dx({2, 3, 4});
+    ff.backward(x, dy, dx, saved);
+    check_gradient("FeedForward dx", x, dx, loss);
+    check_parameter_gradients("FeedForward", ff, loss);
   }
 }

@@ -9,7 +9,10 @@
 #include "eigenformer/core/random.hpp"
 #include "eigenformer/core/threading.hpp"
 #include "eigenformer/io/hf_gpt2.hpp"
+#include "eigenformer/train/cross_entropy.hpp"
+#include "eigenformer/train/gradients.hpp"
 #include "support/fixtures.hpp"
+#include "support/gradcheck.hpp"
 #include "support/gpt2_fixture.hpp"
 
 using namespace eigenformer;
@@ -196,4 +199,26 @@ TEST_CASE("GPT2: errors name the context limit and the vocabulary") {
   CHECK_THROWS_WITH_AS(model.decode_step(token, state), "GPT2.decode_step: all 4 positions of the cache are used (n_positions 4)", RangeError);
   c.n_head = 3;
   CHECK_THROWS_WITH_AS(GPT2<float>{c}, "GPT2Config: n_embd 8 is not a multiple of n_head 3", RangeError);
+}
+
+TEST_CASE("GPT2.backward: the training forward equals forward(ids); every parameter's gradient of a cross-entropy loss, tied wte "
+          "included, agrees with central differences") {
+  GPT2Config g;
+  g.n_layer = 2, g.n_embd = 6, g.n_head = 2, g.n_positions = 9, g.vocab_size = 13, g.bos_token_id = g.eos_token_id = 0;
+  GPT2<double> model(g);
+  randomize_parameters(model, 141, 0.4);
+  allocate_gradients(model);
+  Tensor<std::int64_t> ids({2, 5}), targets({10});
+  for (Index i = 0; i < 10; ++i) ids[i] = (i * 7) % 13, targets[i] = (i * 5 + 1) % 13;
+  GPT2Activations<double> saved;
+  const Tensor<double> logits = model.forward(ids, saved);
+  CHECK(logits.vector() == model.forward(ids).vector());
+  Tensor<double> dlogits(logits.shape());
+  cross_entropy_backward<double>(logits.matrix(10, 13), targets, nullptr, {}, 1.0, dlogits.matrix(10, 13), Accumulate::no);
+  model.backward(dlogits, saved);
+  const auto loss = [&] {
+    const Tensor<double> l = model.forward(ids);
+    return cross_entropy_forward<double>(l.matrix(10, 13), targets, {});
+  };
+  check_parameter_gradients("GPT2", model, loss, 1e-4);
 }

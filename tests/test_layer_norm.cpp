@@ -2,9 +2,12 @@
 // layer_norm_backward against central differences.
 #include "eigenformer/nn/layer_norm.hpp"
 
+#include "eigenformer/nn/linear.hpp"
+
 #include <doctest/doctest.h>
 
 #include "eigenformer/core/random.hpp"
+#include "eigenformer/train/gradients.hpp"
 #include "support/fixtures.hpp"
 #include "support/gradcheck.hpp"
 
@@ -75,4 +78,49 @@ TEST_CASE("layer_norm_backward: dx, dgamma and dbeta agree with central differen
   CHECK((in_place.matrix() - dx_only.matrix()).cwiseAbs().maxCoeff() < 1e-12);
   CHECK((dgamma_twice.vector() - 2 * dgamma.vector()).cwiseAbs().maxCoeff() < 1e-12);
   CHECK((dbeta_twice.vector() - 2 * dbeta.vector()).cwiseAbs().maxCoeff() < 1e-12);
+}
+
+TEST_CASE("LayerNorm.backward: dx, weight and bias gradients agree with central differences; dx accumulates unless told not to") {
+  LayerNorm<double> norm(LayerNormConfig{6, 1e-5});
+  randomize_parameters(norm, 41);
+  allocate_gradients(norm);
+  Tensor<double> x = random_tensor<double>({2, 3, 6}, 42);
+  const Tensor<double> dy = random_tensor<double>({2, 3, 6}, 43);
+  const auto loss = [&] { return dot(norm.forward(x), dy); };
+  LayerNorm<double>::Activations saved;
+  const Tensor<double> y = norm.forward(x, &saved);
+  CHECK(y.vector() == norm.forward(x).vector());  // saving changes nothing
+  Tensor<double> dx({2, 3, 6}, 7.0);
+  norm.backward(x, dy, dx, saved, Accumulate::no);
+  check_gradient("LayerNorm dx", x, dx, loss);
+  check_parameter_gradients("LayerNorm", norm, loss);
+  Tensor<double> dx_twice = dx;
+  norm.backward(x, dy, dx_twice, saved);
+  CHECK((dx_twice.vector() - 2 * dx.vector()).cwiseAbs().maxCoeff() < 1e-14);
+  CHECK_THROWS_WITH_AS(norm.backward(x, dy, dx, LayerNorm<double>::Activations{}), doctest::Contains("expected x's shape and a forward of this x"),
+                       ShapeError);
+}
+
+TEST_CASE("sublayer_connection_backward: pre-norm and post-norm residual connections agree with central differences") {
+  for (const bool norm_first : {true, false}) {
+    CAPTURE(norm_first);
+    LayerNorm<double> norm(LayerNormConfig{5, 1e-5});
+    Linear<double> f(LinearConfig{5, 5});
+    randomize_parameters(norm, 44);
+    randomize_parameters(f, 45);
+    allocate_gradients(norm);
+    allocate_gradients(f);
+    Tensor<double> x = random_tensor<double>({2, 4, 5}, 46);
+    const Tensor<double> dy = random_tensor<double>({2, 4, 5}, 47);
+    const auto add_f = [&](TensorView<const double> in, TensorView<double> out) { f.forward_accumulate(in, out); };
+    const auto loss = [&] { return dot(sublayer_connection<double>(norm_first, norm, x, add_f), dy); };
+    SublayerActivations<double> saved;
+    const Tensor<double> y = sublayer_connection<double>(norm_first, norm, x, add_f, &saved);
+    CHECK(y.vector() == sublayer_connection<double>(norm_first, norm, x, add_f).vector());
+    const Tensor<double> dx = sublayer_connection_backward<double>(
+        norm_first, norm, x, dy, saved, [&](TensorView<const double> in, TensorView<const double> dout, TensorView<double> din) { f.backward(in, dout, din); });
+    check_gradient("sublayer dx", x, dx, loss);
+    check_parameter_gradients("sublayer norm", norm, loss);
+    check_parameter_gradients("sublayer f", f, loss);
+  }
 }

@@ -14,6 +14,7 @@
 #include "eigenformer/core/threading.hpp"
 #include "support/accumulate.hpp"
 #include "support/fixtures.hpp"
+#include "eigenformer/train/gradients.hpp"
 #include "support/gradcheck.hpp"
 
 using namespace eigenformer;
@@ -166,4 +167,39 @@ TEST_CASE("linear_backward: dx, dW and db agree with central differences; dx acc
                           dwide_twice.matrix().block(1, 2, out, in), nullptr, Accumulate::no);
   CHECK((dx_written.matrix() - dx_only.matrix()).cwiseAbs().maxCoeff() < 1e-14);
   CHECK((dwide_twice.matrix() - 2 * dwide.matrix()).cwiseAbs().maxCoeff() < 1e-14);
+}
+
+TEST_CASE("Linear.backward: dx, weight and bias gradients agree with central differences; a part of the rows alone too") {
+  Linear<double> layer(LinearConfig{4, 6});
+  randomize_parameters(layer, 31);
+  allocate_gradients(layer);
+  Tensor<double> x = random_tensor<double>({2, 3, 4}, 32);
+  const Tensor<double> dy = random_tensor<double>({2, 3, 6}, 33);
+  const auto loss = [&] { return dot(layer.forward(x), dy); };
+  Tensor<double> dx({2, 3, 4});
+  layer.backward(x, dy, dx);
+  check_gradient("Linear dx", x, dx, loss);
+  check_parameter_gradients("Linear", layer, loss);
+
+  // Rows [2, 5) only (one part of a fused projection): gradients outside them stay zero.
+  zero_gradients(layer);
+  const Tensor<double> dpart = random_tensor<double>({6, 3}, 34);
+  Tensor<double> dx_part({6, 4});
+  layer.backward_rows(std::as_const(x).matrix(), 2, 3, dpart.matrix(), dx_part.matrix());
+  const auto part_loss = [&] {
+    const Tensor<double> y = layer.forward(x);
+    return (std::as_const(y).matrix(6, 6).middleCols(2, 3).array() * dpart.matrix().array()).sum();
+  };
+  check_gradient("Linear rows dx", x, dx_part.view().reshaped({2, 3, 4}), part_loss);
+  check_parameter_gradients("Linear rows", layer, part_loss);
+}
+
+TEST_CASE("Linear.backward: refuses to run before allocate_gradients, on a narrowed weight, and on a dy of the wrong shape") {
+  Linear<float> layer(LinearConfig{4, 6});
+  Tensor<float> x({3, 4}), dy({3, 6}), dx({3, 4});
+  CHECK_THROWS_WITH_AS(layer.backward(x, dy, dx), doctest::Contains("call allocate_gradients(model)"), ShapeError);
+  allocate_gradients(layer);
+  CHECK_THROWS_WITH_AS(layer.backward(x, Tensor<float>({3, 5}), dx), doctest::Contains("dy has shape [3, 5]; expected [3, 6]"), ShapeError);
+  layer.narrow_weights(WeightType::bf16);
+  CHECK_THROWS_WITH_AS(layer.backward(x, dy, dx), doctest::Contains("narrowed for inference"), ShapeError);
 }

@@ -9,8 +9,11 @@
 #include <map>
 
 #include "eigenformer/core/random.hpp"
+#include "eigenformer/train/gradients.hpp"
 #include "support/accumulate.hpp"
 #include "support/fixtures.hpp"
+#include "support/gradcheck.hpp"
+#include "support/masks.hpp"
 
 using namespace eigenformer;
 using namespace eigenformer::testing;
@@ -161,4 +164,48 @@ TEST_CASE("MultiHeadAttention: forward_accumulate refuses a y of another shape")
   Tensor<float> y({2, 5, 12});
   CHECK_THROWS_WITH_AS(mha.forward_accumulate(x, x, x, y),
                        "MultiHeadAttention.forward_accumulate: y has shape [2, 5, 12]; expected [2, 4, 12] (query's shape)", ShapeError);
+}
+
+TEST_CASE("MultiHeadAttention.backward: self and cross inputs, fused and separate projections, both kernels, every mask kind") {
+  const Index B = 2, T = 4, S = 6, D = 6;
+  const auto masks = all_mask_kinds(T, S, 91);
+  for (const bool fused : {true, false})
+    for (const AttentionKernel kernel : {AttentionKernel::flash, AttentionKernel::reference})
+      for (std::size_t m = 0; m < masks.size(); ++m) {
+        const std::string name = masks[m].first + ", " + kernel_name(kernel) + (fused ? ", fused" : ", separate");
+        CAPTURE(name);
+        MultiHeadAttention<double> mha(MultiHeadAttentionConfig{D, 2, true, fused});
+        randomize_parameters(mha, 92 + m);
+        allocate_gradients(mha);
+        AttentionOptions<double> options;
+        options.mask = &masks[m].second;
+        options.kernel = kernel;
+        Tensor<double> query = random_tensor<double>({B, T, D}, 93), key = random_tensor<double>({B, S, D}, 94), value = random_tensor<double>({B, S, D}, 95);
+        const Tensor<double> dy = random_tensor<double>({B, T, D}, 96);
+        MultiHeadAttention<double>::Activations saved;
+        CHECK(mha.forward(query, key, value, options, "test", nullptr, &saved).vector() == mha.forward(query, key, value, options).vector());
+        Tensor<double> dquery({B, T, D}), dkey({B, S, D}), dvalue({B, S, D});
+        mha.backward(query, key, value, dy, dquery, dkey, dvalue, saved, options);
+        const auto loss = [&] { return dot(mha.forward(query, key, value, options), dy); };
+        check_gradient("MHA dquery, " + name, query, dquery, loss);
+        check_gradient("MHA dkey, " + name, key, dkey, loss);
+        check_gradient("MHA dvalue, " + name, value, dvalue, loss);
+        if (m < 3) check_parameter_gradients("MHA " + name, mha, loss);  // the parameters' paths do not depend on the mask kind
+      }
+}
+
+TEST_CASE("MultiHeadAttention.backward: self-attention sums the three paths into one dx") {
+  const Index B = 2, T = 5, D = 4;
+  MultiHeadAttention<double> mha(MultiHeadAttentionConfig{D, 2});
+  randomize_parameters(mha, 97);
+  allocate_gradients(mha);
+  const Mask causal = Mask::causal(T, T);
+  const AttentionOptions<double> options{&causal};
+  Tensor<double> x = random_tensor<double>({B, T, D}, 98);
+  const Tensor<double> dy = random_tensor<double>({B, T, D}, 99);
+  MultiHeadAttention<double>::Activations saved;
+  mha.forward(x, options, &saved);
+  Tensor<double> dx({B, T, D});
+  mha.backward(x, x, x, dy, dx, dx, dx, saved, options);
+  check_gradient("MHA self dx", x, dx, [&] { return dot(mha.forward(x, options), dy); });
 }

@@ -3,7 +3,9 @@
 
 #include <doctest/doctest.h>
 
+#include "eigenformer/train/gradients.hpp"
 #include "support/fixtures.hpp"
+#include "support/gradcheck.hpp"
 
 using namespace eigenformer;
 using namespace eigenformer::testing;
@@ -38,4 +40,22 @@ TEST_CASE("PositionalEncoding: odd d_model ends with a sine column") {
   // Column 6 of a 7-wide table uses frequency 10000^(-6/7); it is sin(p * that).
   for (Index p = 0; p < 10; ++p) CHECK(odd.table().at(p, 6) == doctest::Approx(std::sin(p * std::pow(10000.0, -6.0 / 7.0))).epsilon(1e-14));
   CHECK(even.table().at(3, 0) == odd.table().at(3, 0));  // column 0 does not depend on D
+}
+
+TEST_CASE("PositionalEncoding.backward: a learned table's rows gather dy over the batch at their positions; a sinusoid learns nothing") {
+  PositionalEncoding<double> learned(PositionalEncodingConfig{PositionKind::learned, 7, 3});
+  randomize_parameters(learned, 61);
+  allocate_gradients(learned);
+  Tensor<double> x = random_tensor<double>({2, 4, 3}, 62);
+  const Tensor<double> dy = random_tensor<double>({2, 4, 3}, 63);
+  learned.backward(dy, 2);
+  const auto loss = [&] {
+    Tensor<double> y = Tensor<double>::copy_of(x.view());
+    learned.add_to(y, 2);
+    return dot(y, dy);
+  };
+  check_parameter_gradients("PositionalEncoding", learned, loss);
+  CHECK_THROWS_WITH_AS(learned.backward(dy, 4), doctest::Contains("positions [4, 8) go past max_len 7"), RangeError);
+  PositionalEncoding<double> fixed(PositionalEncodingConfig{PositionKind::sinusoidal, 7, 3});
+  fixed.backward(dy, 0);  // nothing to learn, nothing to allocate
 }

@@ -147,5 +147,12 @@ inline void check_shape(std::string_view where, const char* what, const Shape& a
   if (note) msg += std::string(" (") + note + ")";
   throw ShapeError(msg);
 }
+// The same against one exact shape (a gradient against its input's).
+inline void check_shape(std::string_view where, const char* what, const Shape& actual, const Shape& expected, const char* note = nullptr) {
+  if (actual == expected) return;
+  std::string msg = std::string(where) + ": " + what + " has shape " + actual.str() + "; expected " + expected.str();
+  if (note) msg += std::string(" (") + note + ")";
+  throw ShapeError(msg);
+}
 
 }  // namespace eigenformer

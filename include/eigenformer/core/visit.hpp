@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "eigenformer/core/error.hpp"
 #include "eigenformer/core/tensor.hpp"
 
 namespace eigenformer {
@@ -24,6 +25,14 @@ void visit_parameter(F& f, const std::string& name, Tensor<Scalar>& value, Tenso
     f(name, value, grad);
   else
     f(name, value);
+}
+
+// A backward adds into its block's gradients: they must have been sized (allocate_gradients in train/gradients.hpp).
+template <typename Scalar>
+void require_gradient(const Tensor<Scalar>& grad, const Tensor<Scalar>& value, const char* where) {
+  if (grad.shape() != value.shape())
+    throw ShapeError(std::string(where) + ": the parameter's gradient has shape " + grad.shape().str() + ", the parameter " + value.shape().str() +
+                     "; call allocate_gradients(model) before the first backward");
 }
 
 namespace detail {

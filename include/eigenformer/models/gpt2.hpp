@@ -31,6 +31,7 @@
 #include "eigenformer/nn/multi_head_attention.hpp"
 #include "eigenformer/nn/positional_encoding.hpp"
 #include "eigenformer/ops/activations.hpp"
+#include "eigenformer/ops/linear.hpp"
 
 namespace eigenformer {
 
@@ -77,14 +78,46 @@ class GPT2Block {
         norm1_(LayerNormConfig{c.n_embd, c.layer_norm_epsilon}),
         norm2_(LayerNormConfig{c.n_embd, c.layer_norm_epsilon}) {}
 
+  // What backward needs of a forward (training), as EncoderLayer's.
+  struct Activations {
+    typename MultiHeadAttention<Scalar>::Activations self_attn;
+    typename FeedForward<Scalar>::Activations feed_forward;
+    SublayerActivations<Scalar> attention_residual, feed_forward_residual;  // ln_1(x), ln_2(h) and their statistics
+    Tensor<Scalar> h;  // [B, T, D]: x + Attn(ln_1(x))
+  };
+
   // options.mask: causal, and the left padding of a batch of prompts. fill_cache, if given, receives the keys and
-  // values of the T positions, so that step() can continue from them.
-  Tensor<Scalar> forward(TensorView<const Scalar> x, const AttentionOptions<Scalar>& options, KVCache<Scalar>* fill_cache = nullptr) const {
-    const Tensor<Scalar> h = sublayer_connection<Scalar>(/*norm_first=*/true, norm1_, x, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
-      self_attn_.forward_accumulate(in, in, in, out, options, "GPT2Block.forward", fill_cache);
-    });
-    return sublayer_connection<Scalar>(/*norm_first=*/true, norm2_, h,
-                                       [&](TensorView<const Scalar> in, TensorView<Scalar> out) { feed_forward_.forward_accumulate(in, out); });
+  // values of the T positions, so that step() can continue from them. saved: see Activations.
+  Tensor<Scalar> forward(TensorView<const Scalar> x, const AttentionOptions<Scalar>& options, KVCache<Scalar>* fill_cache = nullptr,
+                         Activations* saved = nullptr) const {
+    Tensor<Scalar> h = sublayer_connection<Scalar>(
+        /*norm_first=*/true, norm1_, x,
+        [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
+          self_attn_.forward_accumulate(in, in, in, out, options, "GPT2Block.forward", fill_cache, saved ? &saved->self_attn : nullptr);
+        },
+        saved ? &saved->attention_residual : nullptr);
+    Tensor<Scalar> y = sublayer_connection<Scalar>(
+        /*norm_first=*/true, norm2_, h,
+        [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
+          feed_forward_.forward_accumulate(in, out, saved ? &saved->feed_forward : nullptr);
+        },
+        saved ? &saved->feed_forward_residual : nullptr);
+    if (saved) saved->h = std::move(h);
+    return y;
+  }
+
+  // Backward of a forward that saved its activations, for dy [B, T, D]: returns dL/dx; every parameter's gradient
+  // accumulates. x: the forward's input; options: the same mask.
+  Tensor<Scalar> backward(TensorView<const Scalar> x, TensorView<const Scalar> dy, const Activations& saved, const AttentionOptions<Scalar>& options) {
+    check_shape("GPT2Block.backward", "dy", dy.shape(), x.shape(), "x's shape");
+    const Tensor<Scalar> dh = sublayer_connection_backward<Scalar>(
+        /*norm_first=*/true, norm2_, saved.h, dy, saved.feed_forward_residual,
+        [&](TensorView<const Scalar> in, TensorView<const Scalar> dout, TensorView<Scalar> din) { feed_forward_.backward(in, dout, din, saved.feed_forward); });
+    return sublayer_connection_backward<Scalar>(
+        /*norm_first=*/true, norm1_, x, dh, saved.attention_residual,
+        [&](TensorView<const Scalar> in, TensorView<const Scalar> dout, TensorView<Scalar> din) {
+          self_attn_.backward(in, in, in, dout, din, din, din, saved.self_attn, options);
+        });
   }
 
   // One position per item: x [B, 1, D] -> y [B, 1, D], attending to every position in `cache` and itself
@@ -122,6 +155,18 @@ class GPT2Block {
   LayerNorm<Scalar> norm1_, norm2_;       // HF: ln_1, ln_2; [D] each
 };
 
+// What GPT2::backward needs of a training forward: the ids, the mask, every block's input and activations.
+template <typename Scalar>
+struct GPT2Activations {
+  Tensor<std::int64_t> ids;                            // [B, T]
+  Mask mask;                                           // causal over [T, T]
+  std::vector<Tensor<Scalar>> inputs;                  // per block: its input [B, T, D]
+  std::vector<typename GPT2Block<Scalar>::Activations> blocks;
+  Tensor<Scalar> output;                               // [B, T, D]: the last block's output, ln_f's input
+  typename LayerNorm<Scalar>::Activations ln_f;
+  Tensor<Scalar> normed;                               // [B, T, D]: ln_f(output), the tied projection's input
+};
+
 // What one generation needs, sized once by GPT2::start().
 template <typename Scalar>
 struct GPT2DecodeState {
@@ -152,6 +197,46 @@ class GPT2 {
     ln_f_.forward(x, x);
     wte_.table().linear(std::as_const(x).matrix(), 0, config_.vocab_size, nullptr, logits.matrix());
     return logits;
+  }
+
+  // Training: forward over ids [B, T] (no padding: a batch of equal-length windows of text) keeping in `saved` what
+  // backward needs -> logits [B, T, V]. Equal to forward(ids).
+  Tensor<Scalar> forward(TensorView<const std::int64_t> ids, GPT2Activations<Scalar>& saved) const {
+    const char* where = "GPT2.forward";
+    check_ids(where, ids, {});
+    const Index T = ids.dim(1);
+    saved.ids = Tensor<std::int64_t>::copy_of(ids);
+    saved.mask = Mask::causal(T, T);
+    Tensor<Scalar> x = wte_.forward(ids);
+    wpe_.add_to(x, 0);
+    drop_.apply(x);
+    saved.inputs.resize(blocks_.size());
+    saved.blocks.resize(blocks_.size());
+    for (std::size_t l = 0; l < blocks_.size(); ++l) {
+      saved.inputs[l] = std::move(x);
+      x = blocks_[l].forward(saved.inputs[l], {&saved.mask}, nullptr, &saved.blocks[l]);
+    }
+    saved.output = std::move(x);
+    saved.normed = ln_f_.forward(saved.output, &saved.ln_f);
+    Tensor<Scalar> logits(Shape{ids.dim(0), T, config_.vocab_size});
+    linear_forward<Scalar>(std::as_const(saved.normed).matrix(), wte_.weight().matrix(), nullptr, logits.matrix());
+    return logits;
+  }
+
+  // Backward of that forward for dlogits = dL/dlogits [B, T, V]: every parameter's gradient accumulates. wte gets
+  // two contributions, as the output projection (dlogits^T ln_f(x)) and as the table rows the ids looked up.
+  void backward(TensorView<const Scalar> dlogits, const GPT2Activations<Scalar>& saved) {
+    check_shape("GPT2.backward", "dlogits", dlogits.shape(), {saved.ids.dim(0), saved.ids.dim(1), config_.vocab_size},
+                "the forward's batch and length, vocab_size");
+    require_gradient(wte_.weight_grad(), wte_.weight(), "GPT2.backward");
+    Tensor<Scalar> dnormed(saved.normed.shape());
+    linear_backward<Scalar>(saved.normed.matrix(), std::as_const(wte_.weight()).matrix(), dlogits.matrix(), dnormed.matrix(),
+                            wte_.weight_grad().matrix(), nullptr, Accumulate::no);
+    Tensor<Scalar> dx(saved.output.shape());
+    ln_f_.backward(saved.output, dnormed, dx, saved.ln_f, Accumulate::no);
+    for (std::size_t l = blocks_.size(); l-- > 0;) dx = blocks_[l].backward(saved.inputs[l], dx, saved.blocks[l], {&saved.mask});
+    wpe_.backward(dx, 0);
+    wte_.backward(saved.ids, dx);
   }
 
   // Starts a generation: processes the prompt [B, T] at once, filling every layer's cache, and sizes `state` for
@@ -220,13 +305,8 @@ class GPT2 {
   // Embeddings and every block over ids [B, T]; the blocks' keys and values go into `caches` when given.
   Tensor<Scalar> run_blocks(const char* where, const TensorView<const std::int64_t>& ids, const std::vector<Index>& left_pads,
                             std::vector<KVCache<Scalar>>* caches) const {
-    check_shape(where, "ids", ids.shape(), {"B", "T"});
-    const Index B = ids.dim(0), T = ids.dim(1);
-    if (T > config_.n_positions)
-      throw RangeError(std::string(where) + ": " + std::to_string(T) + " tokens are more than the context of " + std::to_string(config_.n_positions) +
-                       " positions (n_positions)");
-    if (!left_pads.empty() && static_cast<Index>(left_pads.size()) != B)
-      throw ShapeError(std::string(where) + ": " + std::to_string(left_pads.size()) + " left paddings for a batch of " + std::to_string(B));
+    check_ids(where, ids, left_pads);
+    const Index T = ids.dim(1);
     Tensor<Scalar> x = wte_.forward(ids);
     wpe_.add_to(x, 0, left_pads.empty() ? nullptr : &left_pads);
     drop_.apply(x);
@@ -236,6 +316,16 @@ class GPT2 {
     options.mask = &mask;
     for (std::size_t l = 0; l < blocks_.size(); ++l) x = blocks_[l].forward(x, options, caches ? &(*caches)[l] : nullptr);
     return x;
+  }
+
+  void check_ids(const char* where, const TensorView<const std::int64_t>& ids, const std::vector<Index>& left_pads) const {
+    check_shape(where, "ids", ids.shape(), {"B", "T"});
+    const Index B = ids.dim(0), T = ids.dim(1);
+    if (T > config_.n_positions)
+      throw RangeError(std::string(where) + ": " + std::to_string(T) + " tokens are more than the context of " + std::to_string(config_.n_positions) +
+                       " positions (n_positions)");
+    if (!left_pads.empty() && static_cast<Index>(left_pads.size()) != B)
+      throw ShapeError(std::string(where) + ": " + std::to_string(left_pads.size()) + " left paddings for a batch of " + std::to_string(B));
   }
 
   // state.x [B, 1, D] -> ln_f -> state.logits [B, V] (tied to wte).

@@ -74,6 +74,24 @@ struct TransformerConfig {
   DecoderLayerConfig decoder_layer() const { return {d_model, num_heads, d_ff, activation, norm_first, layer_norm_eps}; }
 };
 
+// What Transformer::backward needs of a training forward: the inputs, the masks, and every layer's input and activations.
+template <typename Scalar>
+struct TransformerActivations {
+  Tensor<std::int64_t> src, tgt;                  // [B, S], [B, T]
+  std::vector<Index> src_lengths, tgt_lengths;    // [B] each
+  Mask src_padding, tgt_mask;                     // [S] keys of the source (encoder and cross-attention); causal & padding over [T, T]
+  std::vector<Tensor<Scalar>> encoder_inputs;     // per encoder layer: its input [B, S, D]
+  std::vector<typename EncoderLayer<Scalar>::Activations> encoder;
+  Tensor<Scalar> encoder_output;                  // [B, S, D]: the last encoder layer's output, encoder.norm's input
+  typename LayerNorm<Scalar>::Activations encoder_norm;
+  Tensor<Scalar> memory;                          // [B, S, D]
+  std::vector<Tensor<Scalar>> decoder_inputs;     // per decoder layer: its input [B, T, D]
+  std::vector<typename DecoderLayer<Scalar>::Activations> decoder;
+  Tensor<Scalar> decoder_output;                  // [B, T, D]: decoder.norm's input
+  typename LayerNorm<Scalar>::Activations decoder_norm;
+  Tensor<Scalar> decoded;                         // [B, T, D]: the generator's input
+};
+
 // Everything one incremental decoding needs, sized once by Transformer::start().
 template <typename Scalar>
 struct TransformerDecodeState {
@@ -129,6 +147,69 @@ class Transformer {
     Tensor<Scalar> logits(Shape{tgt.dim(0), T, config_.tgt_vocab_size});
     generate_logits(x, logits);
     return logits;
+  }
+
+  // Training, teacher forcing: encode(src) and decode(tgt) in one forward that keeps in `saved` what backward needs
+  // -> logits [B, T, V_tgt]. Equal to decode(tgt, ..., encode(src, ...), ...).
+  Tensor<Scalar> forward(TensorView<const std::int64_t> src, const std::vector<Index>& src_lengths, TensorView<const std::int64_t> tgt,
+                         const std::vector<Index>& tgt_lengths, TransformerActivations<Scalar>& saved) const {
+    check_ids("Transformer.forward", "src", src, src_lengths);
+    check_ids("Transformer.forward", "tgt", tgt, tgt_lengths);
+    if (tgt.dim(0) != src.dim(0))
+      throw ShapeError("Transformer.forward: tgt has shape " + tgt.shape().str() + ", src " + src.shape().str() + "; expected the same batch");
+    const Index S = src.dim(1), T = tgt.dim(1);
+    saved.src = Tensor<std::int64_t>::copy_of(src), saved.tgt = Tensor<std::int64_t>::copy_of(tgt);
+    saved.src_lengths = src_lengths, saved.tgt_lengths = tgt_lengths;
+    saved.src_padding = Mask::key_padding(src_lengths, S);
+    saved.tgt_mask = Mask::causal(T, T) & Mask::key_padding(tgt_lengths, T);
+    Tensor<Scalar> x = embed(src_embedding_, src, 0);
+    saved.encoder_inputs.resize(encoder_.size());
+    saved.encoder.resize(encoder_.size());
+    for (std::size_t l = 0; l < encoder_.size(); ++l) {
+      saved.encoder_inputs[l] = std::move(x);
+      x = encoder_[l].forward(saved.encoder_inputs[l], {&saved.src_padding}, &saved.encoder[l]);
+    }
+    saved.encoder_output = std::move(x);
+    saved.memory = encoder_norm_.forward(saved.encoder_output, &saved.encoder_norm);
+    const DecoderLayerOptions<Scalar> options = decoder_options(saved);
+    x = embed(tgt_embedding_, tgt, 0);
+    saved.decoder_inputs.resize(decoder_.size());
+    saved.decoder.resize(decoder_.size());
+    for (std::size_t l = 0; l < decoder_.size(); ++l) {
+      saved.decoder_inputs[l] = std::move(x);
+      x = decoder_[l].forward(saved.decoder_inputs[l], saved.memory, options, &saved.decoder[l]);
+    }
+    saved.decoder_output = std::move(x);
+    saved.decoded = decoder_norm_.forward(saved.decoder_output, &saved.decoder_norm);
+    Tensor<Scalar> logits(Shape{tgt.dim(0), T, config_.tgt_vocab_size});
+    generate_logits(saved.decoded, logits);
+    return logits;
+  }
+
+  // Backward of that forward for dlogits = dL/dlogits [B, T, V_tgt]: every parameter's gradient accumulates
+  // (allocate_gradients first, zero_gradients before each step). The graph, backwards:
+  //   generator -> decoder.norm -> decoder layers (each also adding to dmemory) -> target embedding * sqrt(D)
+  //   dmemory -> encoder.norm -> encoder layers -> source embedding * sqrt(D)            (the sinusoid is fixed)
+  void backward(TensorView<const Scalar> dlogits, const TransformerActivations<Scalar>& saved) {
+    check_shape("Transformer.backward", "dlogits", dlogits.shape(), {saved.tgt.dim(0), saved.tgt.dim(1), config_.tgt_vocab_size},
+                "the forward's batch and target length, tgt_vocab_size");
+    const bool tied = config_.tie_target_embedding;
+    Tensor<Scalar>& w = tied ? tgt_embedding_.weight() : generator_.weight();
+    Tensor<Scalar>& dw = tied ? tgt_embedding_.weight_grad() : generator_.weight_grad();
+    require_gradient(dw, w, "Transformer.backward");
+    Tensor<Scalar> ddecoded(saved.decoded.shape());
+    linear_backward<Scalar>(saved.decoded.matrix(), std::as_const(w).matrix(), dlogits.matrix(), ddecoded.matrix(), dw.matrix(),
+                            generator_.bias_grad().data(), Accumulate::no);
+    Tensor<Scalar> dx(saved.decoder_output.shape());
+    decoder_norm_.backward(saved.decoder_output, ddecoded, dx, saved.decoder_norm, Accumulate::no);
+    Tensor<Scalar> dmemory(saved.memory.shape());
+    const DecoderLayerOptions<Scalar> options = decoder_options(saved);
+    for (std::size_t l = decoder_.size(); l-- > 0;) dx = decoder_[l].backward(saved.decoder_inputs[l], saved.memory, dx, dmemory, saved.decoder[l], options);
+    tgt_embedding_.backward(saved.tgt, dx, embedding_scale());
+    dx.resize(saved.encoder_output.shape());
+    encoder_norm_.backward(saved.encoder_output, dmemory, dx, saved.encoder_norm, Accumulate::no);
+    for (std::size_t l = encoder_.size(); l-- > 0;) dx = encoder_[l].backward(saved.encoder_inputs[l], dx, saved.encoder[l], {&saved.src_padding});
+    src_embedding_.backward(saved.src, dx, embedding_scale());
   }
 
   // Incremental decoding, once per batch of sources: sizes `state` for up to `capacity` target positions (BOS
@@ -202,6 +283,13 @@ class Transformer {
                        std::to_string(config_.max_len));
     if (static_cast<Index>(lengths.size()) != ids.dim(0))
       throw ShapeError(std::string(where) + ": " + std::to_string(lengths.size()) + " lengths for " + what + " of shape " + ids.shape().str());
+  }
+
+  static DecoderLayerOptions<Scalar> decoder_options(const TransformerActivations<Scalar>& saved) {
+    DecoderLayerOptions<Scalar> options;
+    options.self_mask = &saved.tgt_mask;
+    options.memory_mask = &saved.src_padding;
+    return options;
   }
 
   // ids [B, T] -> embedding * sqrt(D) + PE[offset:], [B, T, D]

@@ -22,13 +22,22 @@ class CrossAttention {
   CrossAttention() = default;
   explicit CrossAttention(const MultiHeadAttentionConfig& config) : attention_(config) {}
 
-  Tensor<Scalar> forward(TensorView<const Scalar> x, TensorView<const Scalar> memory, const AttentionOptions<Scalar>& options = {}) const {
-    return attention_.forward(x, memory, memory, options, "CrossAttention.forward");
+  using Activations = typename MultiHeadAttention<Scalar>::Activations;  // what backward needs (training)
+
+  Tensor<Scalar> forward(TensorView<const Scalar> x, TensorView<const Scalar> memory, const AttentionOptions<Scalar>& options = {},
+                         Activations* saved = nullptr) const {
+    return attention_.forward(x, memory, memory, options, "CrossAttention.forward", nullptr, saved);
   }
   // y += CrossAttn(x, memory), y [B, T, D].
   void forward_accumulate(TensorView<const Scalar> x, TensorView<const Scalar> memory, TensorView<Scalar> y,
-                          const AttentionOptions<Scalar>& options = {}) const {
-    attention_.forward_accumulate(x, memory, memory, y, options, "CrossAttention.forward_accumulate");
+                          const AttentionOptions<Scalar>& options = {}, Activations* saved = nullptr) const {
+    attention_.forward_accumulate(x, memory, memory, y, options, "CrossAttention.forward_accumulate", nullptr, saved);
+  }
+  // Backward of a forward that saved its activations, for dy [B, T, D]: dx [B, T, D] and dmemory [B, S, D] += their
+  // gradients (the memory's keys and values both add to dmemory); the projections' gradients accumulate.
+  void backward(TensorView<const Scalar> x, TensorView<const Scalar> memory, TensorView<const Scalar> dy, TensorView<Scalar> dx,
+                TensorView<Scalar> dmemory, const Activations& saved, const AttentionOptions<Scalar>& options = {}) {
+    attention_.backward(x, memory, memory, dy, dx, dmemory, dmemory, saved, options);
   }
 
   // Decoding: the memory's keys and values are projected once into `cache`; then each step's x [B, 1, D] attends to

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "eigenformer/core/mask.hpp"
@@ -36,6 +37,7 @@ struct DecoderLayerOptions {
   const Mask* memory_mask = nullptr;                // over [T, S]; the memory's padding
   Tensor<Scalar>* self_attention_weights = nullptr;   // receives [B, H, T, T] when set
   Tensor<Scalar>* cross_attention_weights = nullptr;  // receives [B, H, T, S] when set
+  AttentionKernel kernel = AttentionKernel::flash;    // both attentions' kernel (ops/attention.hpp)
 };
 
 template <typename Scalar>
@@ -51,20 +53,67 @@ class DecoderLayer {
         norm2_(LayerNormConfig{config.d_model, config.layer_norm_eps}),
         norm3_(LayerNormConfig{config.d_model, config.layer_norm_eps}) {}
 
-  Tensor<Scalar> forward(TensorView<const Scalar> x, TensorView<const Scalar> memory, const DecoderLayerOptions<Scalar>& options = {}) const {
+  // What backward needs of a forward (training): each sub-layer's activations, and the outputs of the first two.
+  struct Activations {
+    typename MultiHeadAttention<Scalar>::Activations self_attn, cross_attn;
+    typename FeedForward<Scalar>::Activations feed_forward;
+    SublayerActivations<Scalar> self_residual, cross_residual, feed_forward_residual;
+    Tensor<Scalar> h, c;  // [B, T, D]: after self-attention, after cross-attention
+  };
+
+  // saved: see Activations.
+  Tensor<Scalar> forward(TensorView<const Scalar> x, TensorView<const Scalar> memory, const DecoderLayerOptions<Scalar>& options = {},
+                         Activations* saved = nullptr) const {
     check_shape("DecoderLayer.forward", "x", x.shape(), {"B", "T", config_.d_model}, "d_model");
     check_shape("DecoderLayer.forward", "memory", memory.shape(), {x.dim(0), "S", config_.d_model}, "batch of x, d_model");
-    AttentionOptions<Scalar> self_options{options.self_mask, options.self_attention_weights};
-    AttentionOptions<Scalar> cross_options{options.memory_mask, options.cross_attention_weights};
+    const AttentionOptions<Scalar> self_options{options.self_mask, options.self_attention_weights, options.kernel};
+    const AttentionOptions<Scalar> cross_options{options.memory_mask, options.cross_attention_weights, options.kernel};
     const bool pre = config_.norm_first;
-    const Tensor<Scalar> h = sublayer_connection<Scalar>(pre, norm1_, x, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
-      self_attn_.forward_accumulate(in, in, in, out, self_options, "DecoderLayer.forward");
-    });
-    const Tensor<Scalar> c = sublayer_connection<Scalar>(pre, norm2_, h, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
-      cross_attn_.forward_accumulate(in, memory, out, cross_options);
-    });
-    return sublayer_connection<Scalar>(pre, norm3_, c,
-                                       [&](TensorView<const Scalar> in, TensorView<Scalar> out) { feed_forward_.forward_accumulate(in, out); });
+    Tensor<Scalar> h = sublayer_connection<Scalar>(
+        pre, norm1_, x,
+        [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
+          self_attn_.forward_accumulate(in, in, in, out, self_options, "DecoderLayer.forward", nullptr, saved ? &saved->self_attn : nullptr);
+        },
+        saved ? &saved->self_residual : nullptr);
+    Tensor<Scalar> c = sublayer_connection<Scalar>(
+        pre, norm2_, h,
+        [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
+          cross_attn_.forward_accumulate(in, memory, out, cross_options, saved ? &saved->cross_attn : nullptr);
+        },
+        saved ? &saved->cross_residual : nullptr);
+    Tensor<Scalar> y = sublayer_connection<Scalar>(
+        pre, norm3_, c,
+        [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
+          feed_forward_.forward_accumulate(in, out, saved ? &saved->feed_forward : nullptr);
+        },
+        saved ? &saved->feed_forward_residual : nullptr);
+    if (saved) saved->h = std::move(h), saved->c = std::move(c);
+    return y;
+  }
+
+  // Backward of a forward that saved its activations, for dy = dL/dy [B, T, D]: returns dL/dx, and dmemory [B, S, D]
+  // += the memory's gradient; every parameter's gradient accumulates. x, memory: the forward's inputs; options: the
+  // same masks.
+  Tensor<Scalar> backward(TensorView<const Scalar> x, TensorView<const Scalar> memory, TensorView<const Scalar> dy, TensorView<Scalar> dmemory,
+                          const Activations& saved, const DecoderLayerOptions<Scalar>& options = {}) {
+    check_shape("DecoderLayer.backward", "dy", dy.shape(), x.shape(), "x's shape");
+    check_shape("DecoderLayer.backward", "dmemory", dmemory.shape(), memory.shape(), "memory's shape");
+    const AttentionOptions<Scalar> self_options{options.self_mask, nullptr, options.kernel};
+    const AttentionOptions<Scalar> cross_options{options.memory_mask, nullptr, options.kernel};
+    const bool pre = config_.norm_first;
+    const Tensor<Scalar> dc = sublayer_connection_backward<Scalar>(
+        pre, norm3_, saved.c, dy, saved.feed_forward_residual,
+        [&](TensorView<const Scalar> in, TensorView<const Scalar> dout, TensorView<Scalar> din) { feed_forward_.backward(in, dout, din, saved.feed_forward); });
+    const Tensor<Scalar> dh = sublayer_connection_backward<Scalar>(
+        pre, norm2_, saved.h, dc, saved.cross_residual,
+        [&](TensorView<const Scalar> in, TensorView<const Scalar> dout, TensorView<Scalar> din) {
+          cross_attn_.backward(in, memory, dout, din, dmemory, saved.cross_attn, cross_options);
+        });
+    return sublayer_connection_backward<Scalar>(
+        pre, norm1_, x, dh, saved.self_residual,
+        [&](TensorView<const Scalar> in, TensorView<const Scalar> dout, TensorView<Scalar> din) {
+          self_attn_.backward(in, in, in, dout, din, din, din, saved.self_attn, self_options);
+        });
   }
 
   // Decoding, once per source: project memory [B, S, D] into cache.memory; make room for `capacity` target

@@ -47,6 +47,19 @@ class Embedding {
     for (Index i = 0; i < ids.size(); ++i) weight_.row(ids[i], ym.row(i));
   }
 
+  // Backward of forward(ids) -> y for dy = dL/dy (ids.shape() + [D]): row ids[i] of the table's gradient accumulates
+  // scale * dy's row i (a token seen twice gets both; scale: what the caller multiplied the looked-up rows by, as the
+  // Transformer's sqrt(D)). There is no input gradient: ids are not differentiable.
+  void backward(TensorView<const std::int64_t> ids, TensorView<const Scalar> dy, Scalar scale = Scalar(1)) {
+    check_ids(ids);
+    if (dy.size() != ids.size() * config_.d_model || dy.shape().back() != config_.d_model)
+      throw ShapeError("Embedding.backward: dy has shape " + dy.shape().str() + "; expected " + ids.shape().str() + " + [" +
+                       std::to_string(config_.d_model) + "]");
+    require_gradient(weight_grad_, weight_.tensor(), "Embedding.backward");
+    const ConstMatrixMap<Scalar> d = dy.matrix();
+    for (Index i = 0; i < ids.size(); ++i) weight_grad_.matrix().row(ids[i]) += scale * d.row(i);
+  }
+
   // Inference only: keep the table in bf16 or int8 from now on (nn/layer_weight.hpp); rows are widened when looked up.
   void narrow_weights(WeightType type) { weight_.narrow(type, "Embedding.narrow_weights"); }
   // The table as a weight matrix, for a tied output projection (logits = x W^T).
@@ -61,6 +74,7 @@ class Embedding {
   // The full-width table [V, D] (empty once narrowed).
   Tensor<Scalar>& weight() { return weight_.tensor(); }
   const Tensor<Scalar>& weight() const { return weight_.tensor(); }
+  Tensor<Scalar>& weight_grad() { return weight_grad_; }  // [V, D] once training starts
 
  private:
   void check_ids(const TensorView<const std::int64_t>& ids) const {

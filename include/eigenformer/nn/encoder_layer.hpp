@@ -10,6 +10,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/visit.hpp"
@@ -41,15 +42,48 @@ class EncoderLayer {
         norm1_(LayerNormConfig{config.d_model, config.layer_norm_eps}),
         norm2_(LayerNormConfig{config.d_model, config.layer_norm_eps}) {}
 
-  // options.weights, if set, receives the self-attention weights [B, H, T, T].
-  Tensor<Scalar> forward(TensorView<const Scalar> x, const AttentionOptions<Scalar>& options = {}) const {
+  // What backward needs of a forward (training): each sub-layer's activations, and the output of the first.
+  struct Activations {
+    typename MultiHeadAttention<Scalar>::Activations self_attn;
+    typename FeedForward<Scalar>::Activations feed_forward;
+    SublayerActivations<Scalar> attention_residual, feed_forward_residual;
+    Tensor<Scalar> h;  // [B, T, D]: after the self-attention sub-layer
+  };
+
+  // options.weights, if set, receives the self-attention weights [B, H, T, T]. saved: see Activations.
+  Tensor<Scalar> forward(TensorView<const Scalar> x, const AttentionOptions<Scalar>& options = {}, Activations* saved = nullptr) const {
     check_shape("EncoderLayer.forward", "x", x.shape(), {"B", "T", config_.d_model}, "d_model");
     const bool pre = config_.norm_first;
-    const Tensor<Scalar> h = sublayer_connection<Scalar>(pre, norm1_, x, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
-      self_attn_.forward_accumulate(in, in, in, out, options, "EncoderLayer.forward");
-    });
-    return sublayer_connection<Scalar>(pre, norm2_, h,
-                                       [&](TensorView<const Scalar> in, TensorView<Scalar> out) { feed_forward_.forward_accumulate(in, out); });
+    Tensor<Scalar> h = sublayer_connection<Scalar>(
+        pre, norm1_, x,
+        [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
+          self_attn_.forward_accumulate(in, in, in, out, options, "EncoderLayer.forward", nullptr, saved ? &saved->self_attn : nullptr);
+        },
+        saved ? &saved->attention_residual : nullptr);
+    Tensor<Scalar> y = sublayer_connection<Scalar>(
+        pre, norm2_, h,
+        [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
+          feed_forward_.forward_accumulate(in, out, saved ? &saved->feed_forward : nullptr);
+        },
+        saved ? &saved->feed_forward_residual : nullptr);
+    if (saved) saved->h = std::move(h);
+    return y;
+  }
+
+  // Backward of a forward that saved its activations, for dy = dL/dy [B, T, D]: returns dL/dx; every parameter's
+  // gradient accumulates. x: the forward's input; options: the same mask.
+  Tensor<Scalar> backward(TensorView<const Scalar> x, TensorView<const Scalar> dy, const Activations& saved,
+                          const AttentionOptions<Scalar>& options = {}) {
+    check_shape("EncoderLayer.backward", "dy", dy.shape(), x.shape(), "x's shape");
+    const bool pre = config_.norm_first;
+    const Tensor<Scalar> dh = sublayer_connection_backward<Scalar>(
+        pre, norm2_, saved.h, dy, saved.feed_forward_residual,
+        [&](TensorView<const Scalar> in, TensorView<const Scalar> dout, TensorView<Scalar> din) { feed_forward_.backward(in, dout, din, saved.feed_forward); });
+    return sublayer_connection_backward<Scalar>(
+        pre, norm1_, x, dh, saved.attention_residual,
+        [&](TensorView<const Scalar> in, TensorView<const Scalar> dout, TensorView<Scalar> din) {
+          self_attn_.backward(in, in, in, dout, din, din, din, saved.self_attn, options);
+        });
   }
 
   template <typename F>

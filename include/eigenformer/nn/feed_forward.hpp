@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/tensor.hpp"
@@ -29,18 +30,37 @@ class FeedForward {
   explicit FeedForward(const FeedForwardConfig& config)
       : config_(config), linear1_(LinearConfig{config.d_model, config.d_ff}), linear2_(LinearConfig{config.d_ff, config.d_model}) {}
 
-  Tensor<Scalar> forward(TensorView<const Scalar> x) const {
+  // What backward needs of a forward (training): both sides of the activation.
+  struct Activations {
+    Tensor<Scalar> pre;     // [..., F]: x W1^T, before the bias b1 and the activation
+    Tensor<Scalar> hidden;  // [..., F]: act(pre + b1), linear2's input
+  };
+
+  Tensor<Scalar> forward(TensorView<const Scalar> x, Activations* saved = nullptr) const {
     check_input(x, "FeedForward.forward");
-    Tensor<Scalar> h(x.shape().with_back(config_.d_ff));  // [..., F]
-    hidden_layer(x, h);
-    return linear2_.forward(h);  // [..., D]
+    Tensor<Scalar> y(x.shape());
+    run(x, y, Accumulate::no, saved);
+    return y;  // [..., D]
   }
   // y += FF(x), y [..., D] (it holds the residual). x may be y itself: linear2 reads only the hidden layer.
-  void forward_accumulate(TensorView<const Scalar> x, TensorView<Scalar> y) const {
+  void forward_accumulate(TensorView<const Scalar> x, TensorView<Scalar> y, Activations* saved = nullptr) const {
     check_input(x, "FeedForward.forward_accumulate");
-    Tensor<Scalar> h(x.shape().with_back(config_.d_ff));  // [..., F]
-    hidden_layer(x, h);
-    linear2_.forward_accumulate(h, y);
+    run(x, y, Accumulate::yes, saved);
+  }
+
+  // Backward of a forward that saved its activations, for dy = dL/dy [..., D]: dx += dL/dx (Accumulate::no: dx =),
+  // and both layers' gradients accumulate. x: the forward's input.
+  //   dhidden = dy W2;  dpre = dhidden * act'(pre + b1);  dx = dpre W1   (db1 = column sums of dpre)
+  void backward(TensorView<const Scalar> x, TensorView<const Scalar> dy, TensorView<Scalar> dx, const Activations& saved,
+                Accumulate accumulate = Accumulate::yes) {
+    check_input(x, "FeedForward.backward");
+    if (saved.pre.shape() != x.shape().with_back(config_.d_ff))
+      throw ShapeError("FeedForward.backward: the saved activations hold " + saved.pre.shape().str() + "; expected a forward of x " + x.shape().str());
+    Tensor<Scalar> d(saved.hidden.shape());  // dhidden, then dpre in place
+    linear2_.backward(saved.hidden, dy, d, Accumulate::no);
+    activation_backward<Scalar>(config_.activation, saved.pre.matrix(), linear1_.config().bias ? linear1_.bias().data() : nullptr,
+                                std::as_const(d).matrix(), d.matrix(), Accumulate::no);
+    linear1_.backward(x, d, dx, accumulate);
   }
 
   // Into caller-owned buffers: y [..., D] and hidden [..., F] (no allocation). y = FF(x), or y += FF(x) with
@@ -72,6 +92,22 @@ class FeedForward {
     if (x.rank() < 1 || x.shape().back() != config_.d_model)
       throw ShapeError(std::string(where) + ": x has shape " + x.shape().str() + "; expected [..., " + std::to_string(config_.d_model) +
                        "] (d_model)");
+  }
+  // y = FF(x) or y += FF(x); in training the hidden layer lives in `saved` (pre is kept before the activation).
+  void run(const TensorView<const Scalar>& x, TensorView<Scalar> y, Accumulate accumulate, Activations* saved) const {
+    if (!saved) {
+      Tensor<Scalar> h(x.shape().with_back(config_.d_ff));  // [..., F]
+      forward(x, y, h, accumulate);
+      return;
+    }
+    saved->pre.resize(x.shape().with_back(config_.d_ff));
+    linear1_.forward(x, saved->pre, /*add_bias=*/false);
+    saved->hidden = saved->pre;
+    activation_forward<Scalar>(config_.activation, saved->hidden.matrix(), linear1_.config().bias ? linear1_.bias().data() : nullptr);
+    if (accumulate == Accumulate::yes)
+      linear2_.forward_accumulate(saved->hidden, y);
+    else
+      linear2_.forward(saved->hidden, y);
   }
   // hidden = act(x W1^T + b1). For many rows (Eigen's GEMM) the bias is added inside the activation's pass; the
   // streaming kernel for few rows adds it as it stores each result.

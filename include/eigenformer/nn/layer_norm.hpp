@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/tensor.hpp"
@@ -31,19 +32,41 @@ class LayerNorm {
                        "; expected d_model > 0 and eps >= 0");
   }
 
-  Tensor<Scalar> forward(TensorView<const Scalar> x) const {
+  // What backward needs of a forward: each row's mean and 1 / sqrt(var + eps), [N] each (N = rows of x).
+  struct Activations {
+    Tensor<Scalar> mean, rstd;
+  };
+
+  Tensor<Scalar> forward(TensorView<const Scalar> x, Activations* saved = nullptr) const {
     Tensor<Scalar> y(x.shape());
-    forward(x, y);
+    forward(x, y, saved);
     return y;
   }
-  // Into a caller-owned y of x's shape; y may be x itself.
-  void forward(TensorView<const Scalar> x, TensorView<Scalar> y) const {
-    if (x.rank() < 1 || x.shape().back() != config_.d_model)
-      throw ShapeError("LayerNorm.forward: x has shape " + x.shape().str() + "; expected [..., " + std::to_string(config_.d_model) +
-                       "] (d_model)");
+  // Into a caller-owned y of x's shape; y may be x itself. saved (training): receives mean and rstd.
+  void forward(TensorView<const Scalar> x, TensorView<Scalar> y, Activations* saved = nullptr) const {
+    check_input("LayerNorm.forward", x);
     if (y.shape() != x.shape())
       throw ShapeError("LayerNorm.forward: y has shape " + y.shape().str() + "; expected " + x.shape().str() + " (x's shape)");
-    layer_norm_forward<Scalar>(x.matrix(), weight_.vector(), bias_.vector(), static_cast<Scalar>(config_.eps), y.matrix());
+    Scalar *mean = nullptr, *rstd = nullptr;
+    if (saved) {
+      saved->mean.resize(Shape{x.size() / config_.d_model});
+      saved->rstd.resize(Shape{x.size() / config_.d_model});
+      mean = saved->mean.data(), rstd = saved->rstd.data();
+    }
+    layer_norm_forward<Scalar>(x.matrix(), weight_.vector(), bias_.vector(), static_cast<Scalar>(config_.eps), y.matrix(), mean, rstd);
+  }
+
+  // Backward of forward(x) -> y: dx += dL/dx (dx = dL/dx with Accumulate::no) for dy = dL/dy; the weight's and bias's
+  // gradients accumulate. x: the forward's input, unchanged; saved: what that forward kept. See ops/layer_norm.hpp.
+  void backward(TensorView<const Scalar> x, TensorView<const Scalar> dy, TensorView<Scalar> dx, const Activations& saved,
+                Accumulate accumulate = Accumulate::yes) {
+    check_input("LayerNorm.backward", x);
+    if (dy.shape() != x.shape() || dx.shape() != x.shape() || saved.mean.size() != x.size() / config_.d_model)
+      throw ShapeError("LayerNorm.backward: dy " + dy.shape().str() + ", dx " + dx.shape().str() + " and " + saved.mean.shape().str() +
+                       " saved rows for x " + x.shape().str() + "; expected x's shape and a forward of this x");
+    require_gradient(weight_grad_, weight_, "LayerNorm.backward");
+    layer_norm_backward<Scalar>(dy.matrix(), x.matrix(), std::as_const(weight_).vector(), saved.mean.vector(), saved.rstd.vector(), dx.matrix(),
+                                weight_grad_.vector(), bias_grad_.vector(), accumulate);
   }
 
   template <typename F>
@@ -55,10 +78,23 @@ class LayerNorm {
   const LayerNormConfig& config() const { return config_; }
 
  private:
+  void check_input(const char* where, const TensorView<const Scalar>& x) const {
+    if (x.rank() < 1 || x.shape().back() != config_.d_model)
+      throw ShapeError(std::string(where) + ": x has shape " + x.shape().str() + "; expected [..., " + std::to_string(config_.d_model) +
+                       "] (d_model)");
+  }
   LayerNormConfig config_;
   Tensor<Scalar> weight_;  // [D], gamma
   Tensor<Scalar> bias_;    // [D], beta
   Tensor<Scalar> weight_grad_, bias_grad_;  // [D] each once training starts (train/gradients.hpp)
+};
+
+// What the backward of a residual connection needs (training): the input of its norm, and the norm's statistics.
+template <typename Scalar>
+struct SublayerActivations {
+  Tensor<Scalar> normed;  // pre-norm: norm(x) [B, T, D], the sub-layer's input
+  Tensor<Scalar> sum;     // post-norm: x + f(x) [B, T, D], the norm's input
+  typename LayerNorm<Scalar>::Activations norm;
 };
 
 // The residual connection around a sub-layer f (attention or feed-forward), x: [B, T, D]:
@@ -67,16 +103,45 @@ class LayerNorm {
 // add_f(in, y) adds the sub-layer's output onto y (y += f(in)). y starts as a copy of x, so the last projection of f,
 // accumulating into it (Linear::forward_accumulate), makes the residual sum without a pass over [B, T, D] of its own.
 // `in` (x, or norm(x) in a buffer of its own) is never y: no kernel writes what it reads.
+// In training, saved keeps what sublayer_connection_backward needs (the sub-layer keeps its own).
 template <typename Scalar, typename Sublayer>
-Tensor<Scalar> sublayer_connection(bool norm_first, const LayerNorm<Scalar>& norm, TensorView<const Scalar> x, Sublayer&& add_f) {
+Tensor<Scalar> sublayer_connection(bool norm_first, const LayerNorm<Scalar>& norm, TensorView<const Scalar> x, Sublayer&& add_f,
+                                   SublayerActivations<Scalar>* saved = nullptr) {
   Tensor<Scalar> y = Tensor<Scalar>::copy_of(x);
   if (norm_first) {
-    add_f(norm.forward(x).view(), y.view());  // the temporary norm(x) lives until add_f returns
+    if (!saved) {
+      add_f(norm.forward(x).view(), y.view());  // the temporary norm(x) lives until add_f returns
+      return y;
+    }
+    saved->normed = norm.forward(x, &saved->norm);
+    add_f(std::as_const(saved->normed).view(), y.view());
     return y;
   }
   add_f(x, y.view());
-  norm.forward(y, y);
+  if (saved) saved->sum = y;
+  norm.forward(y, y, saved ? &saved->norm : nullptr);
   return y;
+}
+
+// Backward of sublayer_connection for dy = dL/dy [B, T, D]; returns dL/dx. x: the forward's input. backward_f(in, dout,
+// din) is the sub-layer's backward: din += its input gradient for dout = dL/d f(in).
+//   pre-norm,  y = x + f(norm(x)):  dx = dy + norm'(f'(dy))
+//   post-norm, y = norm(x + f(x)):  ds = norm'(dy);  dx = ds + f'(ds)
+template <typename Scalar, typename SublayerBackward>
+Tensor<Scalar> sublayer_connection_backward(bool norm_first, LayerNorm<Scalar>& norm, TensorView<const Scalar> x, TensorView<const Scalar> dy,
+                                            const SublayerActivations<Scalar>& saved, SublayerBackward&& backward_f) {
+  if (norm_first) {
+    Tensor<Scalar> dx = Tensor<Scalar>::copy_of(dy);
+    Tensor<Scalar> dnormed(x.shape());
+    backward_f(saved.normed.view(), dy, dnormed.view());
+    norm.backward(x, dnormed, dx, saved.norm);
+    return dx;
+  }
+  Tensor<Scalar> dsum(x.shape());
+  norm.backward(saved.sum, dy, dsum, saved.norm, Accumulate::no);
+  Tensor<Scalar> dx = dsum;
+  backward_f(x, std::as_const(dsum).view(), dx.view());
+  return dx;
 }
 
 // The same into caller-owned buffers (decoding steps): y receives the result and tmp (x's shape) holds norm(x) in the

@@ -39,13 +39,13 @@ class Linear {
   // The same into a caller-owned y of shape [..., out] (no allocation). add_bias = false leaves the bias to the
   // caller (a following pass that adds it on its way, as FeedForward's activation does).
   void forward(TensorView<const Scalar> x, TensorView<Scalar> y, bool add_bias = true) const {
-    check_input_output(x, y, "Linear.forward");
+    check_input_output(x, y.shape(), "Linear.forward");
     forward_rows(x.matrix(), 0, config_.out_features, y.matrix(), add_bias);
   }
   // y += x W^T + b into a caller's y of shape [..., out] that already holds something (the residual x of a
   // sub-layer): the kernel adds as it writes, so the sum takes no pass of its own. y must not overlap x.
   void forward_accumulate(TensorView<const Scalar> x, TensorView<Scalar> y) const {
-    check_input_output(x, y, "Linear.forward_accumulate");
+    check_input_output(x, y.shape(), "Linear.forward_accumulate");
     const std::less<const Scalar*> before;
     if (before(x.data(), y.data() + y.size()) && before(y.data(), x.data() + x.size()))
       throw ShapeError("Linear.forward_accumulate: y overlaps x; expected separate buffers (the kernels read x while writing y)");
@@ -60,6 +60,23 @@ class Linear {
       linear_forward<Scalar>(x, weight_.tensor().matrix().middleRows(row0, n), bias, y, accumulate);  // ops/linear.hpp
     else
       weight_.linear(x, row0, n, bias, y, accumulate);  // narrowed for inference (nn/layer_weight.hpp)
+  }
+
+  // Backward of forward(x) -> y for dy = dL/dy [..., out]: dx += dy W (dx = dy W with Accumulate::no), and the
+  // weight's and bias's gradients accumulate dy^T x and the column sums of dy (ops/linear.hpp). x: the forward's input.
+  void backward(TensorView<const Scalar> x, TensorView<const Scalar> dy, TensorView<Scalar> dx, Accumulate accumulate = Accumulate::yes) {
+    check_input_output(x, dy.shape(), "Linear.backward", "dy");
+    if (dx.shape() != x.shape()) throw ShapeError("Linear.backward: dx has shape " + dx.shape().str() + "; expected x's " + x.shape().str());
+    backward_rows(x.matrix(), 0, config_.out_features, dy.matrix(), dx.matrix(), accumulate);
+  }
+  // The same for output features [row0, row0 + n) only (one part of a fused projection): dy [N, n].
+  template <typename InputGrad>
+  void backward_rows(ConstMatrixMap<Scalar> x, Index row0, Index n, ConstMatrixMap<Scalar> dy, InputGrad&& dx,
+                     Accumulate accumulate = Accumulate::yes) {
+    if (weight_.type() != WeightType::full) throw ShapeError("Linear.backward: the weight was narrowed for inference; it cannot be trained");
+    require_gradient(weight_grad_, weight_.tensor(), "Linear.backward");
+    linear_backward<Scalar>(x, weight_.tensor().matrix().middleRows(row0, n), dy, dx, weight_grad_.matrix().middleRows(row0, n),
+                            config_.bias ? bias_grad_.data() + row0 : nullptr, accumulate);
   }
 
   // Inference only: keep the weight in bf16 or int8 from now on (nn/layer_weight.hpp). The bias stays full width.
@@ -92,10 +109,10 @@ class Linear {
       throw ShapeError(std::string(where) + ": x has shape " + x.shape().str() + "; expected [..., " + std::to_string(config_.in_features) +
                        "] (in_features)");
   }
-  void check_input_output(const TensorView<const Scalar>& x, const TensorView<Scalar>& y, const char* where) const {
+  void check_input_output(const TensorView<const Scalar>& x, const Shape& y, const char* where, const char* y_name = "y") const {
     check_input(x, where);
-    if (y.shape() != x.shape().with_back(config_.out_features))
-      throw ShapeError(std::string(where) + ": y has shape " + y.shape().str() + "; expected " + x.shape().with_back(config_.out_features).str());
+    if (y != x.shape().with_back(config_.out_features))
+      throw ShapeError(std::string(where) + ": " + y_name + " has shape " + y.str() + "; expected " + x.shape().with_back(config_.out_features).str());
   }
 
   LinearConfig config_;

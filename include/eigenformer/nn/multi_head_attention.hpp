@@ -58,26 +58,63 @@ class MultiHeadAttention {
     out_proj_ = Linear<Scalar>(LinearConfig{D, D, config.bias});
   }
 
+  // What backward needs of a forward (training): the projections and the heads' output.
+  struct Activations {
+    Tensor<Scalar> q, k, v;   // [B, T, D], [B, S, D], [B, S, D]: the projected query, key and value (heads side by side)
+    Tensor<Scalar> context;   // [B, T, D]: the heads' attention outputs concatenated, out_proj's input
+    typename ScaledDotProductAttention<Scalar>::Activations attention;
+  };
+
   // Self-attention: query = key = value = x [B, T, D].
-  Tensor<Scalar> forward(TensorView<const Scalar> x, const AttentionOptions<Scalar>& options = {}) const {
-    return forward(x, x, x, options);
+  Tensor<Scalar> forward(TensorView<const Scalar> x, const AttentionOptions<Scalar>& options = {}, Activations* saved = nullptr) const {
+    return forward(x, x, x, options, "MultiHeadAttention.forward", nullptr, saved);
   }
 
   // `where` names the calling block in error messages. fill_cache, if given, receives the keys and values of all
-  // S positions (a prompt processed at once before decoding continues with step()).
+  // S positions (a prompt processed at once before decoding continues with step()). saved: see Activations.
   Tensor<Scalar> forward(TensorView<const Scalar> query, TensorView<const Scalar> key, TensorView<const Scalar> value,
                          const AttentionOptions<Scalar>& options = {}, std::string_view where = "MultiHeadAttention.forward",
-                         KVCache<Scalar>* fill_cache = nullptr) const {
-    return out_proj_.forward(context(query, key, value, options, where, fill_cache));
+                         KVCache<Scalar>* fill_cache = nullptr, Activations* saved = nullptr) const {
+    Tensor<Scalar> heads;
+    Tensor<Scalar>& c = saved ? saved->context : heads;
+    context(query, key, value, options, where, fill_cache, c, saved);
+    return out_proj_.forward(c);
   }
   // The same added onto y [B, T, D], which holds (say) the residual: y += MultiHead(query, key, value). y may be
   // query itself: every projection of the inputs is made before out_proj writes y.
   void forward_accumulate(TensorView<const Scalar> query, TensorView<const Scalar> key, TensorView<const Scalar> value, TensorView<Scalar> y,
                           const AttentionOptions<Scalar>& options = {}, std::string_view where = "MultiHeadAttention.forward_accumulate",
-                          KVCache<Scalar>* fill_cache = nullptr) const {
+                          KVCache<Scalar>* fill_cache = nullptr, Activations* saved = nullptr) const {
     check_shape(where, "query", query.shape(), {"B", "T", config_.d_model}, "d_model");
     check_shape(where, "y", y.shape(), {query.dim(0), query.dim(1), config_.d_model}, "query's shape");
-    out_proj_.forward_accumulate(context(query, key, value, options, where, fill_cache), y);
+    Tensor<Scalar> heads;
+    Tensor<Scalar>& c = saved ? saved->context : heads;
+    context(query, key, value, options, where, fill_cache, c, saved);
+    out_proj_.forward_accumulate(c, y);
+  }
+
+  // Backward of a forward that saved its activations, for dy = dL/dy [B, T, D]: dquery, dkey and dvalue += their
+  // gradients (they may be one buffer, as in self-attention, where query = key = value); every projection's
+  // gradients accumulate. query, key, value: the forward's inputs; options: the same mask and kernel.
+  //   dcontext = dy W_O;  dq, dk, dv = Attention's backward (per head);  dquery = dq W_Q, dkey = dk W_K, dvalue = dv W_V
+  void backward(TensorView<const Scalar> query, TensorView<const Scalar> key, TensorView<const Scalar> value, TensorView<const Scalar> dy,
+                TensorView<Scalar> dquery, TensorView<Scalar> dkey, TensorView<Scalar> dvalue, const Activations& saved,
+                const AttentionOptions<Scalar>& options = {}) {
+    const char* where = "MultiHeadAttention.backward";
+    const Index D = config_.d_model, H = config_.num_heads, Dh = D / H;
+    if (saved.q.shape() != query.shape() || saved.k.shape() != key.shape() || dy.shape() != query.shape() || dquery.shape() != query.shape() ||
+        dkey.shape() != key.shape() || dvalue.shape() != value.shape())
+      throw ShapeError(std::string(where) + ": query " + query.shape().str() + ", key " + key.shape().str() + ", dy " + dy.shape().str() +
+                       " and saved q " + saved.q.shape().str() + ", k " + saved.k.shape().str() + "; expected the forward's shapes, and gradients shaped as their inputs");
+    Tensor<Scalar> dcontext(query.shape());
+    out_proj_.backward(saved.context, dy, dcontext, Accumulate::no);
+    Tensor<Scalar> dq(saved.q.shape()), dk(saved.k.shape()), dv(saved.v.shape());
+    const auto heads = [&](const Tensor<Scalar>& t) { return HeadsView<const Scalar>::token_major(t, H, Dh); };
+    attention_.backward(heads(saved.q), heads(saved.k), heads(saved.v), heads(saved.context), heads(dcontext), HeadsView<Scalar>::token_major(dq, H, Dh),
+                        HeadsView<Scalar>::token_major(dk, H, Dh), HeadsView<Scalar>::token_major(dv, H, Dh), saved.attention, options);
+    project_backward(query, 0, dq, dquery);
+    project_backward(key, 1, dk, dkey);
+    project_backward(value, 2, dv, dvalue);
   }
 
   // Self-attention for one new position per item, x: [B, 1, D] -> y: [B, 1, D]. Appends the position's key and
@@ -145,9 +182,11 @@ class MultiHeadAttention {
   const MultiHeadAttentionConfig& config() const { return config_; }
 
  private:
-  // The heads' attention outputs concatenated, [B, T, D]: everything of forward() but out_proj.
-  Tensor<Scalar> context(const TensorView<const Scalar>& query, const TensorView<const Scalar>& key, const TensorView<const Scalar>& value,
-                         const AttentionOptions<Scalar>& options, std::string_view where, KVCache<Scalar>* fill_cache) const {
+  // out = the heads' attention outputs concatenated, [B, T, D]: everything of forward() but out_proj. In training,
+  // saved keeps the projections and the kernel's statistics (and out is saved->context).
+  void context(const TensorView<const Scalar>& query, const TensorView<const Scalar>& key, const TensorView<const Scalar>& value,
+               const AttentionOptions<Scalar>& options, std::string_view where, KVCache<Scalar>* fill_cache, Tensor<Scalar>& out,
+               Activations* saved = nullptr) const {
     const Index D = config_.d_model, H = config_.num_heads, Dh = D / H;
     check_shape(where, "query", query.shape(), {"B", "T", D}, "d_model");
     const Index B = query.dim(0), T = query.dim(1);
@@ -156,7 +195,11 @@ class MultiHeadAttention {
     check_shape(where, "value", value.shape(), {B, S, D}, "batch and length of key, d_model");
     if (options.mask) options.mask->check(where, B, T, S);
 
-    Tensor<Scalar> q = project(query, 0), k = project(key, 1), v = project(value, 2);  // [B, T|S, D] = [B, T|S, H*Dh]
+    Tensor<Scalar> projections[3];  // q, k, v when nothing is saved
+    Tensor<Scalar>& q = saved ? saved->q : projections[0];
+    Tensor<Scalar>& k = saved ? saved->k : projections[1];
+    Tensor<Scalar>& v = saved ? saved->v : projections[2];
+    q = project(query, 0), k = project(key, 1), v = project(value, 2);  // [B, T|S, D] = [B, T|S, H*Dh]
     if (fill_cache) {
       if (fill_cache->capacity() < S || fill_cache->keys.dim(0) != B || fill_cache->keys.dim(2) != D)
         throw ShapeError(std::string(where) + ": the cache holds " + fill_cache->keys.shape().str() + "; " + std::to_string(B) + " items of " +
@@ -167,10 +210,10 @@ class MultiHeadAttention {
       }
       fill_cache->length = S;
     }
-    Tensor<Scalar> context(Shape{B, T, D});  // heads concatenated
+    out = Tensor<Scalar>(Shape{B, T, D});  // heads concatenated
     attention_.forward(HeadsView<const Scalar>::token_major(q, H, Dh), HeadsView<const Scalar>::token_major(k, H, Dh),
-                       HeadsView<const Scalar>::token_major(v, H, Dh), HeadsView<Scalar>::token_major(context, H, Dh), options);
-    return context;
+                       HeadsView<const Scalar>::token_major(v, H, Dh), HeadsView<Scalar>::token_major(out, H, Dh), options,
+                       saved ? &saved->attention : nullptr);
   }
   // part 0, 1, 2 = the q, k or v projection of x: [B, L, D] -> [B, L, D].
   Tensor<Scalar> project(const TensorView<const Scalar>& x, int part) const {
@@ -186,6 +229,15 @@ class MultiHeadAttention {
       in_proj_.forward_rows(x.matrix(), part * D, D, y);
     else
       qkv_proj_[part].forward_rows(x.matrix(), 0, D, y);
+  }
+  // dx += the input gradient of projection `part` (0, 1, 2 = q, k, v) for dpart [B, L, D]; its weight's gradients
+  // accumulate.
+  void project_backward(const TensorView<const Scalar>& x, int part, const Tensor<Scalar>& dpart, TensorView<Scalar> dx) {
+    const Index D = config_.d_model;
+    if (config_.fused_qkv)
+      in_proj_.backward_rows(x.matrix(), part * D, D, dpart.matrix(), dx.matrix());
+    else
+      qkv_proj_[part].backward_rows(x.matrix(), 0, D, dpart.matrix(), dx.matrix());
   }
   // Rows [position, position + 1) of every batch item of a [B, capacity, D] cache tensor, as a [B, D] map.
   static StridedMatrixMap<Scalar> cache_rows(Tensor<Scalar>& t, Index position) {

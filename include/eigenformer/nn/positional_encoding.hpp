@@ -63,6 +63,19 @@ class PositionalEncoding {
     }
   }
 
+  // Backward of add_to(x, offset) for dy = dL/dy [B, T, D] (dL/dx is dy itself: the caller's residual path keeps it).
+  // Learned: row offset + t of the table's gradient accumulates dy[b, t] over the batch; sinusoidal: nothing to learn.
+  void backward(TensorView<const Scalar> dy, Index offset = 0) {
+    check_shape("PositionalEncoding.backward", "dy", dy.shape(), {"B", "T", config_.d_model}, "d_model");
+    if (config_.kind != PositionKind::learned) return;
+    const Index B = dy.dim(0), T = dy.dim(1);
+    if (offset < 0 || offset + T > config_.max_len)
+      throw RangeError("PositionalEncoding.backward: positions [" + std::to_string(offset) + ", " + std::to_string(offset + T) +
+                       ") go past max_len " + std::to_string(config_.max_len));
+    require_gradient(table_grad_, table_, "PositionalEncoding.backward");
+    for (Index b = 0; b < B; ++b) table_grad_.matrix().middleRows(offset, T) += dy.slice(b).matrix();
+  }
+
   template <typename F>
   void visit_parameters(F&& f) {
     if (config_.kind == PositionKind::learned) visit_parameter(f, "weight", table_, table_grad_);

@@ -7,6 +7,7 @@
 // whole sequence (the kernel AttentionOptions names), decode() for one new query over a KV cache.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -40,16 +41,51 @@ class ScaledDotProductAttention {
     return out;
   }
 
+  // What backward needs of a forward besides its inputs and output (training). The flash kernel keeps one number per
+  // query row and recomputes the probabilities tile by tile; the reference kernel keeps them all.
+  struct Activations {
+    Tensor<Scalar> lse;      // flash: [B, H, T], log sum exp of each row's scaled, masked scores
+    Tensor<Scalar> weights;  // reference: [B, H, T, S], the probabilities
+  };
+
   // The same on heads wherever they live (HeadsView: head-major tensors, or the [B, T, H*Dh] rows of a projection),
-  // into out; shapes as above, already checked by the caller, as is options.mask.
+  // into out; shapes as above, already checked by the caller, as is options.mask. saved: see Activations.
   void forward(const HeadsView<const Scalar>& q, const HeadsView<const Scalar>& k, const HeadsView<const Scalar>& v,
-               const HeadsView<Scalar>& out, const AttentionOptions<Scalar>& options) const {
+               const HeadsView<Scalar>& out, const AttentionOptions<Scalar>& options, Activations* saved = nullptr) const {
     Scalar* weights = nullptr;
     if (options.weights) {
       options.weights->resize(Shape{q.batch, q.heads, q.rows, k.rows});
       weights = options.weights->data();
     }
-    attention_forward<Scalar>(q, k, v, options.mask, scale(q.cols), out, weights, options.kernel);
+    if (!saved) {
+      attention_forward<Scalar>(q, k, v, options.mask, scale(q.cols), out, weights, options.kernel);
+    } else if (options.kernel == AttentionKernel::flash) {
+      saved->lse.resize(Shape{q.batch, q.heads, q.rows});
+      attention_flash<Scalar>(q, k, v, options.mask, scale(q.cols), out, weights, FlashBlocks{}, saved->lse.data());
+    } else {
+      saved->weights.resize(Shape{q.batch, q.heads, q.rows, k.rows});
+      attention_reference<Scalar>(q, k, v, options.mask, scale(q.cols), out, saved->weights.data());
+      if (weights) std::copy(saved->weights.data(), saved->weights.data() + saved->weights.size(), weights);
+    }
+  }
+
+  // Backward of that forward for dout = dL/dout: dq, dk, dv += their gradients (each must be its own buffer). q, k, v
+  // and out: the forward's inputs and output; options: the same mask and kernel.
+  void backward(const HeadsView<const Scalar>& q, const HeadsView<const Scalar>& k, const HeadsView<const Scalar>& v,
+                const HeadsView<const Scalar>& out, const HeadsView<const Scalar>& dout, const HeadsView<Scalar>& dq,
+                const HeadsView<Scalar>& dk, const HeadsView<Scalar>& dv, const Activations& saved,
+                const AttentionOptions<Scalar>& options) const {
+    if (options.kernel == AttentionKernel::flash) {
+      if (saved.lse.size() != q.batch * q.heads * q.rows)
+        throw ShapeError("ScaledDotProductAttention.backward: " + std::to_string(saved.lse.size()) + " saved rows; expected a flash forward of " +
+                         std::to_string(q.batch * q.heads * q.rows) + " query rows");
+      attention_flash_backward<Scalar>(q, k, v, options.mask, scale(q.cols), out, saved.lse.data(), dout, dq, dk, dv);
+    } else {
+      if (saved.weights.size() != q.batch * q.heads * q.rows * k.rows)
+        throw ShapeError("ScaledDotProductAttention.backward: " + saved.weights.shape().str() + " saved weights; expected a reference forward of " +
+                         std::to_string(q.rows) + " queries and " + std::to_string(k.rows) + " keys");
+      attention_reference_backward<Scalar>(q, k, v, saved.weights.data(), scale(q.cols), dout, dq, dk, dv);
+    }
   }
 
   // Decoding: one query per item (q.rows = 1) over cached keys and values; item b attends to keys
