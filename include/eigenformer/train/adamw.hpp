@@ -22,7 +22,6 @@
 #include <functional>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,14 +43,6 @@ struct AdamWOptions {
   std::function<bool(const std::string& name, const Shape& shape)> decay;
 };
 
-namespace detail {
-inline std::string number_str(double x) {
-  std::ostringstream s;
-  s << x;
-  return s.str();
-}
-}  // namespace detail
-
 template <typename Scalar>
 class AdamW {
  public:
@@ -62,9 +53,9 @@ class AdamW {
     check_range(options.beta1, 0.0, 1.0, "beta1");
     check_range(options.beta2, 0.0, 1.0, "beta2");
     if (!(std::isfinite(options.eps) && options.eps >= 0))
-      throw RangeError("AdamW: eps is " + detail::number_str(options.eps) + "; expected a finite value >= 0");
+      throw RangeError("AdamW: eps is " + detail::number_text(options.eps) + "; expected a finite value >= 0");
     if (!(std::isfinite(options.weight_decay) && options.weight_decay >= 0))
-      throw RangeError("AdamW: weight_decay is " + detail::number_str(options.weight_decay) + "; expected a finite value >= 0");
+      throw RangeError("AdamW: weight_decay is " + detail::number_text(options.weight_decay) + "; expected a finite value >= 0");
   }
 
   // One step over every parameter of `model` with the gradients beside them (core/visit.hpp), at learning rate lr.
@@ -175,12 +166,12 @@ class AdamW {
   };
 
   static void check_lr(double lr, const std::string& what) {
-    if (!(std::isfinite(lr) && lr >= 0)) throw RangeError(what + " is " + detail::number_str(lr) + "; expected a finite value >= 0");
+    if (!(std::isfinite(lr) && lr >= 0)) throw RangeError(what + " is " + detail::number_text(lr) + "; expected a finite value >= 0");
   }
   static void check_range(double x, double lo, double hi, const char* what) {
     if (!(x >= lo && x < hi))
-      throw RangeError(std::string("AdamW: ") + what + " is " + detail::number_str(x) + "; expected a value in [" + detail::number_str(lo) + ", " +
-                       detail::number_str(hi) + ")");
+      throw RangeError(std::string("AdamW: ") + what + " is " + detail::number_text(x) + "; expected a value in [" + detail::number_text(lo) + ", " +
+                       detail::number_text(hi) + ")");
   }
 
   // Every difference between the model's parameters and the state, in one ShapeError.

@@ -20,7 +20,6 @@
 #pragma once
 
 #include <cmath>
-#include <sstream>
 #include <string>
 #include <type_traits>
 
@@ -31,11 +30,6 @@
 namespace eigenformer {
 
 namespace detail {
-inline std::string clip_number(double x) {
-  std::ostringstream s;
-  s << x;
-  return s.str();
-}
 
 // Throws ShapeError naming the parameter whose gradient was never allocated.
 template <typename Value, typename Grad>
@@ -60,7 +54,7 @@ double gradient_norm(Model& model) {
 // Multiplies every gradient by `factor` (finite, else RangeError).
 template <typename Model>
 void scale_gradients(Model& model, double factor) {
-  if (!std::isfinite(factor)) throw RangeError("scale_gradients: factor is " + detail::clip_number(factor) + "; expected a finite value");
+  if (!std::isfinite(factor)) throw RangeError("scale_gradients: factor is " + detail::number_text(factor) + "; expected a finite value");
   model.visit_parameters([&](const std::string& name, auto& value, auto& grad) {
     detail::check_gradient_allocated("scale_gradients", name, value, grad);
     using Scalar = typename std::decay_t<decltype(grad)>::value_type;
@@ -73,7 +67,7 @@ void scale_gradients(Model& model, double factor) {
 template <typename Model>
 double clip_gradient_norm(Model& model, double max_norm) {
   if (!(std::isfinite(max_norm) && max_norm > 0))
-    throw RangeError("clip_gradient_norm: max_norm is " + detail::clip_number(max_norm) + "; expected a finite value > 0");
+    throw RangeError("clip_gradient_norm: max_norm is " + detail::number_text(max_norm) + "; expected a finite value > 0");
   const double total = gradient_norm(model);
   if (!std::isfinite(total)) return total;
   const double coef = max_norm / (total + 1e-6);
