@@ -50,3 +50,29 @@ TEST_CASE("Random: uniform, normal and integer draws have the expected moments a
   for (int count : seen) CHECK(count > 800);
   CHECK_THROWS_WITH_AS(rng.integer(5, 5), "Random.integer: empty range [5, 5)", RangeError);
 }
+
+TEST_CASE("Random: a saved state restored into another generator gives the same draws, a pending normal included") {
+  for (int normals_before : {0, 1, 2, 5}) {  // odd counts leave Box-Muller's spare pending
+    CAPTURE(normals_before);
+    Random a(7);
+    for (int i = 0; i < normals_before; ++i) (void)a.normal();
+    (void)a.uniform();
+    const RandomState saved = a.state();
+    CHECK(saved.has_spare == (normals_before % 2 == 1));
+    Random b(12345);  // another seed: everything it will draw comes from the restored state
+    b.set_state(saved);
+    for (int i = 0; i < 9; ++i) {
+      CHECK(a.normal() == b.normal());
+      CHECK(a.next() == b.next());
+      CHECK(a.integer(0, 1000) == b.integer(0, 1000));
+    }
+  }
+}
+
+TEST_CASE("Random: set_state refuses the all-zero state, in which xoshiro256** would return zeros forever") {
+  Random rng(3);
+  CHECK_THROWS_WITH_AS(rng.set_state(RandomState{}), "Random.set_state: all four state words are zero; xoshiro256** never reaches that state",
+                       RangeError);
+  Random same(3);
+  CHECK(rng.next() == same.next());  // left as it was
+}

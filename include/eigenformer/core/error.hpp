@@ -159,6 +159,13 @@ inline std::string printable(std::string_view text, std::size_t max_chars = 80) 
 // a part of it came from outside unescaped.
 inline std::string printable_message(std::string_view message) { return escape_text(message, static_cast<std::size_t>(-1), 0); }
 
+// A number as a message shows it, as printf's %g does: 6 significant digits, "0.001", "1e-08", "nan", "-inf".
+inline std::string number_text(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+
 }  // namespace detail
 
 // Text from outside in single quotes, as an error message shows it: control bytes, invalid UTF-8 and the quote

@@ -1,14 +1,25 @@
 // core/random.hpp: the library's own seeded random numbers (xoshiro256** seeded through splitmix64),
 // so that a seed gives the same numbers on every platform and compiler. std::rand, std::*_distribution
 // and Eigen::Random differ between implementations and are never used.
+// state() and set_state() save and restore everything the next draws depend on (the four xoshiro words and
+// Box-Muller's spare value), so that a training run resumed from a checkpoint draws the numbers it would have drawn.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 
+#include "eigenformer/core/error.hpp"
 #include "eigenformer/core/tensor.hpp"
 
 namespace eigenformer {
+
+// Everything a Random's next draws depend on.
+struct RandomState {
+  std::uint64_t words[4] = {0, 0, 0, 0};  // xoshiro256**'s state; never all zero
+  double spare = 0.0;                     // the second normal of the last Box-Muller pair,
+  bool has_spare = false;                 // returned by the next normal() when has_spare
+};
 
 class Random {
  public:
@@ -53,6 +64,22 @@ class Random {
     return r * std::cos(two_pi * u2);
   }
   double normal(double mean, double stddev) { return mean + stddev * normal(); }
+
+  RandomState state() const {
+    RandomState st;
+    for (int i = 0; i < 4; ++i) st.words[i] = s_[i];
+    st.spare = spare_;
+    st.has_spare = has_spare_;
+    return st;
+  }
+  // Throws RangeError for a state no generator can be in (all four words zero: xoshiro would return zeros forever).
+  void set_state(const RandomState& st) {
+    if ((st.words[0] | st.words[1] | st.words[2] | st.words[3]) == 0)
+      throw RangeError("Random.set_state: all four state words are zero; xoshiro256** never reaches that state");
+    for (int i = 0; i < 4; ++i) s_[i] = st.words[i];
+    spare_ = st.spare;
+    has_spare_ = st.has_spare;
+  }
 
  private:
   static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

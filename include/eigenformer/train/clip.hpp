@@ -1,0 +1,78 @@
+// train/clip.hpp: all of a model's gradients seen as one vector: its norm, clipping it, scaling it.
+//   gradient_norm(model)              total = sqrt(sum of g^2 over every element of every gradient), summed in double
+//   clip_gradient_norm(model, c)      as torch.nn.utils.clip_grad_norm_(model.parameters(), c) in PyTorch 1.13
+//                                     (torch/nn/utils/clip_grad.py): coef = c / (total + 1e-6); when coef < 1 every
+//                                     gradient is multiplied by coef. Returns total, the norm before clipping.
+//   scale_gradients(model, s)         every gradient multiplied by s
+// Deviation: a total that is not finite (a NaN or inf in some gradient) leaves the gradients as they are and is
+// returned for the caller to report and skip the step; torch multiplies them by NaN (or by 0 for inf) unless told to
+// raise (error_if_nonfinite).
+//
+// Gradient accumulation, one optimiser step over K micro-batches too large to run together:
+//   zero_gradients(model);                     once per step (train/gradients.hpp)
+//   for each micro-batch k = 1..K:             forward, then backward of its mean loss; every backward adds (+=)
+//                                              into the gradients, so after K of them they hold the sum of K means
+//   scale_gradients(model, 1.0 / K);           the mean of the K means, as nanoGPT's loss / gradient_accumulation_steps
+//   clip_gradient_norm(model, max_norm);       clipping sees the whole step's gradient, never a micro-batch's
+//   optimizer.step(model, lr);
+// When the micro-batches hold different numbers of tokens, the mean over all N tokens needs each backward's dloss to
+// be n_k / N (its share of the tokens) instead, and no scaling afterwards.
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <type_traits>
+
+#include "eigenformer/core/error.hpp"
+#include "eigenformer/core/tensor.hpp"
+#include "eigenformer/core/visit.hpp"
+
+namespace eigenformer {
+
+namespace detail {
+
+// Throws ShapeError naming the parameter whose gradient was never allocated.
+template <typename Value, typename Grad>
+void check_gradient_allocated(const char* where, const std::string& name, const Value& value, const Grad& grad) {
+  if (grad.shape() != value.shape())
+    throw ShapeError(std::string(where) + ": the gradient of " + quote(name) + " has shape " + grad.shape().str() + ", its parameter " +
+                     value.shape().str() + "; call allocate_gradients(model) once before training");
+}
+}  // namespace detail
+
+// The L2 norm of every gradient together, as if they were concatenated into one vector (squares summed in double).
+template <typename Model>
+double gradient_norm(Model& model) {
+  double sum_of_squares = 0;
+  model.visit_parameters([&](const std::string& name, auto& value, auto& grad) {
+    detail::check_gradient_allocated("gradient_norm", name, value, grad);
+    sum_of_squares += grad.vector().template cast<double>().squaredNorm();
+  });
+  return std::sqrt(sum_of_squares);
+}
+
+// Multiplies every gradient by `factor` (finite, else RangeError).
+template <typename Model>
+void scale_gradients(Model& model, double factor) {
+  if (!std::isfinite(factor)) throw RangeError("scale_gradients: factor is " + detail::number_text(factor) + "; expected a finite value");
+  model.visit_parameters([&](const std::string& name, auto& value, auto& grad) {
+    detail::check_gradient_allocated("scale_gradients", name, value, grad);
+    using Scalar = typename std::decay_t<decltype(grad)>::value_type;
+    grad.vector() *= static_cast<Scalar>(factor);
+  });
+}
+
+// Scales the gradients so that their norm is at most about max_norm (finite and > 0, else RangeError) and returns
+// their norm before clipping (see the top of this file; not finite: nothing is changed).
+template <typename Model>
+double clip_gradient_norm(Model& model, double max_norm) {
+  if (!(std::isfinite(max_norm) && max_norm > 0))
+    throw RangeError("clip_gradient_norm: max_norm is " + detail::number_text(max_norm) + "; expected a finite value > 0");
+  const double total = gradient_norm(model);
+  if (!std::isfinite(total)) return total;
+  const double coef = max_norm / (total + 1e-6);
+  if (coef < 1) scale_gradients(model, coef);
+  return total;
+}
+
+}  // namespace eigenformer

@@ -1,0 +1,107 @@
+// gradient_norm, clip_gradient_norm and scale_gradients (train/clip.hpp): against torch.nn.utils.clip_grad_norm_ on
+// PyTorch 1.13's numbers (fixture by tools/make_adamw_fixtures.py), over every gradient of a real Transformer, with a
+// NaN or inf gradient (left alone, returned), and the refusals.
+#include "eigenformer/train/clip.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+
+#include "eigenformer/core/random.hpp"
+#include "eigenformer/io/parameters.hpp"
+#include "eigenformer/io/safetensors.hpp"
+#include "eigenformer/models/transformer.hpp"
+#include "eigenformer/train/gradients.hpp"
+#include "support/toy_model.hpp"
+
+using namespace eigenformer;
+using namespace eigenformer::testing;
+
+namespace {
+const std::string fixture = std::string(EIGENFORMER_FIXTURE_DIR) + "/adamw_clip.safetensors";
+}
+
+TEST_CASE_TEMPLATE("clip_gradient_norm: the norm it returns and the gradients it leaves equal clip_grad_norm_'s, clipped or not", Scalar, double, float) {
+  const SafeTensors fx(fixture);
+  const double max_norm = std::stod(fx.metadata().at("max_norm"));
+  const Tensor<double> norms = fx.get<double>("output.norm");
+  const double tol = std::is_same_v<Scalar, double> ? 1e-12 : 1e-6;
+  for (int t = 1; t <= 3; ++t) {
+    CAPTURE(t);
+    ToyModel<Scalar> model;
+    model.read(fx, "param.");
+    model.read(fx, "grad." + std::to_string(t) + ".", /*grad=*/true);
+    CHECK(std::abs(gradient_norm(model) - norms[t - 1]) <= tol * norms[t - 1]);
+    const ToyModel<Scalar> before = model;
+    const double norm = clip_gradient_norm(model, max_norm);
+    CHECK(std::abs(norm - norms[t - 1]) <= tol * norms[t - 1]);
+    model.visit_parameters([&](const std::string& name, Tensor<Scalar>&, Tensor<Scalar>& grad) {
+      CAPTURE(name);
+      check_relative(grad, fx.get<double>("output." + std::to_string(t) + ".clipped." + name), tol);
+    });
+    if (norms[t - 1] <= max_norm) {  // not clipped: the very same values, not a multiplication by 1
+      CHECK(model.weight_grad.vector() == before.weight_grad.vector());
+      CHECK(model.embedding_grad.vector() == before.embedding_grad.vector());
+    } else {
+      CHECK(gradient_norm(model) <= max_norm);
+    }
+  }
+}
+
+TEST_CASE("gradient_norm: covers every gradient of a Transformer, once") {
+  TransformerConfig c;
+  c.d_model = 8, c.num_heads = 2, c.num_encoder_layers = 1, c.num_decoder_layers = 2, c.d_ff = 16;
+  c.src_vocab_size = 11, c.tgt_vocab_size = 13, c.max_len = 20, c.tie_target_embedding = true;
+  Transformer<double> model(c);
+  allocate_gradients(model);
+  model.visit_parameters([](const std::string&, Tensor<double>&, Tensor<double>& grad) { grad.fill(2.0); });
+  const double n = static_cast<double>(count_parameters(model));
+  CHECK(gradient_norm(model) == doctest::Approx(2.0 * std::sqrt(n)).epsilon(1e-14));
+  // Clipping to half that norm halves every gradient (up to the 1e-6 torch adds to the norm).
+  clip_gradient_norm(model, std::sqrt(n));
+  model.visit_parameters([](const std::string& name, Tensor<double>&, Tensor<double>& grad) {
+    CAPTURE(name);
+    CHECK(grad.vector().isConstant(1.0, 1e-6));
+  });
+}
+
+TEST_CASE("clip_gradient_norm: a NaN or inf gradient gives a norm that is not finite, returned with the gradients untouched") {
+  for (double bad : {NAN, INFINITY}) {
+    CAPTURE(bad);
+    ToyModel<double> model;
+    allocate_gradients(model);
+    model.bias_grad.fill(0.5);
+    model.embedding_grad[7] = bad;
+    const ToyModel<double> before = model;
+    const double norm = clip_gradient_norm(model, 1.0);
+    CHECK_FALSE(std::isfinite(norm));
+    CHECK(model.bias_grad.vector() == before.bias_grad.vector());
+    CHECK((std::isnan(bad) ? std::isnan(model.embedding_grad[7]) : model.embedding_grad[7] == bad));
+  }
+}
+
+TEST_CASE("scale_gradients: accumulation over micro-batches; the gradient of the mean is the mean of the gradients") {
+  // Two micro-batches' gradients added as two backwards would add them, then scaled by 1/2.
+  const Tensor<double> first = random_tensor<double>({3, 4}, 1), second = random_tensor<double>({3, 4}, 2);
+  ToyModel<double> model;
+  allocate_gradients(model);
+  model.weight_grad.vector() += first.vector();
+  model.weight_grad.vector() += second.vector();
+  scale_gradients(model, 0.5);
+  for (Index i = 0; i < 12; ++i) CHECK(model.weight_grad[i] == (first[i] + second[i]) * 0.5);
+  CHECK(model.bias_grad.vector().isZero(0));
+}
+
+TEST_CASE("clip.hpp: an unallocated gradient, a max_norm <= 0 and a factor that is not finite are refused by name") {
+  ToyModel<float> model;
+  CHECK_THROWS_WITH_AS(gradient_norm(model),
+                       "gradient_norm: the gradient of 'linear.weight' has shape [0], its parameter [3, 4]; call allocate_gradients(model) once before "
+                       "training",
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(scale_gradients(model, 0.5), doctest::Contains("scale_gradients: the gradient of 'linear.weight'"), ShapeError);
+  allocate_gradients(model);
+  CHECK_THROWS_WITH_AS(clip_gradient_norm(model, 0.0), "clip_gradient_norm: max_norm is 0; expected a finite value > 0", RangeError);
+  CHECK_THROWS_WITH_AS(clip_gradient_norm(model, NAN), "clip_gradient_norm: max_norm is nan; expected a finite value > 0", RangeError);
+  CHECK_THROWS_WITH_AS(scale_gradients(model, -INFINITY), "scale_gradients: factor is -inf; expected a finite value", RangeError);
+}
