@@ -148,6 +148,43 @@ TEST_CASE("translator_cli: subcommands, options and source ids with BOS and EOS"
                        RangeError);
 }
 
+TEST_CASE("translator_cli: make-corpus, its defaults, and what it refuses") {
+  translator_cli::Arguments a;
+  CHECK(translator_error({"make-corpus", "--output", "data"}, a).empty());
+  CHECK(a.command == "make-corpus");
+  CHECK(a.output == "data");
+  CHECK(a.seed == 0);
+  CHECK(a.train_pairs == 30000);
+  CHECK(a.test_pairs == 1000);
+  CHECK_FALSE(a.force);
+  CHECK(a.model.empty());  // not needed, not asked for
+  translator_cli::Arguments b;
+  CHECK(translator_error({"make-corpus", "--output", "d", "--seed", "18446744073709551615", "--train", "500", "--test", "20", "--force"}, b).empty());
+  CHECK(b.seed == 18446744073709551615ull);
+  CHECK(b.train_pairs == 500);
+  CHECK(b.test_pairs == 20);
+  CHECK(b.force);
+  translator_cli::Arguments c;
+  CHECK(translator_error({"make-corpus"}, c) == "--output is required");
+  translator_cli::Arguments d;
+  CHECK(translator_error({"make-corpus", "--output", ""}, d) == "--output: is empty; expected a directory");
+  translator_cli::Arguments e;
+  CHECK(translator_error({"make-corpus", "--output", "d", "--seed", "-1"}, e) == "--seed: '-1' is not a whole number from 0 to 18446744073709551615");
+  translator_cli::Arguments f;
+  CHECK(translator_error({"make-corpus", "--output", "d", "--train", "0"}, f) == "--train: Value 0 not in range 1 to 1000000");
+  translator_cli::Arguments g;
+  CHECK(translator_error({"make-corpus", "--output", "d", "--test", "100001"}, g) == "--test: Value 100001 not in range 1 to 100000");
+  translator_cli::Arguments h;
+  CHECK(translator_error({"make-corpus", "--output", "d", "--model", "m"}, h) == "The following arguments were not expected: m --model");
+  // The other subcommands are told apart the same way.
+  translator_cli::Arguments t;
+  CHECK(translator_error({"translate", "--model", "m"}, t).empty());
+  CHECK(t.command == "translate");
+  translator_cli::Arguments r;
+  CHECK(translator_error({"resave", "--model", "m", "--output", "o"}, r).empty());
+  CHECK(r.command == "resave");
+}
+
 TEST_CASE("translator_cli::read_sources: standard input that fails half-way is an error, not the end of the sources") {
   // translator translated the lines read before the failure and exited 0: std::getline took the failure for EOF.
   TransformerConfig config;

@@ -1,8 +1,10 @@
 // translator: run an encoder-decoder Transformer saved in the PyTorch translation tutorial's layout
-// (config.json + model.safetensors) from the command line.
+// (config.json + model.safetensors) from the command line, or write a toy corpus to train one.
 //   translator translate --model DIR --src-ids "5 9 23 7" [--src-ids "..."] [--max-new-tokens N] [--threads N]
 //                        [--batch-size N] [--memory-budget 2G]
 //   translator resave --model DIR --output DIR2     (writes the model again in the same layout, F32)
+//   translator make-corpus --output DIR [--seed N] [--train N] [--test N] [--force]
+//                                                   (DIR/train.tsv and DIR/test.tsv: toy_corpus.hpp, docs/toy_corpus.md)
 // Each source is a line of token ids without BOS and EOS (added here, as the tutorial's tensor_transform does);
 // without --src-ids, one source per line of standard input (at most 1 MiB a line and 64 MiB in all; a failed read
 // is an error, not the end of the sources). All sources go through the model as padded batches
@@ -14,8 +16,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <iostream>
+#include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <vector>
 
 #include <eigenformer/core/threading.hpp>
@@ -23,6 +28,7 @@
 #include <eigenformer/io/parameters.hpp>
 #include <eigenformer/io/pytorch_transformer.hpp>
 
+#include "toy_corpus.hpp"
 #include "translator_cli.hpp"
 
 using namespace eigenformer;
@@ -84,19 +90,47 @@ int resave(const Arguments& args) {
   return 0;
 }
 
+// Draws the toy corpus and writes DIR/train.tsv and DIR/test.tsv. Files already there are refused before anything
+// is drawn, unless --force.
+int make_corpus(const Arguments& args) {
+  if (!args.force) {
+    for (const char* name : {"/train.tsv", "/test.tsv"}) {
+      std::error_code ec;
+      if (std::filesystem::symlink_status(args.output + name, ec).type() != std::filesystem::file_type::not_found)
+        throw IoError(detail::printable(args.output + name) + ": exists already; give --force to overwrite it");
+    }
+  }
+  toy_corpus::Options options;
+  options.seed = args.seed;
+  options.train_pairs = args.train_pairs;
+  options.test_pairs = args.test_pairs;
+  const toy_corpus::Corpus corpus = toy_corpus::make_corpus(options);
+  toy_corpus::write_corpus(args.output, corpus, args.force);
+  std::set<std::string_view> english, spanish;
+  for (const toy_corpus::Pair& pair : corpus.train) {
+    for (std::string_view w : toy_corpus::detail::words(pair.first)) english.insert(w);
+    for (std::string_view w : toy_corpus::detail::words(pair.second)) spanish.insert(w);
+  }
+  std::cerr << "translator: wrote " << args.output << "/train.tsv (" << corpus.train.size() << " pairs) and test.tsv (" << corpus.test.size()
+            << " pairs), seed " << args.seed << "; the training pairs hold " << english.size() << " English and " << spanish.size()
+            << " Spanish words\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app;
   Arguments args;
-  const CLI::App* rs = translator_cli::add_options(app, args);
+  translator_cli::add_options(app, args);
   try {
     translator_cli::parse(app, args, argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   try {
-    return rs->parsed() ? resave(args) : translate(args);
+    if (args.command == "make-corpus") return make_corpus(args);
+    return args.command == "resave" ? resave(args) : translate(args);
   } catch (const std::exception& e) {
     std::cerr << "translator: " << detail::printable_message(e.what()) << "\n";  // whatever a message quotes, no control byte reaches the terminal
     return 1;

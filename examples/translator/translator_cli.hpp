@@ -1,5 +1,6 @@
-// examples/translator/translator_cli.hpp: the translator program's command line. Its subcommands and options
-// (CLI11), the checks made on them before anything is read, and the parsing of source ids and --memory-budget.
+// examples/translator/translator_cli.hpp: the translator program's command line. Its subcommands (translate, resave,
+// make-corpus) and options (CLI11), the checks made on them before anything is read, and the parsing of source ids
+// and --memory-budget.
 // translator.cpp and the fuzz target tests/fuzz/fuzz_translator_cli.cpp both use this header, so the fuzzer runs
 // exactly the parser that the program runs. Nothing here loads a model; standard input is read by read_sources below,
 // from a reader the caller opens.
@@ -24,6 +25,7 @@ namespace translator_cli {
 using eigenformer::Index;
 
 struct Arguments {
+  std::string command;  // the subcommand given, set by check(): "translate", "resave" or "make-corpus"
   std::string model, output;
   std::vector<std::string> src_ids;
   Index max_new_tokens = -1;
@@ -31,6 +33,11 @@ struct Arguments {
   Index batch_size = 64;
   std::string memory_budget = "none";
   std::uint64_t memory_budget_bytes = 0;  // from memory_budget by check(); 0: no limit
+  // make-corpus
+  std::string seed_text = "0";  // --seed as typed; check() turns it into `seed`
+  std::uint64_t seed = 0;
+  std::size_t train_pairs = 30000, test_pairs = 1000;
+  bool force = false;
 };
 
 // "5 9 23 7" -> BOS, the ids, EOS; `where` names the input in messages ("--src-ids 2", "line 3"). RangeError for a
@@ -69,10 +76,9 @@ inline eigenformer::BoundedReader standard_input() {
   return eigenformer::BoundedReader::from_fd(0, "standard input", "standard input", max_stdin_bytes);
 }
 
-// Declares both subcommands and their options, bound to the fields of `a`; returns the resave subcommand, whose
-// parsed() tells main() which one was given.
-inline CLI::App* add_options(CLI::App& app, Arguments& a) {
-  app.description("Run an encoder-decoder Transformer saved in the PyTorch translation tutorial's layout.");
+// Declares the subcommands and their options, bound to the fields of `a` (check() sets a.command to the one given).
+inline void add_options(CLI::App& app, Arguments& a) {
+  app.description("Run an encoder-decoder Transformer saved in the PyTorch translation tutorial's layout, or write a toy corpus to train one.");
   app.require_subcommand(1);
   CLI::App* tr = app.add_subcommand("translate", "greedy-translate token ids (one source per --src-ids, or per line of stdin)");
   tr->add_option("--model", a.model, "directory with config.json and model.safetensors")->required();
@@ -86,18 +92,31 @@ inline CLI::App* add_options(CLI::App& app, Arguments& a) {
   CLI::App* rs = app.add_subcommand("resave", "load a model and write it again (config.json + model.safetensors, F32)");
   rs->add_option("--model", a.model, "directory with config.json and model.safetensors")->required();
   rs->add_option("--output", a.output, "directory to write (created if missing)")->required();
+  CLI::App* mc = app.add_subcommand("make-corpus", "write a toy English -> Spanish corpus, DIR/train.tsv and DIR/test.tsv (docs/toy_corpus.md)");
+  mc->add_option("--output", a.output, "directory to write (created if missing)")->required();
+  mc->add_option("--seed", a.seed_text, "seed of the sentences drawn, 0 to 2^64 - 1: the same seed gives the same corpus")->capture_default_str();
+  mc->add_option("--train", a.train_pairs, "training pairs")->capture_default_str()->check(CLI::Range(std::size_t(1), std::size_t(1000000)));
+  mc->add_option("--test", a.test_pairs, "test pairs, each combining words in a way no training pair does")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t(1), std::size_t(100000)));
+  mc->add_flag("--force", a.force, "overwrite DIR/train.tsv and DIR/test.tsv if they exist");
   // CLI11 quotes the arguments it refuses as they were typed: escaped and cut here (eigenformer::detail::escape_text).
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
     return std::string("translator: ") + eigenformer::detail::printable(e.what(), 240) + " (see --help)\n";
   });
-  return rs;
 }
 
 // The checks CLI11 cannot express. Throws CLI::ValidationError, which main() reports like CLI11's own errors.
 inline void check(const CLI::App& app, Arguments& a) {
+  a.command = app.got_subcommand("make-corpus") ? "make-corpus" : app.got_subcommand("resave") ? "resave" : "translate";
+  if (a.command == "make-corpus") {
+    if (a.output.empty()) throw CLI::ValidationError("--output", "is empty; expected a directory");
+    a.seed = example_cli::parse_u64(a.seed_text, "--seed");
+    return;
+  }
   // Given but empty (--model ""), a directory would become "/config.json": a file at the root, not the user's.
   if (a.model.empty()) throw CLI::ValidationError("--model", "is empty; expected a directory");
-  if (app.got_subcommand("resave") && a.output.empty()) throw CLI::ValidationError("--output", "is empty; expected a directory");
+  if (a.command == "resave" && a.output.empty()) throw CLI::ValidationError("--output", "is empty; expected a directory");
   a.memory_budget_bytes = example_cli::memory_budget_bytes(a.memory_budget);
 }
 

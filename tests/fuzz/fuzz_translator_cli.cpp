@@ -1,7 +1,8 @@
 // fuzz_translator_cli: the translator program's command-line parsing (examples/translator/translator_cli.hpp, the
 // same code main() runs) on arbitrary arguments: the input cut at NUL bytes is argv after the program name.
 // Parsing and checking may refuse with a CLI::Error; then each --src-ids is parsed for the fixture model
-// post_gelu_odd (37 source tokens, max_len 64), which may refuse with a RangeError. Nothing is read or loaded.
+// post_gelu_odd (37 source tokens, max_len 64), which may refuse with a RangeError. Nothing is read, loaded, drawn
+// or written (make-corpus's options are only checked).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -25,8 +26,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const CLI::Error&) {
     return 0;
   }
+  if (a.command == "make-corpus") {
+    fuzz::require(!a.output.empty(), "make-corpus: --output is required and not empty");
+    fuzz::require(a.train_pairs >= 1 && a.train_pairs <= 1000000 && a.test_pairs >= 1 && a.test_pairs <= 100000, "make-corpus: sizes in range");
+    return 0;  // nothing is drawn or written here
+  }
   fuzz::require(!a.model.empty(), "--model is required and not empty");
-  fuzz::require(!app.got_subcommand("resave") || !a.output.empty(), "resave: --output is required and not empty");
+  fuzz::require(a.command != "resave" || !a.output.empty(), "resave: --output is required and not empty");
   TransformerConfig config;
   config.src_vocab_size = 37;
   config.tgt_vocab_size = 29;

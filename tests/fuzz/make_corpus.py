@@ -383,6 +383,10 @@ def translator_cli_corpus():
         ("broken_memory_budget", t + ("--memory-budget", "lots")),
         ("broken_resave_without_output", ("resave", "--model", "DIR")),
         ("broken_model_missing_value", ("translate", "--model")),
+        ("valid_make_corpus", ("make-corpus", "--output", "OUT", "--seed", "7", "--train", "100", "--test", "10", "--force")),
+        ("broken_make_corpus_without_output", ("make-corpus", "--seed", "1")),
+        ("broken_make_corpus_seed", ("make-corpus", "--output", "OUT", "--seed", "-1")),
+        ("broken_make_corpus_train_zero", ("make-corpus", "--output", "OUT", "--train", "0")),
     ]:
         write(name + ".args", argv(*args))
 
