@@ -309,14 +309,16 @@ def make_step(cfg):
         t = tgt[:TGT_LENGTHS[b], b:b + 1]
         alone_sum += float(forward_loss(fresh, s, t, reduction="sum")[0])
     err_alone = abs(alone_sum - loss.item() * count)
-    assert err_alone < 1e-12, f"{name}: sentences alone sum to {alone_sum}, batch {loss.item() * count}"
+    assert err_alone < 1e-12, \
+        f"{name}: sentences alone sum to {alone_sum}, batch {loss.item() * count}"
 
     fd_rows = finite_differences(fresh, src, tgt, grads, fd_gen)
     fd_max = max(r[4] for r in fd_rows)
     assert fd_max < FD_TOL, f"{name}: finite differences disagree, max rel err {fd_max:.2e}"
 
     want_total = float(np.sqrt(sum(float((g * g).sum()) for g in grads.values())))
-    assert abs(want_total - total) < 1e-12 * total, f"{name}: grad norm {total} vs numpy {want_total}"
+    assert abs(want_total - total) < 1e-12 * total, \
+        f"{name}: grad norm {total} vs numpy {want_total}"
     assert total > MAX_NORM, f"{name}: grad norm {total} <= max_norm {MAX_NORM}: no clipping"
     coef = MAX_NORM / (total + CLIP_EPS)
     adam_err = 0.0
@@ -379,7 +381,8 @@ def write_config(cfg):
     assert wmeta == {} and all(v.dtype == np.float32 for v in weights.values())
     m = T.model_from_config(conf)
     T.load_numpy_state(m, weights)
-    assert weights["positional_encoding.pos_embedding"].shape == (conf["max_len"], 1, conf["d_model"])
+    pe = weights["positional_encoding.pos_embedding"]
+    assert pe.shape == (conf["max_len"], 1, conf["d_model"]), pe.shape
     refs, rmeta = safetensors_np.load_file(os.path.join(d, "reference.safetensors"))
     assert rmeta["config"] == cfg["name"]
     params = dict(m.named_parameters())
@@ -401,7 +404,7 @@ def write_config(cfg):
           f"{r['fd_max']:.2e}:")
     for pname, i, g, fd, err in r["fd_rows"]:
         print(f"      {pname}[{i}]: autograd {g: .10e}  central diff {fd: .10e}  rel err {err:.1e}")
-    print(f"    files: " + ", ".join(f"{k} {v} bytes" for k, v in sizes.items()))
+    print("    files: " + ", ".join(f"{k} {v} bytes" for k, v in sizes.items()))
     return sum(sizes.values())
 
 
