@@ -1,19 +1,23 @@
-// translator: run an encoder-decoder Transformer saved in the PyTorch translation tutorial's layout
-// (config.json + model.safetensors) from the command line, or write a toy corpus to train one.
+// translator: trains an encoder-decoder Transformer on a toy English -> Spanish corpus and translates with it; also runs
+// a model saved in the PyTorch translation tutorial's layout (config.json + model.safetensors).
+//   translator make-corpus --output DATA                    (DATA/train.tsv, DATA/test.tsv: toy_corpus.hpp, docs/toy_corpus.md)
+//   translator train --corpus DATA --output MODEL [--steps N] [--resume] ...   (trainer.hpp)
+//   translator eval --model MODEL --corpus DATA [--beam N]  (exact match and corpus BLEU on DATA/test.tsv, greedy and beam)
+//   translator translate --model MODEL "the red cars are not fast" [...] [--beam N] [--length-penalty A]
 //   translator translate --model DIR --src-ids "5 9 23 7" [--src-ids "..."] [--max-new-tokens N] [--threads N]
 //                        [--batch-size N] [--memory-budget 2G]
-//   translator resave --model DIR --output DIR2     (writes the model again in the same layout, F32)
-//   translator make-corpus --output DIR [--seed N] [--train N] [--test N] [--force]
-//                                                   (DIR/train.tsv and DIR/test.tsv: toy_corpus.hpp, docs/toy_corpus.md)
-// Each source is a line of token ids without BOS and EOS (added here, as the tutorial's tensor_transform does);
-// without --src-ids, one source per line of standard input (at most 1 MiB a line and 64 MiB in all; a failed read
-// is an error, not the end of the sources). All sources go through the model as padded batches
-// (--batch-size at a time) and come out one line each, in order: the greedy target ids without BOS and EOS.
+//   translator resave --model DIR --output DIR2             (writes the model again in the same layout, F32)
+// translate reads words when MODEL holds src_vocab.json and tgt_vocab.json (what train writes) and ids otherwise (a
+// tutorial model, or --src-ids). Without sentences or --src-ids it reads one source per line of standard input (at
+// most 1 MiB a line and 64 MiB in all; a failed read is an error, not the end of the sources). All sources go through
+// the model as padded batches (--batch-size at a time) and come out one line each, in order: the Spanish words, or
+// the target ids without BOS and EOS.
 // Errors are one line on stderr and exit status 1; a translation cut by max_len is reported on stderr. The options
 // are declared and checked in translator_cli.hpp.
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -24,6 +28,7 @@
 #include <vector>
 
 #include <eigenformer/core/threading.hpp>
+#include <eigenformer/generate/beam_search.hpp>
 #include <eigenformer/generate/translate.hpp>
 #include <eigenformer/io/parameters.hpp>
 #include <eigenformer/io/pytorch_transformer.hpp>
@@ -38,8 +43,54 @@ namespace {
 using translator_cli::Arguments;
 using translator_cli::parse_ids;
 
+// Words in, words out: a model that `train` wrote, with its vocabularies.
+int translate_words(const Arguments& args) {
+  std::vector<std::string> texts = args.sentences, names;
+  if (texts.empty()) {
+    eigenformer::BoundedReader in = translator_cli::standard_input();
+    for (std::string line; in.read_line(line, translator_cli::max_stdin_line_bytes);) {
+      texts.push_back(line);
+      names.push_back("line " + std::to_string(in.lines()));
+    }
+  } else {
+    for (std::size_t i = 0; i < texts.size(); ++i) names.push_back("sentence " + std::to_string(i + 1));
+  }
+  ModelLoadOptions load;
+  load.memory_budget = args.memory_budget_bytes;
+  load.batch = std::max<Index>(1, std::min<Index>(args.batch_size, static_cast<Index>(texts.size())));
+  const translator_train::TrainedModel m = translator_train::load_trained(args.model, load);
+  std::vector<std::vector<std::int64_t>> sources;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    const std::string text = translator_train::normalize_sentence(texts[i]);
+    if (text.empty()) throw RangeError(names[i] + ": is empty; expected an English sentence");
+    std::vector<std::int64_t> ids{WordVocabulary::bos_id};
+    try {
+      for (std::int64_t id : m.src_vocab.encode(text)) ids.push_back(id);
+    } catch (const RangeError& e) {
+      throw RangeError(names[i] + ": " + e.what());
+    }
+    ids.push_back(WordVocabulary::eos_id);
+    if (static_cast<Index>(ids.size()) > m.model.config().max_len)
+      throw RangeError(names[i] + ": " + std::to_string(ids.size() - 2) + " words do not fit the model's max_len " +
+                       std::to_string(m.model.config().max_len) + " (with BOS and EOS)");
+    sources.push_back(std::move(ids));
+  }
+  const std::vector<GenerationResult> out = translator_train::translate_ids(m.model, sources, args.beam, args.length_penalty, args.batch_size);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    std::cout << m.tgt_vocab.decode(out[i].ids) << "\n";
+    if (out[i].stop != StopReason::eos) std::cerr << "translator: " << names[i] << ": stopped at the model's max_len before EOS\n";
+  }
+  std::cout.flush();
+  return 0;
+}
+
 int translate(const Arguments& args) {
   if (args.threads > 0) set_num_threads(args.threads);
+  std::error_code exists_ec;
+  if (!args.sentences.empty() ||
+      (args.src_ids.empty() && std::filesystem::exists(args.model + "/src_vocab.json", exists_ec) &&
+       std::filesystem::exists(args.model + "/tgt_vocab.json", exists_ec)))
+    return translate_words(args);
   // Every source is read and checked before any is translated, and before the model is loaded: the batch they
   // make sizes the KV cache that the memory budget counts.
   const TransformerConfig config = read_transformer_config(args.model + "/config.json");
@@ -61,11 +112,18 @@ int translate(const Arguments& args) {
 
   TranslateOptions options;
   options.max_new_tokens = args.max_new_tokens;
+  BeamSearchOptions beam;
+  beam.beam = args.beam;
+  beam.length_penalty = args.length_penalty;
+  beam.max_new_tokens = args.max_new_tokens;
   for (std::size_t first = 0; first < sources.size(); first += static_cast<std::size_t>(args.batch_size)) {
     const std::size_t last = std::min(sources.size(), first + static_cast<std::size_t>(args.batch_size));
     const std::vector<std::vector<std::int64_t>> batch(sources.begin() + static_cast<std::ptrdiff_t>(first),
                                                        sources.begin() + static_cast<std::ptrdiff_t>(last));
-    const std::vector<GenerationResult> out = translate(model, batch, options);
+    std::vector<GenerationResult> out;
+    if (args.beam == 1) out = translate(model, batch, options);
+    else
+      for (BeamSearchResult& r : beam_search(model, batch, beam)) out.push_back(std::move(r));
     for (std::size_t i = 0; i < out.size(); ++i) {
       for (std::size_t k = 0; k < out[i].ids.size(); ++k) std::cout << (k ? " " : "") << out[i].ids[k];
       std::cout << "\n";
@@ -74,6 +132,44 @@ int translate(const Arguments& args) {
                   << " target positions) before EOS\n";
     }
     std::cout.flush();
+  }
+  return 0;
+}
+
+// Trains (trainer.hpp), then scores the model on the corpus's test split, greedily.
+int train(Arguments& args) {
+  if (args.threads > 0) set_num_threads(args.threads);
+  const translator_train::Settings& s = args.train;
+  std::cerr << "translator: training " << s.encoder_layers << " + " << s.decoder_layers << " layers, d_model " << s.d_model << ", " << s.heads
+            << " heads, d_ff " << s.d_ff << ", " << s.steps << " steps of " << s.batch_size << " pairs, peak lr "
+            << detail::number_text(s.lr) << ", seed " << s.seed << ", " << num_threads() << " threads\n";
+  const double seconds = translator_train::train(s, args.run);
+  std::cerr << "translator: trained in " << example_cli::Progress::clock_text(seconds) << "; wrote " << args.run.output
+            << "/model.safetensors, config.json, src_vocab.json, tgt_vocab.json, checkpoint.safetensors, train_log.tsv and loss.svg\n";
+  const std::string test = args.corpus + "/test.tsv";
+  std::error_code ec;
+  if (!std::filesystem::exists(test, ec)) return 0;
+  const translator_train::TrainedModel m = translator_train::load_trained(args.run.output);
+  const translator_train::Evaluation e = translator_train::evaluate(m, toy_corpus::read_pairs(test), detail::printable(test));
+  std::cerr << "translator: held-out " << test << ": exact match " << e.exact << "/" << e.sentences << " (" << 100 * e.exact_match()
+            << "%), BLEU " << 100 * e.bleu.bleu << ", greedy\n";
+  return 0;
+}
+
+// Exact match and BLEU on the test split, greedy and with a beam.
+int eval(const Arguments& args) {
+  if (args.threads > 0) set_num_threads(args.threads);
+  const std::string test = args.corpus + "/test.tsv";
+  const std::vector<toy_corpus::Pair> pairs = toy_corpus::read_pairs(test);
+  const translator_train::TrainedModel m = translator_train::load_trained(args.model);
+  std::printf("%s: %zu pairs\n", detail::printable(test).c_str(), pairs.size());
+  std::printf("%-28s %12s %8s %8s\n", "decoding", "exact match", "BLEU", "seconds");
+  for (Index beam : {Index(1), args.beam}) {
+    const translator_train::Evaluation e = translator_train::evaluate(m, pairs, detail::printable(test), beam, args.length_penalty);
+    const std::string name = beam == 1 ? "greedy" : "beam " + std::to_string(beam) + ", length penalty " + detail::number_text(args.length_penalty);
+    std::printf("%-28s %11.1f%% %8.2f %8.1f\n", name.c_str(), 100 * e.exact_match(), 100 * e.bleu.bleu, e.seconds);
+    std::fflush(stdout);
+    if (args.beam == 1) break;
   }
   return 0;
 }
@@ -130,6 +226,8 @@ int main(int argc, char** argv) {
   }
   try {
     if (args.command == "make-corpus") return make_corpus(args);
+    if (args.command == "train") return train(args);
+    if (args.command == "eval") return eval(args);
     return args.command == "resave" ? resave(args) : translate(args);
   } catch (const std::exception& e) {
     std::cerr << "translator: " << detail::printable_message(e.what()) << "\n";  // whatever a message quotes, no control byte reaches the terminal

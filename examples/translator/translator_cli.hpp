@@ -1,6 +1,6 @@
-// examples/translator/translator_cli.hpp: the translator program's command line. Its subcommands (translate, resave,
-// make-corpus) and options (CLI11), the checks made on them before anything is read, and the parsing of source ids
-// and --memory-budget.
+// examples/translator/translator_cli.hpp: the translator program's command line. Its subcommands (translate, train,
+// eval, make-corpus, resave) and options (CLI11), the checks made on them before anything is read, and the parsing of
+// source ids and --memory-budget.
 // translator.cpp and the fuzz target tests/fuzz/fuzz_translator_cli.cpp both use this header, so the fuzzer runs
 // exactly the parser that the program runs. Nothing here loads a model; standard input is read by read_sources below,
 // from a reader the caller opens.
@@ -19,15 +19,20 @@
 #include <eigenformer/models/transformer.hpp>
 
 #include "../cli_common.hpp"
+#include "trainer.hpp"
 
 namespace translator_cli {
 
 using eigenformer::Index;
 
 struct Arguments {
-  std::string command;  // the subcommand given, set by check(): "translate", "resave" or "make-corpus"
-  std::string model, output;
+  std::string command;  // the subcommand given, set by check(): "translate", "train", "eval", "resave" or "make-corpus"
+  std::string model, output, corpus;
   std::vector<std::string> src_ids;
+  std::vector<std::string> sentences;  // translate's words: sentences to translate with the model's vocabularies
+  Index beam = 1;                      // translate: 1 is greedy
+  Index eval_beam = 4;                 // eval: the beam compared with greedy (check() moves it to beam)
+  double length_penalty = 0.6;
   Index max_new_tokens = -1;
   int threads = 0;
   Index batch_size = 64;
@@ -38,6 +43,10 @@ struct Arguments {
   std::uint64_t seed = 0;
   std::size_t train_pairs = 30000, test_pairs = 1000;
   bool force = false;
+  // train (its defaults are translator_train::Settings')
+  translator_train::Settings train;
+  translator_train::RunOptions run;
+  std::string train_seed_text = "1";
 };
 
 // "5 9 23 7" -> BOS, the ids, EOS; `where` names the input in messages ("--src-ids 2", "line 3"). RangeError for a
@@ -78,17 +87,54 @@ inline eigenformer::BoundedReader standard_input() {
 
 // Declares the subcommands and their options, bound to the fields of `a` (check() sets a.command to the one given).
 inline void add_options(CLI::App& app, Arguments& a) {
-  app.description("Run an encoder-decoder Transformer saved in the PyTorch translation tutorial's layout, or write a toy corpus to train one.");
+  app.description("Train an encoder-decoder Transformer on a toy English -> Spanish corpus and translate with it, or run one saved in the "
+                  "PyTorch translation tutorial's layout.");
   app.require_subcommand(1);
-  CLI::App* tr = app.add_subcommand("translate", "greedy-translate token ids (one source per --src-ids, or per line of stdin)");
-  tr->add_option("--model", a.model, "directory with config.json and model.safetensors")->required();
+  CLI::App* tr = app.add_subcommand("translate",
+                                    "translate sentences (a model that `train` wrote: words) or token ids (--src-ids, or a model without "
+                                    "vocabularies); without either, one source per line of stdin");
+  tr->add_option("--model", a.model, "directory with config.json and model.safetensors (and src_vocab.json, tgt_vocab.json for words)")->required();
+  tr->add_option("sentences", a.sentences, "English sentences, e.g. \"the red cars are not fast\" (lowercased; a final . ! or ? is dropped)");
   tr->add_option("--src-ids", a.src_ids, "source token ids without BOS/EOS, e.g. \"5 9 23 7\" (repeatable)");
+  tr->add_option("--beam", a.beam, "beam search with this many beams (1: greedy)")->capture_default_str()->check(CLI::Range(Index(1), Index(64)));
+  tr->add_option("--length-penalty", a.length_penalty, "beam search's length penalty alpha, ((5 + length) / 6)^alpha (GNMT)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 10.0));
   tr->add_option("--max-new-tokens", a.max_new_tokens,
                  "most target tokens per source (default: the tutorial's, source length with BOS and EOS + 4)")
       ->check(CLI::Range(Index(1), Index(1) << 40));
   tr->add_option("--threads", a.threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
   tr->add_option("--batch-size", a.batch_size, "sources decoded together")->capture_default_str()->check(CLI::Range(1, 100000));
   example_cli::add_memory_budget_option(*tr, a.memory_budget);
+  CLI::App* tn = app.add_subcommand("train", "train a model from scratch on CORPUS/train.tsv (make-corpus writes one) into OUTPUT");
+  translator_train::Settings& t = a.train;
+  tn->add_option("--corpus", a.corpus, "directory with train.tsv (and test.tsv, scored at the end)")->required();
+  tn->add_option("--output", a.run.output, "directory for the model, its vocabularies, checkpoint.safetensors, train_log.tsv and loss.svg")->required();
+  tn->add_option("--steps", t.steps, "optimiser steps")->capture_default_str()->check(CLI::Range(std::int64_t(1), std::int64_t(100000000)));
+  tn->add_option("--batch-size", t.batch_size, "sentence pairs per step")->capture_default_str()->check(CLI::Range(Index(1), Index(100000)));
+  tn->add_option("--lr", t.lr, "peak learning rate (AdamW)")->capture_default_str()->check(CLI::Range(1e-7, 1.0));
+  tn->add_option("--min-lr", t.min_lr, "learning rate at the last step (cosine decay from the peak)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  tn->add_option("--warmup", t.warmup, "steps of linear warmup")->capture_default_str()->check(CLI::Range(std::int64_t(0), std::int64_t(100000000)));
+  tn->add_option("--seed", a.train_seed_text, "seed of the weights and of the order of the pairs")->capture_default_str();
+  tn->add_option("--d-model", t.d_model, "model width")->capture_default_str()->check(CLI::Range(Index(1), Index(8192)));
+  tn->add_option("--heads", t.heads, "attention heads")->capture_default_str()->check(CLI::Range(Index(1), Index(256)));
+  tn->add_option("--layers", t.encoder_layers, "encoder layers, and as many decoder layers")->capture_default_str()->check(CLI::Range(Index(1), Index(64)));
+  tn->add_option("--d-ff", t.d_ff, "feed-forward width")->capture_default_str()->check(CLI::Range(Index(1), Index(65536)));
+  tn->add_option("--label-smoothing", t.label_smoothing, "label smoothing of the cross-entropy")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  tn->add_option("--checkpoint-every", a.run.checkpoint_every, "steps between checkpoints (0: only at the end)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t(0), std::int64_t(100000000)));
+  tn->add_option("--log-every", a.run.log_every, "steps between progress lines when stderr is not a terminal (0: about 20 a run)")
+      ->check(CLI::Range(std::int64_t(0), std::int64_t(100000000)));
+  tn->add_flag("--resume", a.run.resume, "continue the run in OUTPUT from its checkpoint (same settings)");
+  tn->add_flag("--force", a.run.force, "start over even if OUTPUT holds a run");
+  tn->add_option("--threads", a.threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
+  CLI::App* ev = app.add_subcommand("eval", "score a trained model on CORPUS/test.tsv: exact match and corpus BLEU, greedy and beam");
+  ev->add_option("--model", a.model, "directory that `train` wrote")->required();
+  ev->add_option("--corpus", a.corpus, "directory with test.tsv")->required();
+  ev->add_option("--beam", a.eval_beam, "beams of the beam search compared with greedy")->capture_default_str()->check(CLI::Range(Index(1), Index(64)));
+  ev->add_option("--length-penalty", a.length_penalty, "beam search's length penalty alpha")->capture_default_str()->check(CLI::Range(0.0, 10.0));
+  ev->add_option("--threads", a.threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
   CLI::App* rs = app.add_subcommand("resave", "load a model and write it again (config.json + model.safetensors, F32)");
   rs->add_option("--model", a.model, "directory with config.json and model.safetensors")->required();
   rs->add_option("--output", a.output, "directory to write (created if missing)")->required();
@@ -108,7 +154,29 @@ inline void add_options(CLI::App& app, Arguments& a) {
 
 // The checks CLI11 cannot express. Throws CLI::ValidationError, which main() reports like CLI11's own errors.
 inline void check(const CLI::App& app, Arguments& a) {
-  a.command = app.got_subcommand("make-corpus") ? "make-corpus" : app.got_subcommand("resave") ? "resave" : "translate";
+  for (const char* name : {"make-corpus", "resave", "train", "eval", "translate"})
+    if (app.got_subcommand(name)) a.command = name;
+  if (a.command == "train") {
+    if (a.corpus.empty()) throw CLI::ValidationError("--corpus", "is empty; expected a directory");
+    if (a.run.output.empty()) throw CLI::ValidationError("--output", "is empty; expected a directory");
+    if (a.run.resume && a.run.force) throw CLI::ValidationError("--resume and --force", "contradict each other; give one");
+    a.train.decoder_layers = a.train.encoder_layers;
+    a.train.seed = example_cli::parse_u64(a.train_seed_text, "--seed");
+    a.run.corpus = a.corpus;
+    if (a.train.d_model % a.train.heads != 0)
+      throw CLI::ValidationError("--d-model", std::to_string(a.train.d_model) + " is not a multiple of --heads " + std::to_string(a.train.heads));
+    if (a.train.warmup >= a.train.steps)
+      throw CLI::ValidationError("--warmup", std::to_string(a.train.warmup) + " is not below --steps " + std::to_string(a.train.steps));
+    if (a.train.min_lr > a.train.lr)
+      throw CLI::ValidationError("--min-lr", eigenformer::detail::number_text(a.train.min_lr) + " is above --lr " + eigenformer::detail::number_text(a.train.lr));
+    return;
+  }
+  if (a.command == "eval") {
+    if (a.corpus.empty()) throw CLI::ValidationError("--corpus", "is empty; expected a directory");
+    a.beam = a.eval_beam;
+  }
+  if (a.command == "translate" && !a.sentences.empty() && !a.src_ids.empty())
+    throw CLI::ValidationError("--src-ids", "and sentences given together; translate either words or ids");
   if (a.command == "make-corpus") {
     if (a.output.empty()) throw CLI::ValidationError("--output", "is empty; expected a directory");
     a.seed = example_cli::parse_u64(a.seed_text, "--seed");
