@@ -209,7 +209,6 @@ class GPT2 {
     saved.mask = Mask::causal(T, T);
     Tensor<Scalar> x = wte_.forward(ids);
     wpe_.add_to(x, 0);
-    drop_.apply(x);
     saved.inputs.resize(blocks_.size());
     saved.blocks.resize(blocks_.size());
     for (std::size_t l = 0; l < blocks_.size(); ++l) {
@@ -272,7 +271,6 @@ class GPT2 {
     check_shape("GPT2.decode_step", "tokens", tokens.shape(), {state.x.dim(0)}, "one token per batch item");
     wte_.forward(tokens, state.x);
     wpe_.add_to(state.x, state.length, &state.left_pads);
-    drop_.apply(state.x);
     for (std::size_t l = 0; l < blocks_.size(); ++l) {
       blocks_[l].step(state.x, state.layers[l], state.workspace, state.y, &state.left_pads);
       std::swap(state.x, state.y);
@@ -309,7 +307,6 @@ class GPT2 {
     const Index T = ids.dim(1);
     Tensor<Scalar> x = wte_.forward(ids);
     wpe_.add_to(x, 0, left_pads.empty() ? nullptr : &left_pads);
-    drop_.apply(x);
     Mask mask = Mask::causal(T, T);
     if (!left_pads.empty()) mask &= Mask::left_padding(left_pads, T);
     AttentionOptions<Scalar> options;

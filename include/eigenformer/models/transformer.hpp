@@ -243,7 +243,6 @@ class Transformer {
     tgt_embedding_.forward(tokens, state.x);
     state.x.matrix() *= embedding_scale();
     positions_.add_to(state.x, state.length);
-    dropout_.apply(state.x);
     for (std::size_t l = 0; l < decoder_.size(); ++l) {
       decoder_[l].step(state.x, state.layers[l], state.memory_lengths, state.workspace, state.y);
       std::swap(state.x, state.y);
@@ -297,7 +296,6 @@ class Transformer {
     Tensor<Scalar> x = embedding.forward(ids);
     x.matrix() *= embedding_scale();
     positions_.add_to(x, offset);
-    dropout_.apply(x);
     return x;
   }
 
