@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <vector>
 
 #include "eigenformer/nn/encoder_layer.hpp"
@@ -118,4 +119,53 @@ TEST_CASE("DecoderLayer.backward: post-norm and pre-norm, both kernels: dx, dmem
       check_gradient("DecoderLayer dmemory", memory, dmemory, loss);
       check_parameter_gradients("DecoderLayer", layer, loss);
     }
+}
+
+TEST_CASE("DecoderLayer: dropout in training only (after self-attention, after cross-attention, inside and after the feed-forward); "
+          "with the masks held fixed, dx, dmemory and every parameter agree with central differences") {
+  const Index B = 2, T = 4, S = 5, D = 6;
+  const Mask self_mask = Mask::causal(T, T) & Mask::key_padding({4, 3}, T);
+  const Mask memory_mask = Mask::key_padding({5, 2}, S);
+  DecoderLayerOptions<double> options;
+  options.self_mask = &self_mask;
+  options.memory_mask = &memory_mask;
+  for (const bool norm_first : {false, true}) {
+    CAPTURE(norm_first);
+    DecoderLayer<double> layer(DecoderLayerConfig{D, 2, 8, Activation::gelu_erf, norm_first, 1e-5, 0.3});
+    DecoderLayer<double> no_dropout(DecoderLayerConfig{D, 2, 8, Activation::gelu_erf, norm_first, 1e-5, 0.0});
+    randomize_parameters(layer, 131);
+    randomize_parameters(no_dropout, 131);
+    allocate_gradients(layer);
+    Tensor<double> x = random_tensor<double>({B, T, D}, 132), memory = random_tensor<double>({B, S, D}, 133);
+    const Tensor<double> dy = random_tensor<double>({B, T, D}, 134);
+    const auto train = [&](const DecoderLayer<double>& l, DecoderLayer<double>::Activations& saved, std::uint64_t seed) {
+      Random rng(seed);
+      saved.rng = &rng;
+      Tensor<double> y = l.forward(x, memory, options, &saved);
+      saved.rng = nullptr;
+      return y;
+    };
+    // p = 0 with a generator, and p = 0.3 without one: the inference forward bit for bit.
+    DecoderLayer<double>::Activations saved;
+    CHECK(train(no_dropout, saved, 135).vector() == no_dropout.forward(x, memory, options).vector());
+    CHECK(layer.forward(x, memory, options, &saved).vector() == layer.forward(x, memory, options).vector());
+    // p = 0.3: four masks; seeds decide them.
+    const Tensor<double> y = train(layer, saved, 135);
+    for (const Tensor<double>* m : {&saved.self_residual.dropout, &saved.cross_residual.dropout, &saved.feed_forward_residual.dropout})
+      CHECK(m->shape() == Shape{B, T, D});
+    CHECK(saved.feed_forward.dropout.shape() == Shape{B, T, 8});
+    CHECK(y.vector() != layer.forward(x, memory, options).vector());
+    DecoderLayer<double>::Activations again;
+    CHECK(train(layer, again, 135).vector() == y.vector());
+    CHECK(train(layer, again, 136).vector() != y.vector());
+    Tensor<double> dmemory({B, S, D});
+    const Tensor<double> dx = layer.backward(x, memory, dy, dmemory, saved, options);
+    const auto loss = [&] {
+      DecoderLayer<double>::Activations s;
+      return dot(train(layer, s, 135), dy);
+    };
+    check_gradient("DecoderLayer+dropout dx", x, dx, loss);
+    check_gradient("DecoderLayer+dropout dmemory", memory, dmemory, loss);
+    check_parameter_gradients("DecoderLayer+dropout", layer, loss);
+  }
 }

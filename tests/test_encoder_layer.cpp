@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
+
 #include "eigenformer/train/gradients.hpp"
 #include "support/fixtures.hpp"
 #include "support/gradcheck.hpp"
@@ -85,4 +87,48 @@ TEST_CASE("EncoderLayer.backward: post-norm and pre-norm, both kernels: dx and e
       check_gradient("EncoderLayer dx", x, dx, loss);
       check_parameter_gradients("EncoderLayer", layer, loss);
     }
+}
+
+TEST_CASE("EncoderLayer: dropout in training only (after self-attention, inside and after the feed-forward); with the masks held fixed, "
+          "backward agrees with central differences") {
+  const Index B = 2, T = 5, D = 6;
+  const Mask mask = Mask::key_padding({5, 3}, T);
+  const AttentionOptions<double> options{&mask};
+  for (const bool norm_first : {false, true}) {
+    CAPTURE(norm_first);
+    EncoderLayer<double> layer(EncoderLayerConfig{D, 2, 8, Activation::relu, norm_first, 1e-5, 0.3});
+    EncoderLayer<double> no_dropout(EncoderLayerConfig{D, 2, 8, Activation::relu, norm_first, 1e-5, 0.0});
+    randomize_parameters(layer, 121);
+    randomize_parameters(no_dropout, 121);
+    allocate_gradients(layer);
+    Tensor<double> x = random_tensor<double>({B, T, D}, 122);
+    const Tensor<double> dy = random_tensor<double>({B, T, D}, 123);
+    const auto train = [&](const EncoderLayer<double>& l, EncoderLayer<double>::Activations& saved, std::uint64_t seed) {
+      Random rng(seed);
+      saved.rng = &rng;
+      Tensor<double> y = l.forward(x, options, &saved);
+      saved.rng = nullptr;
+      return y;
+    };
+    // p = 0 with a generator, and p = 0.3 without one: the inference forward bit for bit.
+    EncoderLayer<double>::Activations saved;
+    CHECK(train(no_dropout, saved, 124).vector() == no_dropout.forward(x, options).vector());
+    CHECK(layer.forward(x, options, &saved).vector() == layer.forward(x, options).vector());
+    // p = 0.3: three masks (attention output, hidden layer, feed-forward output); seeds decide them.
+    const Tensor<double> y = train(layer, saved, 124);
+    CHECK(saved.attention_residual.dropout.shape() == Shape{B, T, D});
+    CHECK(saved.feed_forward.dropout.shape() == Shape{B, T, 8});
+    CHECK(saved.feed_forward_residual.dropout.shape() == Shape{B, T, D});
+    CHECK(y.vector() != layer.forward(x, options).vector());
+    EncoderLayer<double>::Activations again;
+    CHECK(train(layer, again, 124).vector() == y.vector());
+    CHECK(train(layer, again, 125).vector() != y.vector());
+    const Tensor<double> dx = layer.backward(x, dy, saved, options);
+    const auto loss = [&] {
+      EncoderLayer<double>::Activations s;
+      return dot(train(layer, s, 124), dy);
+    };
+    check_gradient("EncoderLayer+dropout dx", x, dx, loss);
+    check_parameter_gradients("EncoderLayer+dropout", layer, loss);
+  }
 }

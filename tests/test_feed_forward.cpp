@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
+
 #include "eigenformer/core/random.hpp"
 #include "eigenformer/train/gradients.hpp"
 #include "support/accumulate.hpp"
@@ -69,4 +71,48 @@ TEST_CASE("FeedForward.backward: with each activation, dx and both layers' gradi
     check_gradient("FeedForward dx", x, dx, loss);
     check_parameter_gradients("FeedForward", ff, loss);
   }
+}
+
+TEST_CASE("FeedForward: dropout on the hidden layer in training only; backward agrees with central differences with the mask held fixed") {
+  const Index D = 4, F = 7;
+  FeedForward<double> ff(FeedForwardConfig{D, F, Activation::gelu_erf, 0.4});
+  randomize_parameters(ff, 81);
+  allocate_gradients(ff);
+  Tensor<double> x = random_tensor<double>({2, 3, D}, 82);
+  const Tensor<double> dy = random_tensor<double>({2, 3, D}, 83);
+  const auto train = [&](FeedForward<double>::Activations& saved, std::uint64_t seed) {
+    Random rng(seed);
+    saved.rng = &rng;
+    Tensor<double> y = ff.forward(x, &saved);
+    saved.rng = nullptr;  // rng dies here
+    return y;
+  };
+  const Tensor<double> inference = ff.forward(x);
+  // No generator: the inference result bit for bit; p = 0 with a generator: the same.
+  FeedForward<double>::Activations saved;
+  CHECK(ff.forward(x, &saved).vector() == inference.vector());
+  CHECK(saved.dropout.size() == 0);
+  FeedForward<double> no_dropout(FeedForwardConfig{D, F, Activation::gelu_erf, 0.0});
+  randomize_parameters(no_dropout, 81);
+  FeedForward<double>::Activations zero;
+  Random unused(84);
+  zero.rng = &unused;
+  CHECK(no_dropout.forward(x, &zero).vector() == no_dropout.forward(x).vector());
+  CHECK(zero.dropout.size() == 0);
+  // p = 0.4: the mask sits on the hidden layer; same seed, same output; another seed, another.
+  const Tensor<double> y = train(saved, 85);
+  REQUIRE(saved.dropout.shape() == Shape{2, 3, F});
+  CHECK((saved.dropout.vector().array() == 0.0).any());
+  CHECK(y.vector() != inference.vector());
+  FeedForward<double>::Activations again;
+  CHECK(train(again, 85).vector() == y.vector());
+  CHECK(train(again, 86).vector() != y.vector());
+  Tensor<double> dx({2, 3, D});
+  ff.backward(x, dy, dx, saved);
+  const auto loss = [&] {
+    FeedForward<double>::Activations s;
+    return dot(train(s, 85), dy);
+  };
+  check_gradient("FeedForward+dropout dx", x, dx, loss);
+  check_parameter_gradients("FeedForward+dropout", ff, loss);
 }

@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
+
 #include "eigenformer/core/random.hpp"
 #include "eigenformer/core/threading.hpp"
 #include "eigenformer/io/hf_gpt2.hpp"
@@ -221,4 +223,51 @@ TEST_CASE("GPT2.backward: the training forward equals forward(ids); every parame
     return cross_entropy_forward<double>(l.matrix(10, 13), targets, {});
   };
   check_parameter_gradients("GPT2", model, loss, 1e-4);
+}
+
+TEST_CASE("GPT2: dropout (embd_pdrop on the embeddings, resid_pdrop after each attention and MLP) only in a training forward given a "
+          "generator; with the masks held fixed, every parameter's gradient agrees with central differences") {
+  GPT2Config g;
+  g.n_layer = 2, g.n_embd = 6, g.n_head = 2, g.n_positions = 9, g.vocab_size = 13, g.bos_token_id = g.eos_token_id = 0;
+  g.embd_pdrop = 0.2, g.resid_pdrop = 0.3;
+  GPT2<double> model(g);
+  g.embd_pdrop = g.resid_pdrop = 0.0;
+  GPT2<double> no_dropout(g);
+  randomize_parameters(model, 151, 0.4);
+  randomize_parameters(no_dropout, 151, 0.4);
+  allocate_gradients(model);
+  Tensor<std::int64_t> ids({2, 5}), targets({10});
+  for (Index i = 0; i < 10; ++i) ids[i] = (i * 7) % 13, targets[i] = (i * 5 + 1) % 13;
+  const auto train = [&](const GPT2<double>& m, GPT2Activations<double>& saved, std::uint64_t seed) {
+    Random rng(seed);
+    saved.rng = &rng;
+    Tensor<double> logits = m.forward(ids, saved);
+    saved.rng = nullptr;
+    return logits;
+  };
+  // p = 0 with a generator, and p > 0 without one: forward(ids) bit for bit.
+  GPT2Activations<double> saved;
+  CHECK(train(no_dropout, saved, 152).vector() == no_dropout.forward(ids).vector());
+  CHECK(model.forward(ids, saved).vector() == model.forward(ids).vector());
+  // With dropout: masks on the embeddings and on both residual branches of each block; the seed decides them.
+  const Tensor<double> logits = train(model, saved, 152);
+  CHECK(saved.embedding_dropout.shape() == Shape{2, 5, 6});
+  CHECK(saved.blocks[1].attention_residual.dropout.shape() == Shape{2, 5, 6});
+  CHECK(saved.blocks[1].feed_forward_residual.dropout.shape() == Shape{2, 5, 6});
+  CHECK(saved.blocks[1].feed_forward.dropout.size() == 0);  // HF's MLP has no dropout inside
+  CHECK(logits.vector() != model.forward(ids).vector());
+  GPT2Activations<double> again;
+  CHECK(train(model, again, 152).vector() == logits.vector());
+  CHECK(train(model, again, 153).vector() != logits.vector());
+  Tensor<double> dlogits(logits.shape());
+  cross_entropy_backward<double>(logits.matrix(10, 13), targets, nullptr, {}, 1.0, dlogits.matrix(10, 13), Accumulate::no);
+  model.backward(dlogits, saved);
+  const auto loss = [&] {
+    GPT2Activations<double> s;
+    const Tensor<double> l = train(model, s, 152);
+    return cross_entropy_forward<double>(l.matrix(10, 13), targets, {});
+  };
+  check_parameter_gradients("GPT2+dropout", model, loss, 1e-4);
+  g.attn_pdrop = 1.0;
+  CHECK_THROWS_WITH_AS(GPT2<float>{g}, "GPT2Config: attn_pdrop is 1; expected 0 <= attn_pdrop < 1", RangeError);
 }

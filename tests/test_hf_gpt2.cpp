@@ -28,7 +28,34 @@ TEST_CASE("read_gpt2_config: the four published sizes parse, with the MLP 4x wid
     CHECK(c.d_ff() == 4 * c.n_embd);
     CHECK(c.activation == Activation::gelu_tanh);
     CHECK(c.eos_token_id == j.at("eos_token_id").get<std::int64_t>());
+    CHECK(c.embd_pdrop == j.at("embd_pdrop").get<double>());
+    CHECK(c.resid_pdrop == j.at("resid_pdrop").get<double>());
+    CHECK(c.attn_pdrop == j.at("attn_pdrop").get<double>());
   }
+}
+
+TEST_CASE("gpt2_config_from_json / save_gpt2: the three dropout rates are read (Hugging Face's defaults when absent) and written back") {
+  nlohmann::json j = {{"n_layer", 1}, {"n_head", 2}, {"n_embd", 8}, {"n_positions", 4}, {"vocab_size", 10}, {"bos_token_id", 9}, {"eos_token_id", 9}};
+  const GPT2Config defaults = gpt2_config_from_json(j, "config.json");
+  CHECK(defaults.embd_pdrop == GPT2Config{}.embd_pdrop);
+  CHECK(defaults.resid_pdrop == GPT2Config{}.resid_pdrop);
+  CHECK(defaults.attn_pdrop == GPT2Config{}.attn_pdrop);
+  j["embd_pdrop"] = 0.05, j["resid_pdrop"] = 0.25, j["attn_pdrop"] = 0.0;
+  const GPT2Config c = gpt2_config_from_json(j, "config.json");
+  CHECK(c.embd_pdrop == j.at("embd_pdrop").get<double>());
+  CHECK(c.resid_pdrop == j.at("resid_pdrop").get<double>());
+  CHECK(c.attn_pdrop == j.at("attn_pdrop").get<double>());
+  GPT2<float> model(c);
+  TempDir dir;
+  save_gpt2(model, dir.path());
+  const GPT2Config back = read_gpt2_config(dir.path() + "/config.json");
+  CHECK(back.embd_pdrop == c.embd_pdrop);
+  CHECK(back.resid_pdrop == c.resid_pdrop);
+  CHECK(back.attn_pdrop == c.attn_pdrop);
+  j["resid_pdrop"] = 1.5;
+  CHECK_THROWS_WITH_AS(gpt2_config_from_json(j, "config.json"), "config.json: resid_pdrop is 1.5; expected 0 <= resid_pdrop < 1", RangeError);
+  j["resid_pdrop"] = "0.1";
+  CHECK_THROWS_WITH_AS(gpt2_config_from_json(j, "config.json"), "config.json: field 'resid_pdrop' is \"0.1\"; expected a number", FormatError);
 }
 
 TEST_CASE("hf_gpt2_name: the adapter's table") {

@@ -11,6 +11,7 @@
 #include "support/fixtures.hpp"
 #include "support/gradcheck.hpp"
 
+#include <cstdint>
 #include <utility>
 
 using namespace eigenformer;
@@ -122,5 +123,48 @@ TEST_CASE("sublayer_connection_backward: pre-norm and post-norm residual connect
     check_gradient("sublayer dx", x, dx, loss);
     check_parameter_gradients("sublayer norm", norm, loss);
     check_parameter_gradients("sublayer f", f, loss);
+  }
+}
+
+TEST_CASE("sublayer_connection: dropout on the sub-layer's output in training; backward agrees with central differences with the mask held fixed") {
+  for (const bool norm_first : {true, false}) {
+    CAPTURE(norm_first);
+    LayerNorm<double> norm(LayerNormConfig{5, 1e-5});
+    Linear<double> f(LinearConfig{5, 5});
+    randomize_parameters(norm, 54);
+    randomize_parameters(f, 55);
+    allocate_gradients(norm);
+    allocate_gradients(f);
+    Tensor<double> x = random_tensor<double>({2, 4, 5}, 56);
+    const Tensor<double> dy = random_tensor<double>({2, 4, 5}, 57);
+    const Dropout<double> dropout(0.4), none(0.0);
+    const auto add_f = [&](TensorView<const double> in, TensorView<double> out) { f.forward_accumulate(in, out); };
+    const auto train = [&](SublayerActivations<double>& saved, const Dropout<double>& d, std::uint64_t seed) {
+      Random rng(seed);
+      return sublayer_connection<double>(norm_first, norm, x, add_f, &saved, &d, &rng);
+    };
+    // p = 0, or no generator: bit for bit the inference connection, and no mask.
+    const Tensor<double> inference = sublayer_connection<double>(norm_first, norm, x, add_f);
+    SublayerActivations<double> saved;
+    CHECK(train(saved, none, 58).vector() == inference.vector());
+    CHECK(saved.dropout.size() == 0);
+    CHECK(sublayer_connection<double>(norm_first, norm, x, add_f, &saved, &dropout, nullptr).vector() == inference.vector());
+    // p = 0.4: some of f's output is dropped; the same seed repeats the output, another seed does not.
+    const Tensor<double> y = train(saved, dropout, 58);
+    REQUIRE(saved.dropout.shape() == x.shape());
+    CHECK((saved.dropout.vector().array() == 0.0).any());
+    CHECK(y.vector() != inference.vector());
+    SublayerActivations<double> again;
+    CHECK(train(again, dropout, 58).vector() == y.vector());
+    CHECK(train(again, dropout, 59).vector() != y.vector());
+    const Tensor<double> dx = sublayer_connection_backward<double>(
+        norm_first, norm, x, dy, saved, [&](TensorView<const double> in, TensorView<const double> dout, TensorView<double> din) { f.backward(in, dout, din); });
+    const auto loss = [&] {
+      SublayerActivations<double> s;
+      return dot(train(s, dropout, 58), dy);
+    };
+    check_gradient("sublayer+dropout dx", x, dx, loss);
+    check_parameter_gradients("sublayer+dropout norm", norm, loss);
+    check_parameter_gradients("sublayer+dropout f", f, loss);
   }
 }

@@ -63,6 +63,26 @@ TEST_CASE("load_transformer / save_transformer: what we save loads back bit for 
   }
 }
 
+TEST_CASE("read_transformer_config / save_transformer: the optional dropout (the tutorial's 0.1 when absent) is read, and written only "
+          "when it is not that default") {
+  const std::string name = "post_gelu_odd";
+  REQUIRE(read_text_file(translator_fixture_dir(name) + "/config.json").find("dropout") == std::string::npos);
+  Transformer<float> model = load_transformer<float>(translator_fixture_dir(name));
+  CHECK(model.config().dropout == TransformerConfig{}.dropout);
+  TempDir same;
+  save_transformer(model, same.path());
+  CHECK_FALSE(read_json_file(same.path() + "/config.json").contains("dropout"));  // PyTorch's checker wants the tutorial's fields
+  TempDir edited;
+  copy_with_config_edit(name, edited, "\"nhead\": 2,", "\"nhead\": 2, \"dropout\": 0.25,");
+  Transformer<float> other = load_transformer<float>(edited.path());
+  const nlohmann::json j = read_json_file(edited.path() + "/config.json");
+  CHECK(other.config().dropout == j.at("dropout").get<double>());
+  TempDir resaved;
+  save_transformer(other, resaved.path());
+  CHECK(read_json_file(resaved.path() + "/config.json").at("dropout").get<double>() == other.config().dropout);
+  CHECK(read_transformer_config(resaved.path() + "/config.json").dropout == other.config().dropout);
+}
+
 TEST_CASE("read_transformer_config: each bad field is named") {
   const std::string name = "post_gelu_odd";
   struct Case {
@@ -76,6 +96,8 @@ TEST_CASE("read_transformer_config: each bad field is named") {
        "field 'activation' is \"\\u001b[2J\"; expected \"relu\" or \"gelu\" (nn.Transformer's choices)"},
       {"\"norm_first\": false", "\"norm_first\": 0", "field 'norm_first' is 0; expected true or false"},
       {"\"nhead\": 2", "\"nhead\": 3", "d_model 10 is not a multiple of nhead 3"},
+      {"\"nhead\": 2,", "\"nhead\": 2, \"dropout\": 1.5,", "dropout is 1.5; expected 0 <= dropout < 1"},
+      {"\"nhead\": 2,", "\"nhead\": 2, \"dropout\": null,", "field 'dropout' is null; expected a number"},
       {"\"eos_id\": 3", "\"eos_id\": 29", "eos_id 29 is outside the target vocabulary [0, 29)"},
       {"{", "[", "not valid JSON: "},
   };

@@ -224,3 +224,65 @@ TEST_CASE("Transformer: one training step (forward, label-smoothed cross-entropy
     });
   }
 }
+
+TEST_CASE("Transformer: dropout (embeddings and every layer) only in a training forward given a generator; with the masks held fixed, "
+          "every parameter's gradient agrees with central differences") {
+  for (const bool pre : {false, true}) {
+    CAPTURE(pre);
+    TransformerConfig c;
+    c.d_model = 6, c.num_heads = 2, c.num_encoder_layers = 2, c.num_decoder_layers = 2, c.d_ff = 8;
+    c.src_vocab_size = 11, c.tgt_vocab_size = 9, c.max_len = 12;
+    c.norm_first = pre, c.tie_target_embedding = pre;
+    c.dropout = 0.2;
+    Transformer<double> model(c);
+    c.dropout = 0.0;
+    Transformer<double> no_dropout(c);
+    randomize_parameters(model, 141, 0.4);
+    randomize_parameters(no_dropout, 141, 0.4);
+    allocate_gradients(model);
+    Tensor<std::int64_t> src({2, 5}), tgt({2, 4}), targets({8});
+    const std::int64_t src_ids[] = {4, 5, 6, 7, 1, 8, 9, 10, 1, 1}, tgt_ids[] = {2, 4, 5, 3, 2, 6, 3, 1}, next[] = {4, 5, 3, 1, 6, 3, 1, 1};
+    std::copy(src_ids, src_ids + 10, src.data());
+    std::copy(tgt_ids, tgt_ids + 8, tgt.data());
+    std::copy(next, next + 8, targets.data());
+    const std::vector<Index> src_lengths{4, 3}, tgt_lengths{4, 3};
+    const auto train = [&](const Transformer<double>& m, TransformerActivations<double>& saved, std::uint64_t seed) {
+      Random rng(seed);
+      saved.rng = &rng;
+      Tensor<double> logits = m.forward(src, src_lengths, tgt, tgt_lengths, saved);
+      saved.rng = nullptr;
+      return logits;
+    };
+    // p = 0 with a generator, and p = 0.2 without one: encode + decode bit for bit.
+    TransformerActivations<double> saved;
+    CHECK(train(no_dropout, saved, 142).vector() ==
+          no_dropout.decode(tgt, tgt_lengths, no_dropout.encode(src, src_lengths), src_lengths).vector());
+    const Tensor<double> inference = model.decode(tgt, tgt_lengths, model.encode(src, src_lengths), src_lengths);
+    CHECK(model.forward(src, src_lengths, tgt, tgt_lengths, saved).vector() == inference.vector());
+    // p = 0.2: masks on both embeddings and in every layer; the seed decides them.
+    const Tensor<double> logits = train(model, saved, 142);
+    CHECK(saved.src_dropout.shape() == Shape{2, 5, 6});
+    CHECK(saved.tgt_dropout.shape() == Shape{2, 4, 6});
+    CHECK(saved.encoder[1].feed_forward.dropout.shape() == Shape{2, 5, 8});
+    CHECK(saved.decoder[0].cross_residual.dropout.shape() == Shape{2, 4, 6});
+    CHECK(logits.vector() != inference.vector());
+    TransformerActivations<double> again;
+    CHECK(train(model, again, 142).vector() == logits.vector());
+    CHECK(train(model, again, 143).vector() != logits.vector());
+    CrossEntropyOptions ce;
+    ce.ignore_index = c.pad_id;
+    Tensor<double> dlogits(logits.shape());
+    cross_entropy_backward<double>(logits.matrix(8, 9), targets, nullptr, ce, 1.0, dlogits.matrix(8, 9), Accumulate::no);
+    model.backward(dlogits, saved);
+    const auto loss = [&] {
+      TransformerActivations<double> s;
+      const Tensor<double> l = train(model, s, 142);
+      return cross_entropy_forward<double>(l.matrix(8, 9), targets, ce);
+    };
+    check_parameter_gradients("Transformer+dropout", model, loss, 1e-4);
+  }
+  TransformerConfig c;
+  c.src_vocab_size = c.tgt_vocab_size = 10;
+  c.dropout = 1.0;
+  CHECK_THROWS_WITH_AS(Transformer<float>{c}, "TransformerConfig: dropout is 1; expected 0 <= dropout < 1", RangeError);
+}

@@ -9,7 +9,8 @@ What it does
          model code is imported from tools/make_translator_fixtures.py; config.json must hold
          exactly the fields d_model, nhead, num_encoder_layers, num_decoder_layers,
          dim_feedforward, activation, norm_first, layer_norm_eps, src_vocab_size,
-         tgt_vocab_size, bos_id, eos_id, pad_id, max_len);
+         tgt_vocab_size, bos_id, eos_id, pad_id, max_len, and optionally dropout, which
+         evaluation ignores);
       2. reads model.safetensors (every tensor must be F32) and calls
          load_state_dict(..., strict=True): every name the model has, no other, right shapes;
          also checks that positional_encoding.pos_embedding is the tutorial's sinusoidal table

@@ -124,6 +124,7 @@ MAX_ATTEMPTS = 200
 CONFIG_FIELDS = ("d_model", "nhead", "num_encoder_layers", "num_decoder_layers",
                  "dim_feedforward", "activation", "norm_first", "layer_norm_eps",
                  "src_vocab_size", "tgt_vocab_size", "bos_id", "eos_id", "pad_id", "max_len")
+OPTIONAL_CONFIG_FIELDS = ("dropout",)
 GREEDY_RULE = "num_tokens + 5 (num_tokens counts BOS and EOS)"
 MEMORY_NOTE = ("memory = transformer.encoder(positional_encoding(src_tok_emb(src)), src_mask, "
                "src_padding_mask); the tutorial's encode() passes no padding mask")
@@ -383,10 +384,16 @@ def config_json(cfg):
 
 
 def model_from_config(conf):
-    """A Seq2SeqTransformer (float32, dropout 0.0, eval) from a config.json dict."""
-    assert set(conf) == set(CONFIG_FIELDS), \
-        (f"config.json: missing fields {sorted(set(CONFIG_FIELDS) - set(conf))}, "
-         f"unexpected {sorted(set(conf) - set(CONFIG_FIELDS))}")
+    """A Seq2SeqTransformer (float32, dropout 0.0, eval) from a config.json dict.
+
+    The optional field "dropout" (Eigenformer's save_transformer writes it when it is not the
+    tutorial's 0.1) is a training setting: evaluation runs without dropout whatever it says."""
+    fields = set(conf) - set(OPTIONAL_CONFIG_FIELDS)
+    assert fields == set(CONFIG_FIELDS), \
+        (f"config.json: missing fields {sorted(set(CONFIG_FIELDS) - fields)}, "
+         f"unexpected {sorted(fields - set(CONFIG_FIELDS))}")
+    if "dropout" in conf:
+        assert 0 <= conf["dropout"] < 1, conf["dropout"]
     assert conf["activation"] in ("relu", "gelu"), conf["activation"]
     assert isinstance(conf["norm_first"], bool)
     assert (conf["bos_id"], conf["eos_id"], conf["pad_id"]) == (BOS_IDX, EOS_IDX, PAD_IDX), \

@@ -69,6 +69,9 @@ inline GPT2Config gpt2_config_from_json(const nlohmann::json& j, const std::stri
   }
   c.bos_token_id = r.integer_or("bos_token_id", 50256);
   c.eos_token_id = r.integer_or("eos_token_id", 50256);
+  c.embd_pdrop = r.number_or("embd_pdrop", 0.1);  // Hugging Face's defaults, all three
+  c.resid_pdrop = r.number_or("resid_pdrop", 0.1);
+  c.attn_pdrop = r.number_or("attn_pdrop", 0.1);
   c.validate(where);
   (void)gpt2_parameter_count(c, where);
   return c;
@@ -167,7 +170,10 @@ void save_gpt2(GPT2<Scalar>& model, const std::string& dir) {
                       {"vocab_size", c.vocab_size},
                       {"layer_norm_epsilon", c.layer_norm_epsilon},
                       {"bos_token_id", c.bos_token_id},
-                      {"eos_token_id", c.eos_token_id}};
+                      {"eos_token_id", c.eos_token_id},
+                      {"embd_pdrop", c.embd_pdrop},
+                      {"resid_pdrop", c.resid_pdrop},
+                      {"attn_pdrop", c.attn_pdrop}};
   j["n_inner"] = c.n_inner > 0 ? nlohmann::json(c.n_inner) : nlohmann::json(nullptr);
   save_checkpoint(model, dir, j, hf_gpt2_names());
 }

@@ -91,7 +91,8 @@ MemoryEstimate estimate_transformer_memory(const TransformerConfig& c, Index bat
 
 // The tutorial model's config.json, already parsed (`where` names it in messages). Fields: d_model, nhead,
 // num_encoder_layers, num_decoder_layers, dim_feedforward, activation, norm_first, layer_norm_eps, src_vocab_size,
-// tgt_vocab_size, bos_id, eos_id, pad_id, max_len; optional tie_target_embedding. Throws FormatError / RangeError
+// tgt_vocab_size, bos_id, eos_id, pad_id, max_len; optional tie_target_embedding, and dropout (the training p, absent:
+// the tutorial's 0.1). Throws FormatError / RangeError
 // naming the file and field; sizes whose value count passes 2^62 are refused here, before anything is allocated.
 inline TransformerConfig transformer_config_from_json(const nlohmann::json& j, const std::string& path) {
   const ConfigReader r(j, path);
@@ -114,6 +115,7 @@ inline TransformerConfig transformer_config_from_json(const nlohmann::json& j, c
   c.pad_id = r.integer("pad_id");
   c.max_len = r.integer("max_len");
   c.tie_target_embedding = r.boolean("tie_target_embedding", false);
+  c.dropout = r.number_or("dropout", 0.1);
   c.validate(path);
   (void)transformer_value_count(c, path);
   return c;
@@ -162,7 +164,8 @@ Transformer<Scalar> load_transformer(const std::string& dir, const ModelLoadOpti
 }
 
 // Writes DIR/config.json and DIR/model.safetensors (F32, the tutorial's names) so that PyTorch loads them
-// strictly. DIR must exist.
+// strictly. DIR must exist. dropout is written only when it is not the tutorial's 0.1, so that a model with the
+// default keeps exactly the fields tools/check_torch_loads_translator.py expects.
 template <typename Scalar>
 void save_transformer(Transformer<Scalar>& model, const std::string& dir) {
   const TransformerConfig& c = model.config();
@@ -182,6 +185,7 @@ void save_transformer(Transformer<Scalar>& model, const std::string& dir) {
                       {"max_len", c.max_len}};
   if (c.activation == Activation::gelu_tanh) throw RangeError("save_transformer: nn.Transformer has no tanh GELU; the model uses one");
   if (c.tie_target_embedding) j["tie_target_embedding"] = true;
+  if (c.dropout != 0.1) j["dropout"] = c.dropout;
   save_checkpoint(model, dir, j, pytorch_transformer_names(), [&](SafeTensorsWriter& writer) {
     if (c.tie_target_embedding) {  // the tutorial has no tying: write the shared matrix under both names
       Tensor<Scalar> copy;

@@ -9,7 +9,10 @@
 // and allocates nothing. Parameters: "wte.weight" [V, D], "wpe.weight" [n_positions, D], "h.N.*" (GPT2Block:
 // self_attn.in_proj [3D, D], self_attn.out_proj, feed_forward.linear1 [F, D], feed_forward.linear2, norm1 = ln_1,
 // norm2 = ln_2), "ln_f.*". io/hf_gpt2.hpp maps the Hugging Face names and Conv1D layouts onto these.
-// Dropout (HF: embd_pdrop, on the embeddings) is the identity at inference.
+// Dropout, as HF in train(): embd_pdrop on wte + wpe, resid_pdrop on each block's attention output and MLP output
+// (after attn.c_proj and mlp.c_proj). Only the training forward drops, and only when the caller names a generator:
+// saved.rng = &rng (core/random.hpp); forward(ids), start and decode_step never drop. attn_pdrop (dropout on the
+// attention weights) is read and written but not applied (see nn/multi_head_attention.hpp).
 #pragma once
 
 #include <cstdint>
@@ -19,6 +22,7 @@
 
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/mask.hpp"
+#include "eigenformer/core/random.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/visit.hpp"
 #include "eigenformer/nn/attention_options.hpp"
@@ -47,6 +51,9 @@ struct GPT2Config {
   Activation activation = Activation::gelu_tanh;  // HF activation_function "gelu_new"
   std::int64_t bos_token_id = 50256;
   std::int64_t eos_token_id = 50256;
+  double embd_pdrop = 0.1;   // dropout on wte + wpe, training only
+  double resid_pdrop = 0.1;  // dropout on each block's attention and MLP outputs, training only
+  double attn_pdrop = 0.1;   // kept for the config file; dropout on the attention weights is not applied
 
   Index d_ff() const { return n_inner > 0 ? n_inner : 4 * n_embd; }
   void validate(const std::string& where = "GPT2Config") const {
@@ -58,6 +65,8 @@ struct GPT2Config {
     if (n_inner < 0) throw RangeError(where + ": n_inner is " + std::to_string(n_inner) + "; expected > 0 or null");
     if (n_inner > 0) check_config_size(where, "n_inner", n_inner);
     if (!(layer_norm_epsilon >= 0)) throw RangeError(where + ": layer_norm_epsilon is " + std::to_string(layer_norm_epsilon) + "; expected >= 0");
+    for (const auto& [p, name] : {std::pair{embd_pdrop, "embd_pdrop"}, std::pair{resid_pdrop, "resid_pdrop"}, std::pair{attn_pdrop, "attn_pdrop"}})
+      if (!(p >= 0 && p < 1)) throw RangeError(where + ": " + name + " is " + detail::number_text(p) + "; expected 0 <= " + name + " < 1");
     for (const auto& [id, name] : {std::pair{bos_token_id, "bos_token_id"}, std::pair{eos_token_id, "eos_token_id"}})
       if (id < 0 || id >= vocab_size)
         throw RangeError(where + ": " + name + " " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(vocab_size) + ")");
@@ -66,7 +75,8 @@ struct GPT2Config {
 
 // One GPT-2 block (Hugging Face's GPT2Block; nanoGPT's Block): pre-norm, causal self-attention, then the MLP, each
 // in a residual connection whose add is fused into the sub-layer's last projection (nn/layer_norm.hpp):
-//   x = x + Attn(ln_1(x));  x = x + MLP(ln_2(x))                              x: [B, T, D] -> [B, T, D]
+//   x = x + drop(Attn(ln_1(x)));  x = x + drop(MLP(ln_2(x)))                 x: [B, T, D] -> [B, T, D]
+// drop: HF's resid_dropout and mlp.dropout (p = resid_pdrop), in a training forward with saved->rng set only.
 // Parameters (our names; io/hf_gpt2.hpp maps them): "self_attn.*" (attn.c_attn, attn.c_proj), "feed_forward.*"
 // (mlp.c_fc, mlp.c_proj), "norm1.*" (ln_1), "norm2.*" (ln_2). step() decodes one position over a KVCache.
 template <typename Scalar>
@@ -76,13 +86,15 @@ class GPT2Block {
       : self_attn_(MultiHeadAttentionConfig{c.n_embd, c.n_head}),
         feed_forward_(FeedForwardConfig{c.n_embd, c.d_ff(), c.activation}),
         norm1_(LayerNormConfig{c.n_embd, c.layer_norm_epsilon}),
-        norm2_(LayerNormConfig{c.n_embd, c.layer_norm_epsilon}) {}
+        norm2_(LayerNormConfig{c.n_embd, c.layer_norm_epsilon}),
+        resid_dropout_(c.resid_pdrop) {}
 
   // What backward needs of a forward (training), as EncoderLayer's.
   struct Activations {
+    Random* rng = nullptr;  // set it to train with dropout: both residual masks are drawn from it; null: none
     typename MultiHeadAttention<Scalar>::Activations self_attn;
     typename FeedForward<Scalar>::Activations feed_forward;
-    SublayerActivations<Scalar> attention_residual, feed_forward_residual;  // ln_1(x), ln_2(h) and their statistics
+    SublayerActivations<Scalar> attention_residual, feed_forward_residual;  // ln_1(x), ln_2(h), statistics, dropout masks
     Tensor<Scalar> h;  // [B, T, D]: x + Attn(ln_1(x))
   };
 
@@ -90,18 +102,19 @@ class GPT2Block {
   // values of the T positions, so that step() can continue from them. saved: see Activations.
   Tensor<Scalar> forward(TensorView<const Scalar> x, const AttentionOptions<Scalar>& options, KVCache<Scalar>* fill_cache = nullptr,
                          Activations* saved = nullptr) const {
+    Random* rng = saved ? saved->rng : nullptr;
     Tensor<Scalar> h = sublayer_connection<Scalar>(
         /*norm_first=*/true, norm1_, x,
         [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
           self_attn_.forward_accumulate(in, in, in, out, options, "GPT2Block.forward", fill_cache, saved ? &saved->self_attn : nullptr);
         },
-        saved ? &saved->attention_residual : nullptr);
+        saved ? &saved->attention_residual : nullptr, &resid_dropout_, rng);
     Tensor<Scalar> y = sublayer_connection<Scalar>(
         /*norm_first=*/true, norm2_, h,
         [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
           feed_forward_.forward_accumulate(in, out, saved ? &saved->feed_forward : nullptr);
         },
-        saved ? &saved->feed_forward_residual : nullptr);
+        saved ? &saved->feed_forward_residual : nullptr, &resid_dropout_, rng);
     if (saved) saved->h = std::move(h);
     return y;
   }
@@ -153,12 +166,15 @@ class GPT2Block {
   MultiHeadAttention<Scalar> self_attn_;  // HF: attn
   FeedForward<Scalar> feed_forward_;      // HF: mlp
   LayerNorm<Scalar> norm1_, norm2_;       // HF: ln_1, ln_2; [D] each
+  Dropout<Scalar> resid_dropout_;         // HF: attn.resid_dropout and mlp.dropout (resid_pdrop), training only
 };
 
 // What GPT2::backward needs of a training forward: the ids, the mask, every block's input and activations.
 template <typename Scalar>
 struct GPT2Activations {
+  Random* rng = nullptr;  // set it to train with dropout (embd_pdrop, resid_pdrop): every mask is drawn from it; null: none
   Tensor<std::int64_t> ids;                            // [B, T]
+  Tensor<Scalar> embedding_dropout;                    // [B, T, D]: the mask on wte + wpe (HF: drop); empty if none
   Mask mask;                                           // causal over [T, T]
   std::vector<Tensor<Scalar>> inputs;                  // per block: its input [B, T, D]
   std::vector<typename GPT2Block<Scalar>::Activations> blocks;
@@ -200,7 +216,8 @@ class GPT2 {
   }
 
   // Training: forward over ids [B, T] (no padding: a batch of equal-length windows of text) keeping in `saved` what
-  // backward needs -> logits [B, T, V]. Equal to forward(ids).
+  // backward needs -> logits [B, T, V]. With saved.rng null (or every p 0), bit for bit forward(ids); with a
+  // generator, dropout draws its masks from it: embeddings, then each block in order.
   Tensor<Scalar> forward(TensorView<const std::int64_t> ids, GPT2Activations<Scalar>& saved) const {
     const char* where = "GPT2.forward";
     check_ids(where, ids, {});
@@ -209,11 +226,12 @@ class GPT2 {
     saved.mask = Mask::causal(T, T);
     Tensor<Scalar> x = wte_.forward(ids);
     wpe_.add_to(x, 0);
-    drop_.apply(x);
+    drop_.apply(x, saved.rng, saved.embedding_dropout);
     saved.inputs.resize(blocks_.size());
     saved.blocks.resize(blocks_.size());
     for (std::size_t l = 0; l < blocks_.size(); ++l) {
       saved.inputs[l] = std::move(x);
+      saved.blocks[l].rng = saved.rng;
       x = blocks_[l].forward(saved.inputs[l], {&saved.mask}, nullptr, &saved.blocks[l]);
     }
     saved.output = std::move(x);
@@ -235,6 +253,7 @@ class GPT2 {
     Tensor<Scalar> dx(saved.output.shape());
     ln_f_.backward(saved.output, dnormed, dx, saved.ln_f, Accumulate::no);
     for (std::size_t l = blocks_.size(); l-- > 0;) dx = blocks_[l].backward(saved.inputs[l], dx, saved.blocks[l], {&saved.mask});
+    Dropout<Scalar>::backward(dx, saved.embedding_dropout);
     wpe_.backward(dx, 0);
     wte_.backward(saved.ids, dx);
   }
@@ -272,7 +291,6 @@ class GPT2 {
     check_shape("GPT2.decode_step", "tokens", tokens.shape(), {state.x.dim(0)}, "one token per batch item");
     wte_.forward(tokens, state.x);
     wpe_.add_to(state.x, state.length, &state.left_pads);
-    drop_.apply(state.x);
     for (std::size_t l = 0; l < blocks_.size(); ++l) {
       blocks_[l].step(state.x, state.layers[l], state.workspace, state.y, &state.left_pads);
       std::swap(state.x, state.y);
@@ -309,7 +327,6 @@ class GPT2 {
     const Index T = ids.dim(1);
     Tensor<Scalar> x = wte_.forward(ids);
     wpe_.add_to(x, 0, left_pads.empty() ? nullptr : &left_pads);
-    drop_.apply(x);
     Mask mask = Mask::causal(T, T);
     if (!left_pads.empty()) mask &= Mask::left_padding(left_pads, T);
     AttentionOptions<Scalar> options;
@@ -337,7 +354,7 @@ class GPT2 {
   GPT2Config config_;
   Embedding<Scalar> wte_;             // [V, D], also the output projection
   PositionalEncoding<Scalar> wpe_;    // learned, [n_positions, D]
-  Dropout<Scalar> drop_;             // HF: drop (embd_pdrop 0.1); the identity at inference
+  Dropout<Scalar> drop_{config_.embd_pdrop};  // HF: drop, on wte + wpe; training only
   std::vector<GPT2Block<Scalar>> blocks_;
   LayerNorm<Scalar> ln_f_;            // [D]
   WeightType weight_type_ = WeightType::full;

@@ -7,7 +7,11 @@
 // cross-attention; a target's in decoder self-attention, which is also causal). nn.Transformer always ends each
 // stack with a LayerNorm (encoder.norm, decoder.norm), post-norm or pre-norm alike; so do we.
 // Incremental decoding: start() sizes every cache and buffer once; decode_step() then costs one position and
-// allocates nothing. Dropout (the paper's 5.4, on the embeddings) is the identity at inference.
+// allocates nothing.
+// Dropout (the paper's 5.4; p = config.dropout, 0.1 as the tutorial): on embedding + positions (the tutorial's
+// PositionalEncoding) and inside every layer (nn/encoder_layer.hpp, nn/decoder_layer.hpp). Only the training forward
+// drops, and only when the caller names a generator: saved.rng = &rng (core/random.hpp). encode, decode and
+// decode_step never drop.
 // Parameters: "src_embedding.weight" [V_src, D], "tgt_embedding.weight" [V_tgt, D],
 // "encoder.layers.N.*", "encoder.norm.*", "decoder.layers.N.*", "decoder.norm.*", "generator.weight" [V_tgt, D]
 // (absent when tied to the target embedding), "generator.bias" [V_tgt].
@@ -22,6 +26,7 @@
 
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/mask.hpp"
+#include "eigenformer/core/random.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/visit.hpp"
 #include "eigenformer/nn/decoder_layer.hpp"
@@ -50,6 +55,7 @@ struct TransformerConfig {
   Index max_len = 5000;  // positions in the sinusoid table: the longest source, and the longest target with BOS
   std::int64_t bos_id = 2, eos_id = 3, pad_id = 1;  // the PyTorch tutorial's special ids (UNK is 0)
   bool tie_target_embedding = false;                 // generator.weight is tgt_embedding.weight (the paper's 3.4)
+  double dropout = 0.1;  // every dropout's p (nn.Transformer's and PositionalEncoding's); training with saved.rng only
 
   // Throws RangeError naming the first field that cannot work.
   void validate(const std::string& where = "TransformerConfig") const {
@@ -64,22 +70,25 @@ struct TransformerConfig {
     if (d_model % num_heads != 0)
       throw RangeError(where + ": d_model " + std::to_string(d_model) + " is not a multiple of nhead " + std::to_string(num_heads));
     if (!(layer_norm_eps >= 0)) throw RangeError(where + ": layer_norm_eps is " + std::to_string(layer_norm_eps) + "; expected >= 0");
+    if (!(dropout >= 0 && dropout < 1)) throw RangeError(where + ": dropout is " + detail::number_text(dropout) + "; expected 0 <= dropout < 1");
     for (auto [id, name] : {std::pair{bos_id, "bos_id"}, std::pair{eos_id, "eos_id"}, std::pair{pad_id, "pad_id"}})
       if (id < 0 || id >= tgt_vocab_size)
         throw RangeError(where + ": " + name + " " + std::to_string(id) + " is outside the target vocabulary [0, " +
                          std::to_string(tgt_vocab_size) + ")");
   }
 
-  EncoderLayerConfig encoder_layer() const { return {d_model, num_heads, d_ff, activation, norm_first, layer_norm_eps}; }
-  DecoderLayerConfig decoder_layer() const { return {d_model, num_heads, d_ff, activation, norm_first, layer_norm_eps}; }
+  EncoderLayerConfig encoder_layer() const { return {d_model, num_heads, d_ff, activation, norm_first, layer_norm_eps, dropout}; }
+  DecoderLayerConfig decoder_layer() const { return {d_model, num_heads, d_ff, activation, norm_first, layer_norm_eps, dropout}; }
 };
 
 // What Transformer::backward needs of a training forward: the inputs, the masks, and every layer's input and activations.
 template <typename Scalar>
 struct TransformerActivations {
+  Random* rng = nullptr;  // set it to train with dropout (p = config.dropout): every mask is drawn from it; null: none
   Tensor<std::int64_t> src, tgt;                  // [B, S], [B, T]
   std::vector<Index> src_lengths, tgt_lengths;    // [B] each
   Mask src_padding, tgt_mask;                     // [S] keys of the source (encoder and cross-attention); causal & padding over [T, T]
+  Tensor<Scalar> src_dropout, tgt_dropout;        // [B, S, D], [B, T, D]: the embeddings' dropout masks; empty if none
   std::vector<Tensor<Scalar>> encoder_inputs;     // per encoder layer: its input [B, S, D]
   std::vector<typename EncoderLayer<Scalar>::Activations> encoder;
   Tensor<Scalar> encoder_output;                  // [B, S, D]: the last encoder layer's output, encoder.norm's input
@@ -150,7 +159,9 @@ class Transformer {
   }
 
   // Training, teacher forcing: encode(src) and decode(tgt) in one forward that keeps in `saved` what backward needs
-  // -> logits [B, T, V_tgt]. Equal to decode(tgt, ..., encode(src, ...), ...).
+  // -> logits [B, T, V_tgt]. With saved.rng null (or config.dropout 0), bit for bit decode(tgt, ..., encode(src, ...),
+  // ...); with a generator, dropout draws its masks from it: source embeddings, encoder layers, target embeddings,
+  // decoder layers, in that order.
   Tensor<Scalar> forward(TensorView<const std::int64_t> src, const std::vector<Index>& src_lengths, TensorView<const std::int64_t> tgt,
                          const std::vector<Index>& tgt_lengths, TransformerActivations<Scalar>& saved) const {
     check_ids("Transformer.forward", "src", src, src_lengths);
@@ -163,20 +174,24 @@ class Transformer {
     saved.src_padding = Mask::key_padding(src_lengths, S);
     saved.tgt_mask = Mask::causal(T, T) & Mask::key_padding(tgt_lengths, T);
     Tensor<Scalar> x = embed(src_embedding_, src, 0);
+    dropout_.apply(x, saved.rng, saved.src_dropout);
     saved.encoder_inputs.resize(encoder_.size());
     saved.encoder.resize(encoder_.size());
     for (std::size_t l = 0; l < encoder_.size(); ++l) {
       saved.encoder_inputs[l] = std::move(x);
+      saved.encoder[l].rng = saved.rng;
       x = encoder_[l].forward(saved.encoder_inputs[l], {&saved.src_padding}, &saved.encoder[l]);
     }
     saved.encoder_output = std::move(x);
     saved.memory = encoder_norm_.forward(saved.encoder_output, &saved.encoder_norm);
     const DecoderLayerOptions<Scalar> options = decoder_options(saved);
     x = embed(tgt_embedding_, tgt, 0);
+    dropout_.apply(x, saved.rng, saved.tgt_dropout);
     saved.decoder_inputs.resize(decoder_.size());
     saved.decoder.resize(decoder_.size());
     for (std::size_t l = 0; l < decoder_.size(); ++l) {
       saved.decoder_inputs[l] = std::move(x);
+      saved.decoder[l].rng = saved.rng;
       x = decoder_[l].forward(saved.decoder_inputs[l], saved.memory, options, &saved.decoder[l]);
     }
     saved.decoder_output = std::move(x);
@@ -188,8 +203,8 @@ class Transformer {
 
   // Backward of that forward for dlogits = dL/dlogits [B, T, V_tgt]: every parameter's gradient accumulates
   // (allocate_gradients first, zero_gradients before each step). The graph, backwards:
-  //   generator -> decoder.norm -> decoder layers (each also adding to dmemory) -> target embedding * sqrt(D)
-  //   dmemory -> encoder.norm -> encoder layers -> source embedding * sqrt(D)            (the sinusoid is fixed)
+  //   generator -> decoder.norm -> decoder layers (each also adding to dmemory) -> dropout -> target embedding * sqrt(D)
+  //   dmemory -> encoder.norm -> encoder layers -> dropout -> source embedding * sqrt(D)    (the sinusoid is fixed)
   void backward(TensorView<const Scalar> dlogits, const TransformerActivations<Scalar>& saved) {
     check_shape("Transformer.backward", "dlogits", dlogits.shape(), {saved.tgt.dim(0), saved.tgt.dim(1), config_.tgt_vocab_size},
                 "the forward's batch and target length, tgt_vocab_size");
@@ -205,10 +220,12 @@ class Transformer {
     Tensor<Scalar> dmemory(saved.memory.shape());
     const DecoderLayerOptions<Scalar> options = decoder_options(saved);
     for (std::size_t l = decoder_.size(); l-- > 0;) dx = decoder_[l].backward(saved.decoder_inputs[l], saved.memory, dx, dmemory, saved.decoder[l], options);
+    Dropout<Scalar>::backward(dx, saved.tgt_dropout);
     tgt_embedding_.backward(saved.tgt, dx, embedding_scale());
     dx.resize(saved.encoder_output.shape());
     encoder_norm_.backward(saved.encoder_output, dmemory, dx, saved.encoder_norm, Accumulate::no);
     for (std::size_t l = encoder_.size(); l-- > 0;) dx = encoder_[l].backward(saved.encoder_inputs[l], dx, saved.encoder[l], {&saved.src_padding});
+    Dropout<Scalar>::backward(dx, saved.src_dropout);
     src_embedding_.backward(saved.src, dx, embedding_scale());
   }
 
@@ -243,7 +260,6 @@ class Transformer {
     tgt_embedding_.forward(tokens, state.x);
     state.x.matrix() *= embedding_scale();
     positions_.add_to(state.x, state.length);
-    dropout_.apply(state.x);
     for (std::size_t l = 0; l < decoder_.size(); ++l) {
       decoder_[l].step(state.x, state.layers[l], state.memory_lengths, state.workspace, state.y);
       std::swap(state.x, state.y);
@@ -292,12 +308,11 @@ class Transformer {
     return options;
   }
 
-  // ids [B, T] -> embedding * sqrt(D) + PE[offset:], [B, T, D]
+  // ids [B, T] -> embedding * sqrt(D) + PE[offset:], [B, T, D] (the training forward drops out the result)
   Tensor<Scalar> embed(const Embedding<Scalar>& embedding, const TensorView<const std::int64_t>& ids, Index offset) const {
     Tensor<Scalar> x = embedding.forward(ids);
     x.matrix() *= embedding_scale();
     positions_.add_to(x, offset);
-    dropout_.apply(x);
     return x;
   }
 
@@ -310,7 +325,7 @@ class Transformer {
   TransformerConfig config_;
   Embedding<Scalar> src_embedding_, tgt_embedding_;  // [V_src, D], [V_tgt, D]
   PositionalEncoding<Scalar> positions_;             // [max_len, D], fixed
-  Dropout<Scalar> dropout_;                          // p = 0.1 on the embeddings (the paper's 5.4); identity at inference
+  Dropout<Scalar> dropout_{config_.dropout};         // on embedding + positions (the paper's 5.4), training only
   std::vector<EncoderLayer<Scalar>> encoder_;
   LayerNorm<Scalar> encoder_norm_;
   std::vector<DecoderLayer<Scalar>> decoder_;

@@ -1,11 +1,14 @@
 // nn/decoder_layer.hpp: one Transformer decoder layer (Vaswani et al. 3.1), as torch.nn.TransformerDecoderLayer
-// (batch_first=True) at inference: masked self-attention, cross-attention over the encoder output (memory), then
-// the feed-forward network, each in a residual connection.
-//   post-norm: x = norm1(x + SelfAttn(x));  x = norm2(x + CrossAttn(x, mem));  x = norm3(x + FF(x))
-//   pre-norm:  x = x + SelfAttn(norm1(x));  x = x + CrossAttn(norm2(x), mem);  x = x + FF(norm3(x))
+// (batch_first=True): masked self-attention, cross-attention over the encoder output (memory), then the feed-forward
+// network, each in a residual connection.
+//   post-norm: x = norm1(x + drop(SelfAttn(x)));  x = norm2(x + drop(CrossAttn(x, mem)));  x = norm3(x + drop(FF(x)))
+//   pre-norm:  x = x + drop(SelfAttn(norm1(x)));  x = x + drop(CrossAttn(norm2(x), mem));  x = x + drop(FF(norm3(x)))
 // x: [B, T, D], memory: [B, S, D] -> [B, T, D]. self_mask: usually Mask::causal(T, T) & Mask::key_padding(lengths, T);
 // memory_mask: Mask::key_padding(memory_lengths, S). Each residual add is fused into the sub-layer's last projection,
 // which accumulates onto a copy of x (see sublayer_connection in nn/layer_norm.hpp).
+// Dropout (p = config.dropout: PyTorch's dropout1, dropout2, dropout3, and the feed-forward's inner dropout) acts only
+// in a training forward whose Activations name a generator (saved->rng); otherwise drop() is the identity. PyTorch's
+// dropout on the attention weights inside self_attn and multihead_attn is not done (see nn/multi_head_attention.hpp).
 // Parameters: "self_attn.*", "cross_attn.*" (PyTorch: multihead_attn), "feed_forward.linear1/2.*", "norm1/2/3.*".
 // Incremental decoding: start() once per source, then step() per new position, into preallocated buffers
 // (nn/kv_cache.hpp).
@@ -16,9 +19,11 @@
 #include <vector>
 
 #include "eigenformer/core/mask.hpp"
+#include "eigenformer/core/random.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/visit.hpp"
 #include "eigenformer/nn/cross_attention.hpp"
+#include "eigenformer/nn/dropout.hpp"
 #include "eigenformer/nn/encoder_layer.hpp"
 #include "eigenformer/nn/feed_forward.hpp"
 #include "eigenformer/nn/kv_cache.hpp"
@@ -48,13 +53,15 @@ class DecoderLayer {
       : config_(config),
         self_attn_(MultiHeadAttentionConfig{config.d_model, config.num_heads}),
         cross_attn_(MultiHeadAttentionConfig{config.d_model, config.num_heads}),
-        feed_forward_(FeedForwardConfig{config.d_model, config.d_ff, config.activation}),
+        feed_forward_(FeedForwardConfig{config.d_model, config.d_ff, config.activation, config.dropout}),
         norm1_(LayerNormConfig{config.d_model, config.layer_norm_eps}),
         norm2_(LayerNormConfig{config.d_model, config.layer_norm_eps}),
         norm3_(LayerNormConfig{config.d_model, config.layer_norm_eps}) {}
 
-  // What backward needs of a forward (training): each sub-layer's activations, and the outputs of the first two.
+  // What backward needs of a forward (training): each sub-layer's activations (dropout masks included), and the
+  // outputs of the first two.
   struct Activations {
+    Random* rng = nullptr;  // set it to train with dropout: every mask is drawn from it, in forward order; null: none
     typename MultiHeadAttention<Scalar>::Activations self_attn, cross_attn;
     typename FeedForward<Scalar>::Activations feed_forward;
     SublayerActivations<Scalar> self_residual, cross_residual, feed_forward_residual;
@@ -69,24 +76,26 @@ class DecoderLayer {
     const AttentionOptions<Scalar> self_options{options.self_mask, options.self_attention_weights, options.kernel};
     const AttentionOptions<Scalar> cross_options{options.memory_mask, options.cross_attention_weights, options.kernel};
     const bool pre = config_.norm_first;
+    Random* rng = saved ? saved->rng : nullptr;
+    if (saved) saved->feed_forward.rng = rng;
     Tensor<Scalar> h = sublayer_connection<Scalar>(
         pre, norm1_, x,
         [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
           self_attn_.forward_accumulate(in, in, in, out, self_options, "DecoderLayer.forward", nullptr, saved ? &saved->self_attn : nullptr);
         },
-        saved ? &saved->self_residual : nullptr);
+        saved ? &saved->self_residual : nullptr, &dropout_, rng);
     Tensor<Scalar> c = sublayer_connection<Scalar>(
         pre, norm2_, h,
         [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
           cross_attn_.forward_accumulate(in, memory, out, cross_options, saved ? &saved->cross_attn : nullptr);
         },
-        saved ? &saved->cross_residual : nullptr);
+        saved ? &saved->cross_residual : nullptr, &dropout_, rng);
     Tensor<Scalar> y = sublayer_connection<Scalar>(
         pre, norm3_, c,
         [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
           feed_forward_.forward_accumulate(in, out, saved ? &saved->feed_forward : nullptr);
         },
-        saved ? &saved->feed_forward_residual : nullptr);
+        saved ? &saved->feed_forward_residual : nullptr, &dropout_, rng);
     if (saved) saved->h = std::move(h), saved->c = std::move(c);
     return y;
   }
@@ -158,6 +167,7 @@ class DecoderLayer {
   CrossAttention<Scalar> cross_attn_;
   FeedForward<Scalar> feed_forward_;
   LayerNorm<Scalar> norm1_, norm2_, norm3_;  // [D] each
+  Dropout<Scalar> dropout_{config_.dropout};  // on each sub-layer's output (PyTorch: dropout1, 2, 3), training only
 };
 
 }  // namespace eigenformer

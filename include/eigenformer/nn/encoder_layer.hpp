@@ -1,8 +1,11 @@
 // nn/encoder_layer.hpp: one Transformer encoder layer (Vaswani et al. 3.1), as torch.nn.TransformerEncoderLayer
-// (batch_first=True) at inference: self-attention, then the feed-forward network, each in a residual connection.
-//   post-norm (the paper, norm_first=false): x = norm1(x + SelfAttn(x));  x = norm2(x + FF(x))
-//   pre-norm  (GPT-2 and later, norm_first=true): x = x + SelfAttn(norm1(x));  x = x + FF(norm2(x))
+// (batch_first=True): self-attention, then the feed-forward network, each in a residual connection.
+//   post-norm (the paper, norm_first=false): x = norm1(x + drop(SelfAttn(x)));  x = norm2(x + drop(FF(x)))
+//   pre-norm  (GPT-2 and later, norm_first=true): x = x + drop(SelfAttn(norm1(x)));  x = x + drop(FF(norm2(x)))
 // x: [B, T, D] -> [B, T, D]. options.mask: usually Mask::key_padding(lengths, T) for a padded batch.
+// Dropout (p = config.dropout, PyTorch's dropout1, dropout2, and the feed-forward's inner dropout after the activation)
+// acts only in a training forward whose Activations name a generator (saved->rng); otherwise drop() is the identity.
+// Not done: PyTorch also drops attention weights inside self_attn (same p); we do not (see nn/multi_head_attention.hpp).
 // Each residual add is fused into the sub-layer's last projection (out_proj, linear2), which accumulates onto a copy
 // of x (see sublayer_connection in nn/layer_norm.hpp).
 // Parameters: "self_attn.*" (MultiHeadAttention), "feed_forward.linear1.*", "feed_forward.linear2.*", "norm1.*", "norm2.*".
@@ -12,9 +15,11 @@
 #include <string>
 #include <utility>
 
+#include "eigenformer/core/random.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/visit.hpp"
 #include "eigenformer/nn/attention_options.hpp"
+#include "eigenformer/nn/dropout.hpp"
 #include "eigenformer/nn/feed_forward.hpp"
 #include "eigenformer/nn/layer_norm.hpp"
 #include "eigenformer/nn/multi_head_attention.hpp"
@@ -29,6 +34,7 @@ struct EncoderLayerConfig {
   Activation activation = Activation::relu;
   bool norm_first = false;      // false: post-norm (the paper); true: pre-norm
   double layer_norm_eps = 1e-5;
+  double dropout = 0.1;         // in training only (PyTorch's default); the layer applies it with saved->rng set
 };
 
 template <typename Scalar>
@@ -38,12 +44,14 @@ class EncoderLayer {
   explicit EncoderLayer(const EncoderLayerConfig& config)
       : config_(config),
         self_attn_(MultiHeadAttentionConfig{config.d_model, config.num_heads}),
-        feed_forward_(FeedForwardConfig{config.d_model, config.d_ff, config.activation}),
+        feed_forward_(FeedForwardConfig{config.d_model, config.d_ff, config.activation, config.dropout}),
         norm1_(LayerNormConfig{config.d_model, config.layer_norm_eps}),
         norm2_(LayerNormConfig{config.d_model, config.layer_norm_eps}) {}
 
-  // What backward needs of a forward (training): each sub-layer's activations, and the output of the first.
+  // What backward needs of a forward (training): each sub-layer's activations (dropout masks included), and the output
+  // of the first.
   struct Activations {
+    Random* rng = nullptr;  // set it to train with dropout: every mask is drawn from it, in forward order; null: none
     typename MultiHeadAttention<Scalar>::Activations self_attn;
     typename FeedForward<Scalar>::Activations feed_forward;
     SublayerActivations<Scalar> attention_residual, feed_forward_residual;
@@ -54,18 +62,20 @@ class EncoderLayer {
   Tensor<Scalar> forward(TensorView<const Scalar> x, const AttentionOptions<Scalar>& options = {}, Activations* saved = nullptr) const {
     check_shape("EncoderLayer.forward", "x", x.shape(), {"B", "T", config_.d_model}, "d_model");
     const bool pre = config_.norm_first;
+    Random* rng = saved ? saved->rng : nullptr;
+    if (saved) saved->feed_forward.rng = rng;
     Tensor<Scalar> h = sublayer_connection<Scalar>(
         pre, norm1_, x,
         [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
           self_attn_.forward_accumulate(in, in, in, out, options, "EncoderLayer.forward", nullptr, saved ? &saved->self_attn : nullptr);
         },
-        saved ? &saved->attention_residual : nullptr);
+        saved ? &saved->attention_residual : nullptr, &dropout_, rng);
     Tensor<Scalar> y = sublayer_connection<Scalar>(
         pre, norm2_, h,
         [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
           feed_forward_.forward_accumulate(in, out, saved ? &saved->feed_forward : nullptr);
         },
-        saved ? &saved->feed_forward_residual : nullptr);
+        saved ? &saved->feed_forward_residual : nullptr, &dropout_, rng);
     if (saved) saved->h = std::move(h);
     return y;
   }
@@ -101,6 +111,7 @@ class EncoderLayer {
   MultiHeadAttention<Scalar> self_attn_;
   FeedForward<Scalar> feed_forward_;
   LayerNorm<Scalar> norm1_, norm2_;  // [D] each
+  Dropout<Scalar> dropout_{config_.dropout};  // on each sub-layer's output (PyTorch: dropout1, dropout2), training only
 };
 
 }  // namespace eigenformer

@@ -2,16 +2,19 @@
 // y = (x - mean) / sqrt(var + eps) * weight + bias with the biased variance (see ops/layer_norm.hpp).
 // x: [..., D] -> y: [..., D]. Parameters: "weight" [D] (starts at 1), "bias" [D] (starts at 0).
 // sublayer_connection() is the residual wrapper every Transformer layer puts around its sub-layers, in the
-// paper's post-norm form or the pre-norm form of GPT-2 and later models. The residual add is fused: the output starts
-// as a copy of x and the sub-layer's last projection accumulates onto it.
+// paper's post-norm form or the pre-norm form of GPT-2 and later models, with dropout on the sub-layer's output in
+// training. The residual add is fused: the output starts as a copy of x and the sub-layer's last projection
+// accumulates onto it.
 #pragma once
 
 #include <string>
 #include <utility>
 
 #include "eigenformer/core/error.hpp"
+#include "eigenformer/core/random.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/visit.hpp"
+#include "eigenformer/nn/dropout.hpp"
 #include "eigenformer/ops/layer_norm.hpp"
 
 namespace eigenformer {
@@ -89,57 +92,87 @@ class LayerNorm {
   Tensor<Scalar> weight_grad_, bias_grad_;  // [D] each once training starts (train/gradients.hpp)
 };
 
-// What the backward of a residual connection needs (training): the input of its norm, and the norm's statistics.
+// What the backward of a residual connection needs (training): the input of its norm, the norm's statistics, and the
+// dropout mask on the sub-layer's output.
 template <typename Scalar>
 struct SublayerActivations {
-  Tensor<Scalar> normed;  // pre-norm: norm(x) [B, T, D], the sub-layer's input
-  Tensor<Scalar> sum;     // post-norm: x + f(x) [B, T, D], the norm's input
+  Tensor<Scalar> normed;   // pre-norm: norm(x) [B, T, D], the sub-layer's input
+  Tensor<Scalar> sum;      // post-norm: x + dropout(f(x)) [B, T, D], the norm's input
+  Tensor<Scalar> dropout;  // [B, T, D]: 0 or 1 / (1 - p) per element (nn/dropout.hpp); empty when nothing was dropped
   typename LayerNorm<Scalar>::Activations norm;
 };
 
 // The residual connection around a sub-layer f (attention or feed-forward), x: [B, T, D]:
-//   post-norm (norm_first = false, Vaswani et al. 5.4 "Add & Norm"):  norm(x + f(x))
-//   pre-norm  (norm_first = true, GPT-2):                             x + f(norm(x))
+//   post-norm (norm_first = false, Vaswani et al. 5.4 "Add & Norm"):  norm(x + dropout(f(x)))
+//   pre-norm  (norm_first = true, GPT-2):                             x + dropout(f(norm(x)))
 // add_f(in, y) adds the sub-layer's output onto y (y += f(in)). y starts as a copy of x, so the last projection of f,
 // accumulating into it (Linear::forward_accumulate), makes the residual sum without a pass over [B, T, D] of its own.
 // `in` (x, or norm(x) in a buffer of its own) is never y: no kernel writes what it reads.
-// In training, saved keeps what sublayer_connection_backward needs (the sub-layer keeps its own).
+// In training, saved keeps what sublayer_connection_backward needs (the sub-layer keeps its own). Dropout happens only
+// there, and only when dropout->active(rng): then f(in) goes to a buffer of its own, is masked, and is added to y.
+// Otherwise (inference; or p = 0, or no generator) the arithmetic is exactly the inference one.
 template <typename Scalar, typename Sublayer>
 Tensor<Scalar> sublayer_connection(bool norm_first, const LayerNorm<Scalar>& norm, TensorView<const Scalar> x, Sublayer&& add_f,
-                                   SublayerActivations<Scalar>* saved = nullptr) {
+                                   SublayerActivations<Scalar>* saved = nullptr, const Dropout<Scalar>* dropout = nullptr,
+                                   Random* rng = nullptr) {
   Tensor<Scalar> y = Tensor<Scalar>::copy_of(x);
-  if (norm_first) {
-    if (!saved) {
+  if (!saved) {
+    if (norm_first) {
       add_f(norm.forward(x).view(), y.view());  // the temporary norm(x) lives until add_f returns
       return y;
     }
-    saved->normed = norm.forward(x, &saved->norm);
-    add_f(std::as_const(saved->normed).view(), y.view());
+    add_f(x, y.view());
+    norm.forward(y, y);
     return y;
   }
-  add_f(x, y.view());
-  if (saved) saved->sum = y;
-  norm.forward(y, y, saved ? &saved->norm : nullptr);
+  // Training: y += dropout(f(in)).
+  const auto add_dropped_f = [&](TensorView<const Scalar> in) {
+    if (!dropout || !dropout->active(rng)) {
+      saved->dropout.resize(Shape{0});
+      add_f(in, y.view());
+      return;
+    }
+    Tensor<Scalar> f(x.shape());  // zeros, f(in) accumulates into it
+    add_f(in, f.view());
+    dropout->apply(f, rng, saved->dropout);
+    y.matrix() += f.matrix();
+  };
+  if (norm_first) {
+    saved->normed = norm.forward(x, &saved->norm);
+    add_dropped_f(std::as_const(saved->normed).view());
+    return y;
+  }
+  add_dropped_f(x);
+  saved->sum = y;
+  norm.forward(y, y, &saved->norm);
   return y;
 }
 
 // Backward of sublayer_connection for dy = dL/dy [B, T, D]; returns dL/dx. x: the forward's input. backward_f(in, dout,
-// din) is the sub-layer's backward: din += its input gradient for dout = dL/d f(in).
-//   pre-norm,  y = x + f(norm(x)):  dx = dy + norm'(f'(dy))
-//   post-norm, y = norm(x + f(x)):  ds = norm'(dy);  dx = ds + f'(ds)
+// din) is the sub-layer's backward: din += its input gradient for dout = dL/d f(in). m: the dropout mask (1 if none).
+//   pre-norm,  y = x + m * f(norm(x)):  dx = dy + norm'(f'(m * dy))
+//   post-norm, y = norm(x + m * f(x)):  ds = norm'(dy);  dx = ds + f'(m * ds)
 template <typename Scalar, typename SublayerBackward>
 Tensor<Scalar> sublayer_connection_backward(bool norm_first, LayerNorm<Scalar>& norm, TensorView<const Scalar> x, TensorView<const Scalar> dy,
                                             const SublayerActivations<Scalar>& saved, SublayerBackward&& backward_f) {
+  const bool dropped = saved.dropout.size() > 0;
   if (norm_first) {
     Tensor<Scalar> dx = Tensor<Scalar>::copy_of(dy);
     Tensor<Scalar> dnormed(x.shape());
-    backward_f(saved.normed.view(), dy, dnormed.view());
+    if (dropped) {
+      Tensor<Scalar> df = Tensor<Scalar>::copy_of(dy);
+      Dropout<Scalar>::backward(df, saved.dropout);
+      backward_f(saved.normed.view(), std::as_const(df).view(), dnormed.view());
+    } else {
+      backward_f(saved.normed.view(), dy, dnormed.view());
+    }
     norm.backward(x, dnormed, dx, saved.norm);
     return dx;
   }
   Tensor<Scalar> dsum(x.shape());
   norm.backward(saved.sum, dy, dsum, saved.norm, Accumulate::no);
   Tensor<Scalar> dx = dsum;
+  if (dropped) Dropout<Scalar>::backward(dsum, saved.dropout);
   backward_f(x, std::as_const(dsum).view(), dx.view());
   return dx;
 }

@@ -12,6 +12,9 @@
 // forward_accumulate(), and step() or attend() with Accumulate::yes, add the result onto a caller's y (y += MultiHead)
 // rather than overwrite it: out_proj accumulates into y, so a residual connection that put x in y first needs no
 // separate add.
+// Not done: dropout on the attention weights in training (nn.MultiheadAttention's dropout, HF GPT-2's attn_pdrop). The
+// flash kernel never stores the weights, so it would need a mask it can redraw tile by tile; the layers around this
+// block drop its output instead (residual dropout, nn/dropout.hpp), as PyTorch and HF also do.
 #pragma once
 
 #include <cmath>

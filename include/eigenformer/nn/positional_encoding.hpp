@@ -4,6 +4,8 @@
 //     a fixed table, no parameters (odd D works: the last column is a sine).
 //   learned (GPT-2's wpe): parameter "weight" [max_len, D].
 // x: [B, T, D]; `offset` is the position of x's first token (P cached positions when decoding).
+// The tutorial's PositionalEncoding also applies dropout to the sum in training; the models do that after add_to
+// (models/transformer.hpp, models/gpt2.hpp, with nn/dropout.hpp).
 #pragma once
 
 #include <algorithm>
