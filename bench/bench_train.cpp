@@ -362,8 +362,8 @@ int run(const Options& o) {
   return 0;
 }
 
-// --malloc keep: glibc reads these variables when the process starts, so set them and start again. (mallopt cannot
-// do it: it refuses an mmap threshold above 32 MiB, while the variable is taken as given.)
+// --malloc keep: glibc reads these variables when the process starts, so set them and start again. They are the very
+// values train_torch.py sets (mallopt takes an int, so it could not give the same 16 GiB thresholds).
 void reexec_for_malloc(const Options& o, char** argv) {
   if (o.malloc_mode != "keep" || std::getenv(kReexecMark)) return;
   for (const auto& [name, value] : kMallocKeep) setenv(name, value, /*overwrite=*/0);
