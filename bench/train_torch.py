@@ -10,8 +10,9 @@ each peak RSS is that workload's alone)
               The batch: 64 sentence pairs (--translator-batch); each source and each target is
               BOS, ids drawn from [4, 300), EOS, with lengths (BOS and EOS counted) drawn from
               [8, 12] (mean 10), right-padded with pad_id 1, in the tutorial's [S, B] layout. One
-              fixed batch, drawn once from --seed. A step is the tutorial's train_epoch body:
-              tgt_input = tgt[:-1], create_mask(src, tgt_input), forward with
+              fixed batch, drawn once from --seed; the JSON gives its lengths (src_lengths,
+              tgt_lengths), so that bench_train runs the very same shapes. A step is the
+              tutorial's train_epoch body: tgt_input = tgt[:-1], create_mask(src, tgt_input), forward with
               memory_key_padding_mask = the source padding mask,
               CrossEntropyLoss(ignore_index=pad_id, label_smoothing=0.1) against tgt[1:],
               backward, AdamW step. Tokens per step = the targets that are not pad_id.
@@ -321,8 +322,10 @@ def translator_setup():
         if p.dim() > 1:
             nn.init.xavier_uniform_(p)
     B = ARGS.translator_batch
-    src = T.make_batch(torch.randint(8, 13, (B,)).tolist(), V, with_eos=True).t().contiguous()  # [S, B]
-    tgt = T.make_batch(torch.randint(8, 13, (B,)).tolist(), V, with_eos=True).t().contiguous()  # [T, B]
+    src_lengths = torch.randint(8, 13, (B,)).tolist()  # drawn in this order: src lengths, src ids, tgt lengths, tgt ids
+    src = T.make_batch(src_lengths, V, with_eos=True).t().contiguous()  # [S, B]
+    tgt_lengths = torch.randint(8, 13, (B,)).tolist()
+    tgt = T.make_batch(tgt_lengths, V, with_eos=True).t().contiguous()  # [T, B]
     loss_fn = nn.CrossEntropyLoss(ignore_index=T.PAD_IDX, label_smoothing=0.1)
     tokens = int((tgt[1:] != T.PAD_IDX).sum())
 
@@ -337,7 +340,8 @@ def translator_setup():
     desc = dict(model="Seq2SeqTransformer (PyTorch translation tutorial)", d_model=D, nhead=4,
                 num_encoder_layers=3, num_decoder_layers=3, dim_feedforward=512, src_vocab_size=V,
                 tgt_vocab_size=V, dropout=ARGS.dropout, batch=B, src_shape=list(src.shape),
-                tgt_shape=list(tgt.shape), src_tokens=int((src != T.PAD_IDX).sum()),
+                tgt_shape=list(tgt.shape), src_lengths=src_lengths, tgt_lengths=tgt_lengths,
+                src_tokens=int((src != T.PAD_IDX).sum()),
                 tokens_per_step=tokens, tokens_counted="target tokens (not pad_id) per step",
                 optimizer="AdamW lr 1e-4 betas (0.9, 0.98) eps 1e-9 wd 0.01 on rank >= 2",
                 loss="CrossEntropyLoss(ignore_index=1, label_smoothing=0.1)")

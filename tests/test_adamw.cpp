@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <set>
 #include <sstream>
@@ -12,6 +14,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "eigenformer/core/random.hpp"
+#include "eigenformer/core/threading.hpp"
 #include "eigenformer/io/safetensors.hpp"
 #include "eigenformer/models/transformer.hpp"
 #include "eigenformer/train/clip.hpp"
@@ -237,4 +241,62 @@ TEST_CASE("AdamW: options and learning rates torch.optim.AdamW refuses are refus
   CHECK_THROWS_WITH_AS(adamw.step(model, INFINITY), "AdamW.step: lr is inf; expected a finite value >= 0", RangeError);
   CHECK_THROWS_WITH_AS(adamw.set_step_count(-1), "AdamW.set_step_count: -1 steps; expected a count >= 0", RangeError);
   CHECK_THROWS_WITH_AS(adamw.decays("linear.weight"), "AdamW.decays: no parameter named 'linear.weight' in the optimizer's state", RangeError);
+}
+
+namespace {
+// One parameter long enough to be cut into many chunks (not a whole number of them), and a vector that is not decayed.
+struct LongModel {
+  Tensor<float> weight{Shape{301, 1003}}, bias{Shape{1003}};
+  Tensor<float> weight_grad, bias_grad;
+  template <typename F>
+  void visit_parameters(F&& f) {
+    visit_parameter(f, "weight", weight, weight_grad);
+    visit_parameter(f, "bias", bias, bias_grad);
+  }
+};
+
+LongModel long_model_after_steps(int threads) {
+  set_num_threads(threads);
+  LongModel model;
+  model.weight = random_tensor<float>(model.weight.shape(), 1, 0.02);
+  model.bias = random_tensor<float>(model.bias.shape(), 2, 0.02);
+  allocate_gradients(model);
+  AdamW<float> adamw(AdamWOptions{3e-4, 0.9, 0.95, 1e-8, 0.1, {}});
+  for (std::uint64_t t = 1; t <= 3; ++t) {
+    model.weight_grad = random_tensor<float>(model.weight.shape(), 10 + t);
+    model.bias_grad = random_tensor<float>(model.bias.shape(), 20 + t);
+    adamw.step(model);
+  }
+  return model;
+}
+}  // namespace
+
+TEST_CASE("AdamW: a parameter split among the threads gets the same update on 1 and 2 threads, equal to the formula element by element") {
+  const int before = num_threads();
+  const LongModel one = long_model_after_steps(1), two = long_model_after_steps(2);
+  set_num_threads(before);
+  CHECK(one.weight.vector() == two.weight.vector());
+  CHECK(one.bias.vector() == two.bias.vector());
+  // The same three steps written out in double, one element at a time (torch's order of operations).
+  LongModel start;
+  start.weight = random_tensor<float>(start.weight.shape(), 1, 0.02);
+  start.bias = random_tensor<float>(start.bias.shape(), 2, 0.02);
+  for (const bool is_weight : {true, false}) {
+    CAPTURE(is_weight);
+    const Tensor<float>& p0 = is_weight ? start.weight : start.bias;
+    const Tensor<float>& p1 = is_weight ? one.weight : one.bias;
+    std::vector<double> p(p0.data(), p0.data() + p0.size()), m(p.size(), 0.0), v(p.size(), 0.0);
+    for (int t = 1; t <= 3; ++t) {
+      const Tensor<float> g = random_tensor<float>(p0.shape(), static_cast<std::uint64_t>((is_weight ? 10 : 20) + t));
+      for (std::size_t i = 0; i < p.size(); ++i) {
+        if (is_weight) p[i] *= 1 - 3e-4 * 0.1;
+        m[i] = 0.9 * m[i] + 0.1 * g[static_cast<Index>(i)];
+        v[i] = 0.95 * v[i] + 0.05 * double(g[static_cast<Index>(i)]) * g[static_cast<Index>(i)];
+        p[i] -= 3e-4 / (1 - std::pow(0.9, t)) * m[i] / (std::sqrt(v[i]) / std::sqrt(1 - std::pow(0.95, t)) + 1e-8);
+      }
+    }
+    double worst = 0;
+    for (std::size_t i = 0; i < p.size(); ++i) worst = std::max(worst, std::abs(p1[static_cast<Index>(i)] - p[i]));
+    CHECK(worst < 1e-6);
+  }
 }

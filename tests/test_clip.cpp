@@ -9,6 +9,7 @@
 #include <string>
 
 #include "eigenformer/core/random.hpp"
+#include "eigenformer/core/threading.hpp"
 #include "eigenformer/io/parameters.hpp"
 #include "eigenformer/io/safetensors.hpp"
 #include "eigenformer/models/transformer.hpp"
@@ -104,4 +105,37 @@ TEST_CASE("clip.hpp: an unallocated gradient, a max_norm <= 0 and a factor that 
   CHECK_THROWS_WITH_AS(clip_gradient_norm(model, 0.0), "clip_gradient_norm: max_norm is 0; expected a finite value > 0", RangeError);
   CHECK_THROWS_WITH_AS(clip_gradient_norm(model, NAN), "clip_gradient_norm: max_norm is nan; expected a finite value > 0", RangeError);
   CHECK_THROWS_WITH_AS(scale_gradients(model, -INFINITY), "scale_gradients: factor is -inf; expected a finite value", RangeError);
+}
+
+namespace {
+struct LongModel {  // one gradient of many chunks (not a whole number of them)
+  Tensor<float> weight{Shape{1001, 301}}, weight_grad;
+  template <typename F>
+  void visit_parameters(F&& f) {
+    visit_parameter(f, "weight", weight, weight_grad);
+  }
+};
+}  // namespace
+
+TEST_CASE("gradient_norm and scale_gradients: a gradient split among the threads gives the same norm and the same scaled values on 1 and 2 threads") {
+  const int before = num_threads();
+  double norms[2];
+  Tensor<float> scaled[2];
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    LongModel model;
+    model.weight_grad = random_tensor<float>(model.weight.shape(), 3);
+    norms[threads - 1] = gradient_norm(model);
+    scale_gradients(model, 0.25);
+    scaled[threads - 1] = model.weight_grad;
+  }
+  set_num_threads(before);
+  CHECK(norms[0] == norms[1]);
+  CHECK(scaled[0].vector() == scaled[1].vector());
+  const Tensor<float> g = random_tensor<float>({1001, 301}, 3);
+  double sum = 0;
+  for (Index i = 0; i < g.size(); ++i) sum += double(g[i]) * g[i];
+  CHECK(norms[0] == doctest::Approx(std::sqrt(sum)).epsilon(1e-13));
+  for (Index i = 0; i < g.size(); ++i)
+    if (scaled[0][i] != g[i] * 0.25f) FAIL_CHECK("element " << i << " is " << scaled[0][i] << ", expected " << g[i] * 0.25f);
 }

@@ -10,6 +10,7 @@
 
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -91,5 +92,21 @@ inline int num_threads() {
   return 1;
 #endif
 }
+
+namespace detail {
+// f(begin, end) for each chunk of [0, n): contiguous ranges of `chunk` elements (the last one shorter), shared among
+// num_threads() threads in order (a static schedule; one thread when there is a single chunk). For element-wise work
+// over long arrays (the optimiser's update, the gradients' norm): each chunk's arithmetic is the same whatever the
+// thread count, so results that are combined per chunk, in chunk order, do not depend on it.
+template <typename F>
+void parallel_chunks(Eigen::Index n, Eigen::Index chunk, F&& f) {
+  const Eigen::Index chunks = n > 0 ? (n + chunk - 1) / chunk : 0;
+  [[maybe_unused]] const int threads = num_threads();  // unused without OpenMP
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (chunks > 1 && threads > 1) num_threads(threads)
+#endif
+  for (Eigen::Index c = 0; c < chunks; ++c) f(c * chunk, std::min(n, (c + 1) * chunk));
+}
+}  // namespace detail
 
 }  // namespace eigenformer

@@ -22,14 +22,18 @@
 #include <cmath>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/tensor.hpp"
+#include "eigenformer/core/threading.hpp"
 #include "eigenformer/core/visit.hpp"
 
 namespace eigenformer {
 
 namespace detail {
+
+inline constexpr Index kGradientChunk = Index(1) << 16;  // elements per piece of work of gradient_norm and scale_gradients
 
 // Throws ShapeError naming the parameter whose gradient was never allocated.
 template <typename Value, typename Grad>
@@ -41,12 +45,20 @@ void check_gradient_allocated(const char* where, const std::string& name, const 
 }  // namespace detail
 
 // The L2 norm of every gradient together, as if they were concatenated into one vector (squares summed in double).
+// Each gradient is summed in chunks shared among the threads, and the chunks' sums are added in order, so the result
+// does not depend on the thread count.
 template <typename Model>
 double gradient_norm(Model& model) {
   double sum_of_squares = 0;
+  std::vector<double> partial;
   model.visit_parameters([&](const std::string& name, auto& value, auto& grad) {
     detail::check_gradient_allocated("gradient_norm", name, value, grad);
-    sum_of_squares += grad.vector().template cast<double>().squaredNorm();
+    const auto all = grad.vector();  // a Map of the gradient's storage
+    partial.assign(static_cast<std::size_t>((all.size() + detail::kGradientChunk - 1) / detail::kGradientChunk), 0.0);
+    detail::parallel_chunks(all.size(), detail::kGradientChunk, [&](Index begin, Index end) {
+      partial[static_cast<std::size_t>(begin / detail::kGradientChunk)] = all.segment(begin, end - begin).template cast<double>().squaredNorm();
+    });
+    for (double s : partial) sum_of_squares += s;
   });
   return std::sqrt(sum_of_squares);
 }
@@ -58,7 +70,9 @@ void scale_gradients(Model& model, double factor) {
   model.visit_parameters([&](const std::string& name, auto& value, auto& grad) {
     detail::check_gradient_allocated("scale_gradients", name, value, grad);
     using Scalar = typename std::decay_t<decltype(grad)>::value_type;
-    grad.vector() *= static_cast<Scalar>(factor);
+    auto all = grad.vector();  // a Map of the gradient's storage
+    detail::parallel_chunks(all.size(), detail::kGradientChunk,
+                            [&](Index begin, Index end) { all.segment(begin, end - begin) *= static_cast<Scalar>(factor); });
   });
 }
 
