@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # demo.sh: the README's first command ends here. Runs each example once on what the project has without downloads:
-# the blocks showcase, the translator on a small PyTorch-written model, and GPT-2 on a random-weight checkpoint that
+# the blocks showcase, the toy translator this library trained (examples/translator/model) on sentences it never saw in
+# training, the same program on a small PyTorch-written model, and GPT-2 on a random-weight checkpoint that
 # gpt2 --init-random writes beside the real GPT-2 tokenizer (which ./setup.sh put into .deps/gpt2).
 #   examples/demo.sh [BUILD_DIR]        (default: build)
 set -euo pipefail
@@ -10,6 +11,11 @@ bin="$build/bin"
 
 echo "== showcase: the blocks on a toy batch"
 "$bin/showcase"
+
+echo
+echo "== translator: English -> Spanish with the model this library trained from scratch (docs/training.md)"
+"$bin/translator" translate --model examples/translator/model "the red cars are not fast" "my sister did not open the old door" \
+  "we saw the young queens" --beam 4
 
 echo
 echo "== translator: greedy decoding with a PyTorch translation-tutorial model (random weights)"

@@ -71,10 +71,11 @@ struct Settings {
   Index max_len = 32;  // positions: sources and targets with BOS and EOS are at most toy_corpus::max_words + 2
   // The optimisation.
   Index batch_size = 64;
-  std::int64_t steps = 3000;
+  std::int64_t steps = 1000;
   double lr = 1e-3, min_lr = 1e-4;
-  std::int64_t warmup = 200;
+  std::int64_t warmup = 100;
   double label_smoothing = 0.1, weight_decay = 0.01, clip = 1.0;
+  double dropout = 0.1;  // the tutorial's, everywhere nn.Transformer puts it; masks drawn from the run's generator
   std::uint64_t seed = 1;
 
   std::map<std::string, std::string> as_strings() const {
@@ -93,6 +94,7 @@ struct Settings {
             {"label_smoothing", eigenformer::detail::number_text(label_smoothing)},
             {"weight_decay", eigenformer::detail::number_text(weight_decay)},
             {"clip", eigenformer::detail::number_text(clip)},
+            {"dropout", eigenformer::detail::number_text(dropout)},
             {"seed", std::to_string(seed)}};
   }
 };
@@ -139,6 +141,7 @@ inline eigenformer::TransformerConfig model_config(const Settings& s, Index src_
   c.src_vocab_size = src_vocab;
   c.tgt_vocab_size = tgt_vocab;
   c.max_len = s.max_len;
+  c.dropout = s.dropout;
   c.bos_id = eigenformer::WordVocabulary::bos_id;
   c.eos_id = eigenformer::WordVocabulary::eos_id;
   c.pad_id = eigenformer::WordVocabulary::pad_id;
@@ -259,6 +262,7 @@ struct RunOptions {
   std::string corpus, output;
   std::int64_t checkpoint_every = 500;  // 0: only at the end
   bool resume = false, force = false;
+  std::int64_t stop_after = 0;  // > 0: end this run after that step, with a checkpoint (the rest: --resume)
   std::int64_t log_every = 0;  // plain progress lines every N steps when not on a terminal (0: ~20 a run)
 };
 
@@ -339,13 +343,15 @@ inline double train(const Settings& s, const RunOptions& run) {
   ce.ignore_index = config.pad_id;
   ce.label_smoothing = s.label_smoothing;
   TransformerActivations<float> saved;
+  saved.rng = &rng;  // dropout masks, drawn in order: the checkpoint's generator state resumes them
   Tensor<float> dlogits;
   std::vector<std::size_t> order;
   std::int64_t order_epoch = -1;
   std::vector<const std::vector<std::int64_t>*> src_rows, tgt_rows;
   example_cli::Progress bar(progress.step, s.steps, run.log_every);
   double tokens = 0;
-  for (std::int64_t step = progress.step + 1; step <= s.steps; ++step) {
+  const std::int64_t last = run.stop_after > 0 ? std::min(run.stop_after, s.steps) : s.steps;
+  for (std::int64_t step = progress.step + 1; step <= last; ++step) {
     // The pairs of this step: batch (step - 1) of the run, in its epoch's order.
     const std::int64_t global = step - 1;
     const std::int64_t epoch = global / static_cast<std::int64_t>(batches_per_epoch);
@@ -374,10 +380,11 @@ inline double train(const Settings& s, const RunOptions& run) {
     log.push_back({step, loss, lr, norm});
     tokens += double(batch.tokens);
     bar.update(step, loss, tokens);
-    if (run.checkpoint_every > 0 && step % run.checkpoint_every == 0 && step != s.steps) save_state();
+    if (run.checkpoint_every > 0 && step % run.checkpoint_every == 0 && step != last) save_state();
   }
   const double seconds = bar.seconds();
   save_state();
+  if (last < s.steps) return seconds;  // stopped early: the checkpoint is the run's output until it resumes
   // The model, in the tutorial's layout, written beside and renamed in: a failure leaves the directory's last model.
   const std::string staging = run.output + "/.model.tmp";
   fs::remove_all(staging, ec);

@@ -144,6 +144,11 @@ int train(Arguments& args) {
             << " heads, d_ff " << s.d_ff << ", " << s.steps << " steps of " << s.batch_size << " pairs, peak lr "
             << detail::number_text(s.lr) << ", seed " << s.seed << ", " << num_threads() << " threads\n";
   const double seconds = translator_train::train(s, args.run);
+  if (args.run.stop_after > 0 && args.run.stop_after < s.steps) {
+    std::cerr << "translator: stopped after step " << args.run.stop_after << " of " << s.steps << " (" << example_cli::Progress::clock_text(seconds)
+              << "); wrote " << args.run.output << "/checkpoint.safetensors; the same command with --resume instead of --stop-after goes on\n";
+    return 0;
+  }
   std::cerr << "translator: trained in " << example_cli::Progress::clock_text(seconds) << "; wrote " << args.run.output
             << "/model.safetensors, config.json, src_vocab.json, tgt_vocab.json, checkpoint.safetensors, train_log.tsv and loss.svg\n";
   const std::string test = args.corpus + "/test.tsv";

@@ -126,6 +126,9 @@ inline void add_options(CLI::App& app, Arguments& a) {
       ->check(CLI::Range(std::int64_t(0), std::int64_t(100000000)));
   tn->add_option("--log-every", a.run.log_every, "steps between progress lines when stderr is not a terminal (0: about 20 a run)")
       ->check(CLI::Range(std::int64_t(0), std::int64_t(100000000)));
+  tn->add_option("--dropout", t.dropout, "dropout probability in training")->capture_default_str()->check(CLI::Range(0.0, 0.95));
+  tn->add_option("--stop-after", a.run.stop_after, "end this run after that step, with a checkpoint; --resume goes on")
+      ->check(CLI::Range(std::int64_t(1), std::int64_t(100000000)));
   tn->add_flag("--resume", a.run.resume, "continue the run in OUTPUT from its checkpoint (same settings)");
   tn->add_flag("--force", a.run.force, "start over even if OUTPUT holds a run");
   tn->add_option("--threads", a.threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
