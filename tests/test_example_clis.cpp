@@ -269,3 +269,34 @@ TEST_CASE("gpt2_cli and translator_cli: what CLI11 quotes from the command line 
   CHECK(err.find('\x07') == std::string::npos);
   CHECK(err.size() < 300);
 }
+
+TEST_CASE("translator_cli: train, eval and translate with words; what they refuse before reading anything") {
+  translator_cli::Arguments a;
+  CHECK(translator_error({"train", "--corpus", "data", "--output", "m"}, a).empty());
+  CHECK(a.command == "train");
+  CHECK(a.run.corpus == "data");
+  CHECK(a.train.seed == 1);
+  CHECK(a.train.decoder_layers == a.train.encoder_layers);
+  translator_cli::Arguments b;
+  CHECK(translator_error({"train", "--corpus", "d", "--output", "m", "--resume", "--force"}, b) ==
+        "--resume and --force: contradict each other; give one");
+  translator_cli::Arguments c;
+  CHECK(translator_error({"train", "--corpus", "d", "--output", "m", "--steps", "10", "--warmup", "10"}, c) ==
+        "--warmup: 10 is not below --steps 10");
+  translator_cli::Arguments d;
+  CHECK(translator_error({"train", "--corpus", "d", "--output", "m", "--d-model", "100", "--heads", "3"}, d) ==
+        "--d-model: 100 is not a multiple of --heads 3");
+  translator_cli::Arguments e;
+  CHECK(translator_error({"eval", "--model", "m", "--corpus", "d"}, e).empty());
+  CHECK(e.beam == 4);
+  translator_cli::Arguments f;
+  CHECK(translator_error({"translate", "--model", "m", "the red cars", "--beam", "3"}, f).empty());
+  CHECK(f.sentences == std::vector<std::string>{"the red cars"});
+  CHECK(f.beam == 3);
+  translator_cli::Arguments g;
+  CHECK(translator_error({"translate", "--model", "m", "the red cars", "--src-ids", "5"}, g) ==
+        "--src-ids: and sentences given together; translate either words or ids");
+  translator_cli::Arguments h;
+  CHECK(translator_error({"train", "--corpus", "d", "--output", "m", "--seed", "-3"}, h) ==
+        "--seed: '-3' is not a whole number from 0 to 18446744073709551615");
+}

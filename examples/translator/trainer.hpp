@@ -43,6 +43,7 @@
 #include <eigenformer/generate/translate.hpp>
 #include <eigenformer/io/parameters.hpp>
 #include <eigenformer/io/pytorch_transformer.hpp>
+#include <eigenformer/io/safetensors.hpp>
 #include <eigenformer/models/transformer.hpp>
 #include <eigenformer/text/word_vocabulary.hpp>
 #include <eigenformer/train/bleu.hpp>
@@ -313,14 +314,16 @@ inline double train(const Settings& s, const RunOptions& run) {
     for (const std::string* side : {&p.first, &p.second}) corpus_hash = corpus_hash * 1099511628211ULL ^ detail::fnv1a64(side->data(), side->size());
   settings["train_pairs"] = std::to_string(pairs.size()) + " pairs, checksum " + detail::hex64(corpus_hash);
   if (run.resume) {
-    progress = load_training_checkpoint(checkpoint_path, model, adamw, rng);
+    // The settings first (a checkpoint of another shape would otherwise be reported tensor by tensor), then the state.
+    const std::map<std::string, std::string> recorded = SafeTensors(checkpoint_path).metadata();
     for (const auto& [key, value] : settings) {
-      const auto it = progress.info.find(key);
-      const std::string was = it == progress.info.end() ? "(none)" : it->second;
+      const auto it = recorded.find("user." + key);
+      const std::string was = it == recorded.end() ? "(none)" : it->second;
       if (was != value)
         throw RangeError(detail::printable(checkpoint_path) + ": the run was started with " + key + " " + was + ", not " + value +
                          "; resume with the settings it started with");
     }
+    progress = load_training_checkpoint(checkpoint_path, model, adamw, rng);
     if (progress.step >= s.steps)
       throw RangeError(detail::printable(checkpoint_path) + ": the run is complete (step " + std::to_string(progress.step) + " of " +
                        std::to_string(s.steps) + ")");
@@ -348,9 +351,15 @@ inline double train(const Settings& s, const RunOptions& run) {
   std::vector<std::size_t> order;
   std::int64_t order_epoch = -1;
   std::vector<const std::vector<std::int64_t>*> src_rows, tgt_rows;
+  const std::int64_t last = run.stop_after > 0 ? std::min(run.stop_after, s.steps) : s.steps;
+  std::fprintf(stderr, "translator: training %lld + %lld layers, d_model %lld, %lld heads, d_ff %lld (%lld parameters) on %zu pairs; steps %lld to %lld "
+               "of %lld, %lld pairs a step, peak lr %s, seed %llu, %d threads\n",
+               static_cast<long long>(s.encoder_layers), static_cast<long long>(s.decoder_layers), static_cast<long long>(s.d_model),
+               static_cast<long long>(s.heads), static_cast<long long>(s.d_ff), static_cast<long long>(count_parameters(model)), pairs.size(),
+               static_cast<long long>(progress.step + 1), static_cast<long long>(last), static_cast<long long>(s.steps),
+               static_cast<long long>(s.batch_size), detail::number_text(s.lr).c_str(), static_cast<unsigned long long>(s.seed), num_threads());
   example_cli::Progress bar(progress.step, s.steps, run.log_every);
   double tokens = 0;
-  const std::int64_t last = run.stop_after > 0 ? std::min(run.stop_after, s.steps) : s.steps;
   for (std::int64_t step = progress.step + 1; step <= last; ++step) {
     // The pairs of this step: batch (step - 1) of the run, in its epoch's order.
     const std::int64_t global = step - 1;

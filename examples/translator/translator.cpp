@@ -140,9 +140,6 @@ int translate(const Arguments& args) {
 int train(Arguments& args) {
   if (args.threads > 0) set_num_threads(args.threads);
   const translator_train::Settings& s = args.train;
-  std::cerr << "translator: training " << s.encoder_layers << " + " << s.decoder_layers << " layers, d_model " << s.d_model << ", " << s.heads
-            << " heads, d_ff " << s.d_ff << ", " << s.steps << " steps of " << s.batch_size << " pairs, peak lr "
-            << detail::number_text(s.lr) << ", seed " << s.seed << ", " << num_threads() << " threads\n";
   const double seconds = translator_train::train(s, args.run);
   if (args.run.stop_after > 0 && args.run.stop_after < s.steps) {
     std::cerr << "translator: stopped after step " << args.run.stop_after << " of " << s.steps << " (" << example_cli::Progress::clock_text(seconds)
