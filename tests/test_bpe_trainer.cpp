@@ -1,6 +1,6 @@
 // tests/test_bpe_trainer.cpp: text/bpe_trainer.hpp. What train_bpe writes loads in GPT2Tokenizer and gives every text
 // back byte for byte; its merges are those of a naive trainer written here, which recounts every pair from scratch
-// before each merge (the rule of the header's first lines, done the slow way), on tiny texts and on 200 KB of
+// before each merge (the rule of the header's first lines, done the slow way), on tiny texts and on 300 KB of
 // generated text; ties, the stop rule, "<|endoftext|>", the error messages; and GPT-2's own vocab.json and merges.txt
 // come out of TrainedBPE byte for byte, so the format is GPT-2's.
 #include "eigenformer/text/bpe_trainer.hpp"
