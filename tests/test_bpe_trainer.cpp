@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include "support/gpt2_tokenizer.hpp"
 #include "support/temp_file.hpp"
 
 #include <algorithm>
@@ -28,22 +29,8 @@ namespace {
 
 using Merges = std::vector<std::pair<std::string, std::string>>;
 
-const std::string gpt2_dir = EIGENFORMER_GPT2_TOKENIZER_DIR;
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-// The real GPT-2 tokenizer, loaded once per process. Missing files fail the test with what to do about it.
-const GPT2Tokenizer& gpt2() {
-  static const std::optional<GPT2Tokenizer> tokenizer = []() -> std::optional<GPT2Tokenizer> {
-    if (!std::filesystem::exists(gpt2_dir + "/vocab.json") || !std::filesystem::exists(gpt2_dir + "/merges.txt")) return std::nullopt;
-    return GPT2Tokenizer::from_directory(gpt2_dir);
-  }();
-  if (!tokenizer) FAIL("the GPT-2 vocabulary is missing: " << gpt2_dir << "/vocab.json and merges.txt; run ./setup.sh, which installs them");
-  return *tokenizer;
-}
+const std::string& gpt2_dir = eigenformer::testing::gpt2_tokenizer_dir;
+const GPT2Tokenizer& gpt2() { return eigenformer::testing::real_gpt2_tokenizer(); }
 
 GPT2Tokenizer load(const TrainedBPE& bpe) { return GPT2Tokenizer::from_text(bpe.vocab_json(), bpe.merges_txt()); }
 
@@ -188,8 +175,8 @@ TEST_CASE("train_bpe: GPT2Tokenizer loads what it learned and gives back every t
   SUBCASE("save() writes the same two files, and from_directory reads them") {
     const testing::TempDir dir;
     bpe.save(dir.path());
-    CHECK(read_file(dir.path() + "/vocab.json") == bpe.vocab_json());
-    CHECK(read_file(dir.path() + "/merges.txt") == bpe.merges_txt());
+    CHECK(eigenformer::testing::read_text_file(dir.path() + "/vocab.json") == bpe.vocab_json());
+    CHECK(eigenformer::testing::read_text_file(dir.path() + "/merges.txt") == bpe.merges_txt());
     CHECK(GPT2Tokenizer::from_directory(dir.path()).encode(unseen) == tok.encode(unseen));
   }
 }
@@ -326,13 +313,13 @@ TEST_CASE("TrainedBPE: GPT-2's own tokens and merges come out as GPT-2's vocab.j
   const GPT2Tokenizer& tok = gpt2();
   TrainedBPE bpe;
   for (std::int64_t id = 0; id < tok.vocab_size(); ++id) bpe.tokens.push_back(tok.token(id));
-  const std::string merges_txt = read_file(gpt2_dir + "/merges.txt");
+  const std::string merges_txt = eigenformer::testing::read_text_file(gpt2_dir + "/merges.txt");
   for (std::size_t pos = merges_txt.find('\n') + 1; pos < merges_txt.size();) {
     const std::size_t end = merges_txt.find('\n', pos), space = merges_txt.find(' ', pos);
     bpe.merges.emplace_back(merges_txt.substr(pos, space - pos), merges_txt.substr(space + 1, end - space - 1));
     pos = end + 1;
   }
   CHECK(bpe.merges.size() == 50000);
-  CHECK(bpe.vocab_json() == read_file(gpt2_dir + "/vocab.json"));
+  CHECK(bpe.vocab_json() == eigenformer::testing::read_text_file(gpt2_dir + "/vocab.json"));
   CHECK(bpe.merges_txt() == merges_txt);
 }

@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/gpt2_tokenizer.hpp"
 #include "support/temp_file.hpp"
 
 #include <algorithm>
@@ -27,17 +28,8 @@ namespace {
 using eigenformer::testing::TempFile;
 using Ids = std::vector<std::int64_t>;
 
-const std::string gpt2_dir = EIGENFORMER_GPT2_TOKENIZER_DIR;
-
-// The real tokenizer, loaded once per process. Missing files fail the test with what to do about it.
-const GPT2Tokenizer& gpt2() {
-  static const std::optional<GPT2Tokenizer> tokenizer = []() -> std::optional<GPT2Tokenizer> {
-    if (!std::filesystem::exists(gpt2_dir + "/vocab.json") || !std::filesystem::exists(gpt2_dir + "/merges.txt")) return std::nullopt;
-    return GPT2Tokenizer::from_directory(gpt2_dir);
-  }();
-  if (!tokenizer) FAIL("the GPT-2 vocabulary is missing: " << gpt2_dir << "/vocab.json and merges.txt; run ./setup.sh, which installs them");
-  return *tokenizer;
-}
+const std::string& gpt2_dir = eigenformer::testing::gpt2_tokenizer_dir;
+const GPT2Tokenizer& gpt2() { return eigenformer::testing::real_gpt2_tokenizer(); }
 
 const nlohmann::json& fixture() {
   static const nlohmann::json j = [] {
