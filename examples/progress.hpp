@@ -48,6 +48,14 @@ class Progress {
     std::fflush(stderr);
   }
 
+  // A line of its own between the progress lines (on a terminal: above the bar, which the next update redraws).
+  void note(const std::string& text) {
+    if (terminal_) std::fprintf(stderr, "\r\033[K%s\n", text.c_str());
+    else std::fprintf(stderr, "%s\n", text.c_str());
+    std::fflush(stderr);
+    last_draw_ = Clock::time_point{};  // redraw the bar at the next update
+  }
+
   // Ends a redrawn line before something else is written to standard error.
   void interrupt() const {
     if (terminal_) std::fprintf(stderr, "\n");

@@ -101,7 +101,7 @@ TEST_CASE("translator train and evaluate: the loss falls, and the model is score
   translator_train::Settings s = tiny();
   s.steps = 80, s.lr = 1e-2;
   translator_train::train(s, run);
-  const std::vector<translator_train::LogRow> log = translator_train::read_log(run.output + "/train_log.tsv", 80);
+  const std::vector<translator_train::LogRow> log = example_train::read_log(run.output + "/train_log.tsv", 80);
   double first = 0, last = 0;
   for (int i = 0; i < 5; ++i) first += log[size_t(i)].loss, last += log[size_t(75 + i)].loss;
   CHECK(last < 0.8 * first);

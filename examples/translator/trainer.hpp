@@ -57,11 +57,13 @@
 #include <eigenformer/train/train_checkpoint.hpp>
 
 #include "../progress.hpp"
+#include "../train_files.hpp"
 #include "toy_corpus.hpp"
 
 namespace translator_train {
 
 using eigenformer::Index;
+using example_train::LogRow;
 
 // Everything that decides what a run computes. Saved in the checkpoint and compared on --resume: a run continues
 // only with the settings it started with (threads and checkpoint spacing excepted: they change no value).
@@ -159,105 +161,6 @@ inline std::vector<std::size_t> epoch_order(std::size_t pairs, std::uint64_t see
   return order;
 }
 
-// One row of train_log.tsv.
-struct LogRow {
-  std::int64_t step = 0;
-  double loss = 0, lr = 0, grad_norm = 0;
-};
-
-// Writes `text` to path through path.tmp and a rename: a reader never sees half a file, a failure leaves the old one.
-inline void write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw eigenformer::IoError(eigenformer::detail::printable(tmp) + ": cannot write");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    throw eigenformer::IoError(eigenformer::detail::printable(path) + ": cannot rename the new file over it: " + std::strerror(err));
-  }
-}
-
-inline std::string log_text(const std::vector<LogRow>& log) {
-  std::ostringstream out;
-  out << "step\tloss\tlr\tgrad_norm\n";
-  for (const LogRow& r : log) out << r.step << '\t' << r.loss << '\t' << r.lr << '\t' << r.grad_norm << '\n';
-  return out.str();
-}
-
-// The rows of a train_log.tsv up to step `last`; FormatError naming the file and line for anything else.
-inline std::vector<LogRow> read_log(const std::string& path, std::int64_t last) {
-  eigenformer::BoundedReader in = eigenformer::BoundedReader::open_file(path, "a training log", std::uint64_t(256) << 20);
-  std::vector<LogRow> log;
-  std::string line;
-  if (!in.read_line(line, 4096) || line != "step\tloss\tlr\tgrad_norm")
-    throw eigenformer::FormatError(eigenformer::detail::printable(path) + ": line 1: expected the header step<TAB>loss<TAB>lr<TAB>grad_norm");
-  while (in.read_line(line, 4096)) {
-    LogRow r;
-    std::istringstream fields(line);
-    std::string rest;
-    if (!(fields >> r.step >> r.loss >> r.lr >> r.grad_norm) || (fields >> rest) || r.step != static_cast<std::int64_t>(log.size()) + 1)
-      throw eigenformer::FormatError(eigenformer::detail::printable(path) + ": line " + std::to_string(in.lines()) +
-                                     ": expected step " + std::to_string(log.size() + 1) + ", then loss, lr and grad_norm");
-    if (r.step > last) break;
-    log.push_back(r);
-  }
-  if (static_cast<std::int64_t>(log.size()) != last)
-    throw eigenformer::FormatError(eigenformer::detail::printable(path) + ": holds " + std::to_string(log.size()) +
-                                   " steps; the checkpoint is at step " + std::to_string(last));
-  return log;
-}
-
-// The loss curve: every step's loss (thin) and its moving average over 1% of the run (thick), on a linear scale.
-inline std::string loss_svg(const std::vector<LogRow>& log, const std::string& title) {
-  const double W = 720, H = 360, left = 60, right = 20, top = 30, bottom = 40;
-  std::ostringstream svg;
-  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" viewBox=\"0 0 " << W << ' ' << H
-      << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  svg << "<text x=\"" << left << "\" y=\"18\" font-size=\"14\">" << title << "</text>\n";
-  if (log.empty()) return svg.str() + "</svg>\n";
-  double hi = 0;
-  for (const LogRow& r : log) hi = std::max(hi, std::isfinite(r.loss) ? r.loss : 0.0);
-  hi = std::max(hi, 1e-3);
-  const double steps = double(log.back().step);
-  const auto x = [&](double step) { return left + (W - left - right) * (steps > 1 ? (step - 1) / (steps - 1) : 0.5); };
-  const auto y = [&](double loss) { return top + (H - top - bottom) * (1 - std::min(std::max(loss, 0.0), hi) / hi); };
-  svg.setf(std::ios::fixed);
-  svg.precision(1);
-  for (int k = 0; k <= 4; ++k) {  // axes, ticks and labels
-    const double value = hi * k / 4;
-    svg << "<line x1=\"" << left << "\" x2=\"" << W - right << "\" y1=\"" << y(value) << "\" y2=\"" << y(value) << "\" stroke=\"#ddd\"/>"
-        << "<text x=\"" << left - 6 << "\" y=\"" << y(value) + 4 << "\" text-anchor=\"end\">" << value << "</text>\n";
-    const double step = 1 + (steps - 1) * k / 4;
-    svg << "<text x=\"" << x(step) << "\" y=\"" << H - bottom + 16 << "\" text-anchor=\"middle\">" << static_cast<long long>(step + 0.5)
-        << "</text>\n";
-  }
-  svg << "<text x=\"" << (left + W - right) / 2 << "\" y=\"" << H - 6 << "\" text-anchor=\"middle\">step</text>\n";
-  svg << "<text x=\"14\" y=\"" << (top + H - bottom) / 2 << "\" transform=\"rotate(-90 14 " << (top + H - bottom) / 2
-      << ")\" text-anchor=\"middle\">loss</text>\n";
-  // At most ~2000 points a line: a long run's curve is thinned, not its file grown.
-  const std::size_t stride = std::max<std::size_t>(1, log.size() / 2000);
-  svg << "<polyline fill=\"none\" stroke=\"#9ecae1\" stroke-width=\"1\" points=\"";
-  for (std::size_t i = 0; i < log.size(); i += stride) svg << x(double(log[i].step)) << ',' << y(log[i].loss) << ' ';
-  svg << "\"/>\n";
-  const std::size_t window = std::max<std::size_t>(1, log.size() / 100);
-  svg << "<polyline fill=\"none\" stroke=\"#08519c\" stroke-width=\"2\" points=\"";
-  double sum = 0;
-  for (std::size_t i = 0; i < log.size(); ++i) {
-    sum += log[i].loss;
-    if (i >= window) sum -= log[i - window].loss;
-    if (i % stride == 0 || i + 1 == log.size()) svg << x(double(log[i].step)) << ',' << y(sum / double(std::min(i + 1, window))) << ' ';
-  }
-  svg << "\"/>\n</svg>\n";
-  return svg.str();
-}
-
 // What a run reports as it goes (the CLI prints it).
 struct RunOptions {
   std::string corpus, output;
@@ -327,7 +230,7 @@ inline double train(const Settings& s, const RunOptions& run) {
     if (progress.step >= s.steps)
       throw RangeError(detail::printable(checkpoint_path) + ": the run is complete (step " + std::to_string(progress.step) + " of " +
                        std::to_string(s.steps) + ")");
-    log = read_log(log_path, progress.step);
+    log = example_train::read_log(log_path, progress.step);
   } else {
     fs::create_directories(run.output, ec);
     if (ec) throw IoError(detail::printable(run.output) + ": cannot create the directory: " + ec.message());
@@ -338,8 +241,8 @@ inline double train(const Settings& s, const RunOptions& run) {
 
   const auto save_state = [&] {
     save_training_checkpoint(checkpoint_path, model, adamw, rng, progress);
-    write_file_atomically(log_path, log_text(log));
-    write_file_atomically(run.output + "/loss.svg", loss_svg(log, "translator train: loss by step"));
+    example_train::write_file_atomically(log_path, example_train::log_text(log));
+    example_train::write_file_atomically(run.output + "/loss.svg", example_train::loss_svg(log, "translator train: loss by step"));
   };
 
   CrossEntropyOptions ce;
