@@ -51,7 +51,7 @@ Model load_checkpoint(const std::string& dir, const std::string& config_path, co
 // names.transposed says), in F32, and whatever `extra` adds. DIR must exist.
 template <typename Model>
 void save_checkpoint(Model& model, const std::string& dir, const nlohmann::json& config, const LoadOptions& names,
-                     const std::function<void(SafeTensorsWriter&)>& extra = {}) {
+                     const std::function<void(SafeTensorsWriter&)>& extra = {}, DType dtype = DType::F32) {
   const std::string config_path = dir + "/config.json";
   std::ofstream out(config_path);
   if (!(out << config.dump(2) << "\n")) throw IoError(config_path + ": cannot write");
@@ -59,12 +59,12 @@ void save_checkpoint(Model& model, const std::string& dir, const nlohmann::json&
   model.visit_parameters([&](const std::string& name, auto& t) {
     const std::string in_file = detail::file_name_of(name, names);
     if (!(names.transposed && names.transposed(name))) {
-      writer.add(in_file, t, DType::F32);
+      writer.add(in_file, t, dtype);
       return;
     }
     std::remove_reference_t<decltype(t)> stored(Shape{t.dim(1), t.dim(0)});  // stored [in, out]
     stored.matrix() = t.matrix().transpose();
-    writer.add(in_file, stored, DType::F32);
+    writer.add(in_file, stored, dtype);
   });
   if (extra) extra(writer);
   writer.write(dir + "/model.safetensors");

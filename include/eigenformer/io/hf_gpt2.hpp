@@ -154,9 +154,10 @@ GPT2<Scalar> load_gpt2(const std::string& dir, const ModelLoadOptions& load = {}
 }
 
 // Writes DIR/config.json and DIR/model.safetensors in the Hugging Face layout (plain names, Conv1D weights [in, out],
-// F32), which load_gpt2 and Hugging Face's GPT2LMHeadModel.from_pretrained read. DIR must exist.
+// F32, or BF16 (rounded to nearest even) at half the size), which load_gpt2 and Hugging Face's
+// GPT2LMHeadModel.from_pretrained read. DIR must exist.
 template <typename Scalar>
-void save_gpt2(GPT2<Scalar>& model, const std::string& dir) {
+void save_gpt2(GPT2<Scalar>& model, const std::string& dir, DType dtype = DType::F32) {
   const GPT2Config& c = model.config();
   if (c.activation == Activation::relu) throw RangeError("save_gpt2: Hugging Face's GPT-2 has no relu activation; the model uses one");
   nlohmann::json j = {{"architectures", {"GPT2LMHeadModel"}},
@@ -175,7 +176,10 @@ void save_gpt2(GPT2<Scalar>& model, const std::string& dir) {
                       {"resid_pdrop", c.resid_pdrop},
                       {"attn_pdrop", c.attn_pdrop}};
   j["n_inner"] = c.n_inner > 0 ? nlohmann::json(c.n_inner) : nlohmann::json(nullptr);
-  save_checkpoint(model, dir, j, hf_gpt2_names());
+  if (dtype != DType::F32 && dtype != DType::BF16 && dtype != DType::F16)
+    throw RangeError("save_gpt2: weights are saved as F32, F16 or BF16, not " + std::string(detail::dtype_entry(dtype).name));
+  j["torch_dtype"] = dtype == DType::F32 ? "float32" : dtype == DType::BF16 ? "bfloat16" : "float16";
+  save_checkpoint(model, dir, j, hf_gpt2_names(), {}, dtype);
 }
 
 }  // namespace eigenformer
