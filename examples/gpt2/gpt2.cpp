@@ -4,6 +4,7 @@
 //   gpt2 --model DIR --prompt-ids "15496 995" --output-ids      ids in, ids out (no tokenizer needed)
 //   gpt2 --model DIR --tokenize-file PATH                        the ids of a file's exact bytes (at most 16 MiB)
 //   gpt2 --init-random DIR --tokenizer-dir .deps/gpt2            a random-weight checkpoint, for trying things out
+//   gpt2 train --text FILE --output DIR [--init DIR] [...]       train one on a text (gpt2_trainer.hpp, docs/gpt2_training.md)
 // The continuation streams to stdout as it is generated (never a broken UTF-8 character); prompt and generation
 // speed go to stderr. Errors are one line on stderr and exit status 1. The options are declared and checked in
 // gpt2_cli.hpp; --memory-budget refuses, before loading, a model whose weights and KV cache would need more (none by
@@ -23,6 +24,7 @@
 #include <eigenformer/generate/generate.hpp>
 #include <eigenformer/io/hf_gpt2.hpp>
 #include <eigenformer/text/gpt2_tokenizer.hpp>
+#include <eigenformer/train/init.hpp>
 
 #include "gpt2_cli.hpp"
 
@@ -38,7 +40,7 @@ void print_ids(const std::vector<std::int64_t>& ids) {
   std::cout << "\n";
 }
 
-// A GPT-2 with random weights (N(0, 0.02), as Hugging Face initialises it) and the real vocabulary's size, written
+// A GPT-2 with random weights (as Hugging Face initialises it: train/init.hpp) and the real vocabulary's size, written
 // with the tokenizer files beside it: a complete checkpoint directory for trying the program without downloads.
 int init_random(const Arguments& a) {
   const GPT2Tokenizer tokenizer = GPT2Tokenizer::from_directory(a.tokenizer_dir);
@@ -51,11 +53,7 @@ int init_random(const Arguments& a) {
   c.bos_token_id = c.eos_token_id = tokenizer.eos_id();
   GPT2<float> model(c);
   Random rng(a.seed);
-  model.visit_parameters([&](const std::string& name, Tensor<float>& t) {
-    const bool norm = name.find("ln_") != std::string::npos || name.find("norm") != std::string::npos;
-    if (norm) t.fill(name.size() > 6 && name.compare(name.size() - 6, 6, "weight") == 0 ? 1.0f : 0.0f);
-    else fill_normal(t.view(), rng, 0.0, 0.02);
-  });
+  gpt2_normal_init(model, rng);
   std::error_code ec;
   std::filesystem::create_directories(a.init_random, ec);
   if (ec) throw IoError(detail::printable(a.init_random) + ": cannot create the directory: " + ec.message());
@@ -70,6 +68,10 @@ int init_random(const Arguments& a) {
 
 int run(const Arguments& a) {
   if (a.threads > 0) set_num_threads(a.threads);
+  if (a.command == "train") {
+    gpt2_train::train(a.train, a.run);
+    return 0;
+  }
   if (!a.init_random.empty()) return init_random(a);
 
   if (!a.tokenize_file.empty()) {

@@ -16,12 +16,14 @@
 #include <eigenformer/core/shape.hpp>
 
 #include "../cli_common.hpp"
+#include "gpt2_trainer.hpp"
 
 namespace gpt2_cli {
 
 using eigenformer::Index;
 
 struct Arguments {
+  std::string command;  // "train" when that subcommand is given (check() sets it), else empty: generate
   std::string model, prompt, prompt_ids, tokenize_file, init_random, tokenizer_dir;
   bool output_ids = false;
   Index max_new_tokens = 50;
@@ -34,6 +36,10 @@ struct Arguments {
   std::string dtype = "f32";  // weights kept for inference: f32, bf16 or int8 (eigenformer/nn/layer_weight.hpp)
   std::uint64_t memory_budget_bytes = 0;  // from memory_budget by check(); 0: no limit
   Index n_layer = 2, n_head = 4, n_embd = 64, n_positions = 256;
+  // train (its defaults are gpt2_train::Settings')
+  gpt2_train::Settings train;
+  gpt2_train::RunOptions run;
+  std::string train_seed_text = "1";
 };
 
 // "15496 995" -> ids, each in [0, vocab_size). RangeError "--prompt-ids: ..." otherwise, or if there are none.
@@ -52,6 +58,70 @@ inline constexpr std::uint64_t max_tokenize_file_bytes = std::uint64_t(16) << 20
 // --tokenize-file's bytes: a regular file of at most max_tokenize_file_bytes (IoError or FormatError naming it).
 inline std::string read_tokenize_file(const std::string& path) {
   return eigenformer::read_file_bounded(path, "a file for --tokenize-file", max_tokenize_file_bytes);
+}
+
+// `gpt2 train`: its options, bound to a.train (what the run computes) and a.run (where and how it runs).
+inline void add_train_options(CLI::App& app, Arguments& a) {
+  CLI::App* tn = app.add_subcommand("train",
+                                    "train a GPT-2 on a UTF-8 text (from scratch with a BPE learnt from it, or from --init's weights) into "
+                                    "OUTPUT, in the layout `gpt2 --model` reads (docs/gpt2_training.md)");
+  gpt2_train::Settings& t = a.train;
+  gpt2_train::RunOptions& r = a.run;
+  using I64 = std::int64_t;
+  tn->add_option("--text", r.text, "the text to learn from (UTF-8); its last --val-fraction validates")->required();
+  tn->add_option("--output", r.output, "directory for the model, checkpoint.safetensors, train_log.tsv and loss.svg")->required();
+  tn->add_option("--init", r.init, "continue from this GPT-2 directory (fine-tuning): its weights, shape and tokenizer");
+  tn->add_option("--tokenizer", r.tokenizer, "use this directory's vocab.json and merges.txt instead of learning a BPE");
+  tn->add_option("--vocab-size", t.vocab_size, "tokens of the BPE learnt from the text (256 bytes + merges + <|endoftext|>)")
+      ->capture_default_str()->check(CLI::Range(Index(257), Index(1) << 20));
+  tn->add_option("--n-layer", t.n_layer, "layers of a new model")->capture_default_str()->check(CLI::Range(Index(1), Index(128)));
+  tn->add_option("--n-head", t.n_head, "attention heads of a new model")->capture_default_str()->check(CLI::Range(Index(1), Index(128)));
+  tn->add_option("--n-embd", t.n_embd, "width of a new model")->capture_default_str()->check(CLI::Range(Index(1), Index(8192)));
+  tn->add_option("--context", t.context, "tokens per training window (a new model's n_positions)")->capture_default_str()->check(CLI::Range(Index(1), Index(65536)));
+  tn->add_option("--batch-size", t.batch_size, "windows per step")->capture_default_str()->check(CLI::Range(Index(1), Index(100000)));
+  tn->add_option("--steps", t.steps, "optimiser steps")->capture_default_str()->check(CLI::Range(I64(1), I64(100000000)));
+  tn->add_option("--lr", t.lr, "peak learning rate (AdamW)")->capture_default_str()->check(CLI::Range(1e-7, 1.0));
+  tn->add_option("--min-lr", t.min_lr, "learning rate at the last step (cosine decay from the peak)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  tn->add_option("--warmup", t.warmup, "steps of linear warmup")->capture_default_str()->check(CLI::Range(I64(0), I64(100000000)));
+  tn->add_option("--weight-decay", t.weight_decay, "AdamW's decoupled weight decay (weight matrices and embeddings)")
+      ->capture_default_str()->check(CLI::Range(0.0, 10.0));
+  tn->add_option("--clip", t.clip, "clip the gradients' global norm to this (0: no clipping)")->capture_default_str()->check(CLI::Range(0.0, 1e6));
+  tn->add_option("--dropout", t.dropout, "dropout probability in training (embd_pdrop, resid_pdrop)")->capture_default_str()->check(CLI::Range(0.0, 0.95));
+  tn->add_option("--seed", a.train_seed_text, "seed of the weights, the windows and dropout, 0 to 2^64 - 1")->capture_default_str();
+  tn->add_option("--val-fraction", t.val_fraction, "the share of the text, at its end, kept for validation")->capture_default_str()->check(CLI::Range(0.001, 0.5));
+  tn->add_option("--max-val-tokens", t.max_val_tokens, "validation targets scored at most")->capture_default_str()->check(CLI::Range(Index(1), Index(1) << 30));
+  tn->add_option("--eval-every", r.eval_every, "steps between validation losses (and at the end; 0: only at the end)")
+      ->capture_default_str()->check(CLI::Range(I64(0), I64(100000000)));
+  tn->add_option("--checkpoint-every", r.checkpoint_every, "steps between checkpoints (0: only at the end)")
+      ->capture_default_str()->check(CLI::Range(I64(0), I64(100000000)));
+  tn->add_option("--log-every", r.log_every, "steps between progress lines when stderr is not a terminal (0: about 20 a run)")
+      ->check(CLI::Range(I64(0), I64(100000000)));
+  tn->add_option("--stop-after", r.stop_after, "end this run after that step, with a checkpoint; --resume goes on")->check(CLI::Range(I64(1), I64(100000000)));
+  tn->add_flag("--resume", r.resume, "continue the run in OUTPUT from its checkpoint (same settings)");
+  tn->add_flag("--force", r.force, "start over even if OUTPUT holds a run");
+  tn->add_option("--save-dtype", r.save_dtype, "the saved model's weights: f32, or bf16 (half the size)")
+      ->capture_default_str()->check(CLI::IsMember({"f32", "bf16"}));
+  tn->add_option("--threads", a.threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
+}
+
+// gpt2 train's checks that CLI11 cannot express (CLI::ValidationError).
+inline void check_train(const CLI::App& train, Arguments& a) {
+  if (a.run.text.empty()) throw CLI::ValidationError("--text", "is empty; expected a file");
+  if (a.run.output.empty()) throw CLI::ValidationError("--output", "is empty; expected a directory");
+  if (a.run.resume && a.run.force) throw CLI::ValidationError("--resume and --force", "contradict each other; give one");
+  if (!a.run.init.empty()) {
+    for (const char* shape : {"--n-layer", "--n-head", "--n-embd", "--vocab-size", "--tokenizer"})
+      if (train.count(shape) > 0) throw CLI::ValidationError(shape, "cannot go with --init: the model and its tokenizer come from the --init directory");
+  } else if (a.train.n_embd % a.train.n_head != 0) {
+    throw CLI::ValidationError("--n-embd", std::to_string(a.train.n_embd) + " is not a multiple of --n-head " + std::to_string(a.train.n_head));
+  }
+  if (!a.run.tokenizer.empty() && train.count("--vocab-size") > 0)
+    throw CLI::ValidationError("--vocab-size", "cannot go with --tokenizer: the vocabulary is that tokenizer's");
+  if (a.train.warmup >= a.train.steps)
+    throw CLI::ValidationError("--warmup", std::to_string(a.train.warmup) + " is not below --steps " + std::to_string(a.train.steps));
+  if (a.train.min_lr > a.train.lr)
+    throw CLI::ValidationError("--min-lr", eigenformer::detail::number_text(a.train.min_lr) + " is above --lr " + eigenformer::detail::number_text(a.train.lr));
+  a.train.seed = example_cli::parse_u64(a.train_seed_text, "--seed");
 }
 
 // Declares every option of `app`, bound to the fields of `a`.
@@ -80,6 +150,7 @@ inline void add_options(CLI::App& app, Arguments& a) {
   app.add_option("--n-head", a.n_head, "--init-random: heads")->capture_default_str()->check(CLI::Range(1, 128));
   app.add_option("--n-embd", a.n_embd, "--init-random: width")->capture_default_str()->check(CLI::Range(1, 8192));
   app.add_option("--n-positions", a.n_positions, "--init-random: context")->capture_default_str()->check(CLI::Range(1, 65536));
+  add_train_options(app, a);
   // CLI11 quotes the arguments it refuses as they were typed: escaped and cut here (eigenformer::detail::escape_text).
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
     return std::string("gpt2: ") + eigenformer::detail::printable(e.what(), 240) + " (see --help)\n";
@@ -89,6 +160,11 @@ inline void add_options(CLI::App& app, Arguments& a) {
 // The checks CLI11 cannot express: which options go together, and the memory budget's syntax. Throws
 // CLI::ValidationError, which main() reports like CLI11's own errors.
 inline void check(const CLI::App& app, Arguments& a) {
+  if (app.got_subcommand("train")) {
+    a.command = "train";
+    check_train(*app.get_subcommand("train"), a);
+    return;
+  }
   if (a.init_random.empty()) {
     // Given but empty (--model ""), a directory would become "/config.json": a file at the root, not the user's.
     if (a.model.empty()) throw CLI::ValidationError("--model", app.count("--model") > 0 ? "is empty; expected a directory" : "is required");

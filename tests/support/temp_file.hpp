@@ -44,6 +44,9 @@ inline std::string read_text_file(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+// Writes `bytes` as the whole file.
+inline void write_text_file(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
+
 // A fresh directory in the temp directory, removed with its contents when the test ends.
 class TempDir {
  public:
