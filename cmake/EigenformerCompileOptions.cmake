@@ -9,6 +9,11 @@ function(eigenformer_warnings target)
     target_compile_options(${target} PRIVATE /W4 $<$<BOOL:${EIGENFORMER_WERROR}>:/WX>)
   else()
     target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic $<$<BOOL:${EIGENFORMER_WERROR}>:-Werror>)
+    # A user's own -march=native (or -mavx512f) in CMAKE_CXX_FLAGS turns AVX-512 on for every target: the same GCC 12
+    # header warning as below, which -Werror must not make fatal.
+    if(CMAKE_CXX_FLAGS MATCHES "-march=|-mavx512")
+      eigenformer_avx512_warnings(${target})
+    endif()
   endif()
 endfunction()
 
