@@ -2,6 +2,8 @@
 // batches, optimiser settings and thread count, timed the same way, printed as the same JSON.
 //   build/bin/bench_train --workload translator|gpt2 [--threads 2] [--steps 10] [--warmup 2] [--max-norm X]
 //                         [--malloc keep|system] [--src-lengths 9,12,...] [--tgt-lengths ...]
+//                         [--gpt2-layers 12] [--gpt2-heads 12] [--gpt2-embd 768] [--gpt2-vocab 50257]
+//                         [--gpt2-positions 1024] [--gpt2-batch 4] [--gpt2-seq 64]
 // Workloads (train_torch.py's docstring has the full description; the two must stay in step):
 //   translator  Transformer<float> the size of train_torch.py's Seq2SeqTransformer: d_model 128 (--d-model), 4 heads,
 //               3 + 3 post-norm layers, d_ff 512, ReLU, vocabularies of 300, max_len 5000, no dropout. 64 pairs
@@ -11,9 +13,13 @@
 //               Tokens per step: the targets that are not padding. --src-lengths/--tgt-lengths (full lengths, BOS and
 //               EOS counted) take PyTorch's batch (its JSON prints them), so that both sides run the same shapes and
 //               count the same tokens; without them the lengths are drawn here from [8, 12].
-//   gpt2        GPT2<float> of GPT-2 small's shape (124M, tied wte), N(0, 0.02) weights; 4 rows (--gpt2-batch) of 65
-//               random ids (--gpt2-seq + 1): inputs ids[:, :-1], targets ids[:, 1:], mean cross-entropy over all
-//               B * 64 positions. Tokens per step: B * 64.
+//   gpt2        GPT2<float>, tied wte, of GPT-2 small's shape by default (124M): --gpt2-layers blocks (n_layer, 12),
+//               --gpt2-heads heads (n_head, 12; they must divide n_embd), --gpt2-embd wide (n_embd, 768; the MLP
+//               4 * n_embd wide, as GPT-2), a vocabulary of --gpt2-vocab (vocab_size, 50257) and --gpt2-positions
+//               rows of wpe (n_positions, 1024; at least --gpt2-seq). HF's init: N(0, 0.02), the residual
+//               projections N(0, 0.02 / sqrt(2 * n_layer)). B rows (--gpt2-batch, 4) of T + 1 random ids from
+//               [0, vocab_size) (T = --gpt2-seq, 64): inputs ids[:, :-1], targets ids[:, 1:], mean cross-entropy over
+//               all B * T positions. Tokens per step: B * T. train_torch.py takes the same options.
 // A step, as train_torch.py's: forward and cross_entropy_forward ("forward"); cross_entropy_backward and the model's
 // backward ("backward"); clip_gradient_norm when --max-norm is given, AdamW.step and zero_gradients ("optimizer": the
 // counterpart of torch's clip_grad_norm_, optimizer.step() and zero_grad()). AdamW with weight decay on the tensors of
@@ -76,6 +82,7 @@ struct Options {
   Index translator_batch = 64;
   Index gpt2_batch = 4;
   Index gpt2_seq = 64;
+  Index gpt2_layers = 12, gpt2_heads = 12, gpt2_embd = 768, gpt2_vocab = 50257, gpt2_positions = 1024;  // GPT-2 small
   double max_norm = 0;  // 0: no clipping
   std::uint64_t seed = 1;
   std::string malloc_mode = "keep";
@@ -229,8 +236,34 @@ Workload translator_workload(const Options& o) {
   return w;
 }
 
+// "GPT-2 small" or, for another shape, its numbers: the "model" field of the JSON, as train_torch.py words it.
+std::string gpt2_shape_text(const GPT2Config& c) {
+  if (c.n_layer == 12 && c.n_head == 12 && c.n_embd == 768 && c.vocab_size == 50257 && c.n_positions == 1024) return "GPT-2 small";
+  return "GPT-2 shape: " + std::to_string(c.n_layer) + " layers, " + std::to_string(c.n_head) + " heads, n_embd " +
+         std::to_string(c.n_embd) + ", n_inner " + std::to_string(c.d_ff()) + ", vocab " + std::to_string(c.vocab_size) + ", " +
+         std::to_string(c.n_positions) + " positions";
+}
+
+// The GPT-2 shape the options ask for, or why it is not one; the same checks and words as train_torch.py's.
+std::string gpt2_shape_error(const Options& o) {
+  const std::pair<Index, const char*> sizes[] = {{o.gpt2_layers, "--gpt2-layers"}, {o.gpt2_heads, "--gpt2-heads"},
+                                                 {o.gpt2_embd, "--gpt2-embd"},     {o.gpt2_vocab, "--gpt2-vocab"},
+                                                 {o.gpt2_positions, "--gpt2-positions"}, {o.gpt2_batch, "--gpt2-batch"},
+                                                 {o.gpt2_seq, "--gpt2-seq"}};
+  for (const auto& [v, name] : sizes)
+    if (v < 1) return std::string(name) + " is " + std::to_string(v) + "; expected a positive number";
+  if (o.gpt2_embd % o.gpt2_heads != 0)
+    return "--gpt2-embd " + std::to_string(o.gpt2_embd) + " is not a multiple of --gpt2-heads " + std::to_string(o.gpt2_heads);
+  if (o.gpt2_seq > o.gpt2_positions)
+    return "--gpt2-seq " + std::to_string(o.gpt2_seq) + " is longer than --gpt2-positions " + std::to_string(o.gpt2_positions);
+  return "";
+}
+
 Workload gpt2_workload(const Options& o) {
-  GPT2Config c;  // GPT-2 small
+  GPT2Config c;  // GPT-2 small unless the options say otherwise
+  c.n_layer = o.gpt2_layers, c.n_head = o.gpt2_heads, c.n_embd = o.gpt2_embd, c.vocab_size = o.gpt2_vocab;
+  c.n_positions = o.gpt2_positions;  // n_inner stays 0: 4 * n_embd, as GPT-2
+  c.bos_token_id = c.eos_token_id = c.vocab_size - 1;  // GPT-2's 50256 is its last id; unused in training, but checked
   auto trainer = std::make_shared<Trainer<GPT2<float>>>(
       Trainer<GPT2<float>>{std::make_unique<GPT2<float>>(c), AdamW<float>(AdamWOptions{3e-4, 0.9, 0.95, 1e-8, 0.1, {}}), 3e-4, o.max_norm});
   Random rng(o.seed);
@@ -271,8 +304,9 @@ Workload gpt2_workload(const Options& o) {
     trainer->model->backward(*dlogits, *saved);
   };
   w.optimizer = [=]() { trainer->optimizer_phase(); };
-  w.desc = {{"model", "GPT2<float> (GPT-2 small, tied wte)"}, {"n_layer", c.n_layer}, {"n_head", c.n_head}, {"n_embd", c.n_embd},
-            {"n_positions", c.n_positions}, {"vocab_size", c.vocab_size}, {"batch", B}, {"seq", T},
+  w.desc = {{"model", "GPT2<float> (" + gpt2_shape_text(c) + ", tied wte)"}, {"n_layer", c.n_layer}, {"n_head", c.n_head},
+            {"n_embd", c.n_embd}, {"n_inner", c.d_ff()}, {"n_positions", c.n_positions}, {"vocab_size", c.vocab_size},
+            {"batch", B}, {"seq", T},
             {"tokens_per_step", B * T}, {"tokens_counted", "all input positions (B * T) per step"},
             {"optimizer", "AdamW lr 3e-4 betas (0.9, 0.95) eps 1e-8 wd 0.1 on rank >= 2"},
             {"loss", "cross_entropy_forward over all positions, targets shifted by one"}};
@@ -384,8 +418,14 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", o.warmup, "untimed steps first (default 2)")->check(CLI::NonNegativeNumber);
   app.add_option("--d-model", o.d_model, "translator d_model (default 128)")->check(CLI::PositiveNumber);
   app.add_option("--translator-batch", o.translator_batch, "sentence pairs (default 64)")->check(CLI::PositiveNumber);
-  app.add_option("--gpt2-batch", o.gpt2_batch, "GPT-2 rows (default 4)")->check(CLI::PositiveNumber);
-  app.add_option("--gpt2-seq", o.gpt2_seq, "GPT-2 tokens per row (default 64)")->check(CLI::Range(1, 1024));
+  // The GPT-2 shape and batch are checked below (gpt2_shape_error), with one-line messages as train_torch.py's.
+  app.add_option("--gpt2-batch", o.gpt2_batch, "GPT-2 rows (default 4)");
+  app.add_option("--gpt2-seq", o.gpt2_seq, "GPT-2 tokens per row (default 64; at most --gpt2-positions)");
+  app.add_option("--gpt2-layers", o.gpt2_layers, "GPT-2 blocks, n_layer (default 12)");
+  app.add_option("--gpt2-heads", o.gpt2_heads, "GPT-2 attention heads, n_head (default 12; must divide --gpt2-embd)");
+  app.add_option("--gpt2-embd", o.gpt2_embd, "GPT-2 width, n_embd (default 768; the MLP is 4 * n_embd)");
+  app.add_option("--gpt2-vocab", o.gpt2_vocab, "GPT-2 vocabulary, vocab_size (default 50257)");
+  app.add_option("--gpt2-positions", o.gpt2_positions, "GPT-2 context, n_positions: rows of wpe (default 1024; >= --gpt2-seq)");
   app.add_option("--max-norm", o.max_norm, "clip_gradient_norm to this before each AdamW step (default: no clipping)")
       ->check(CLI::PositiveNumber);
   app.add_option("--seed", o.seed, "weights and batch (default 1)");
@@ -396,6 +436,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (o.src_lengths.empty() != o.tgt_lengths.empty()) {
     std::cerr << "bench_train: give both --src-lengths and --tgt-lengths, or neither\n";
+    return 2;
+  }
+  if (const std::string error = gpt2_shape_error(o); !error.empty()) {
+    std::cerr << "bench_train: " << error << "\n";
     return 2;
   }
   reexec_for_malloc(o, argv);

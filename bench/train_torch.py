@@ -16,18 +16,22 @@ each peak RSS is that workload's alone)
               memory_key_padding_mask = the source padding mask,
               CrossEntropyLoss(ignore_index=pad_id, label_smoothing=0.1) against tgt[1:],
               backward, AdamW step. Tokens per step = the targets that are not pad_id.
-  gpt2        GPT-2 small (124M: 12 layers, 12 heads, 768 wide, vocabulary 50257, 1024 positions),
-              written below in a few lines with Hugging Face's GPT2LMHeadModel math and names:
-              wte + wpe, pre-norm blocks (x + attn(ln_1 x), x + mlp(ln_2 x)), fused q|k|v
-              projection c_attn stored [in, out] as HF's Conv1D (y = x W + b), causal softmax
-              attention scaled by 1/sqrt(64), MLP 768 -> 3072 -> 768 with the tanh GELU, ln_f,
-              logits = x wte^T (tied), LayerNorm eps 1e-5, no dropout. HF's init: N(0, 0.02),
-              the c_proj weights N(0, 0.02 / sqrt(2 * 12)), biases 0, LayerNorms 1 and 0.
-              --check-gpt2 compares its logits with tools/gpt2_reference.py (tested against HF
-              fixtures) on a small configuration in float64 and exits.
-              The batch: 4 rows (--gpt2-batch) of 65 random ids (--gpt2-seq + 1), one fixed
-              batch; inputs ids[:, :-1], targets ids[:, 1:] (as llm.c), mean cross-entropy over
-              all B * 64 positions. Tokens per step = B * 64.
+  gpt2        A GPT-2, by default GPT-2 small (124M: 12 layers, 12 heads, 768 wide, vocabulary
+              50257, 1024 positions); any other GPT-2 shape with --gpt2-layers (n_layer, 12),
+              --gpt2-heads (n_head, 12; they must divide n_embd), --gpt2-embd (n_embd, 768),
+              --gpt2-vocab (vocab_size, 50257) and --gpt2-positions (n_positions, the rows of wpe,
+              1024; at least --gpt2-seq), as bench_train takes them. Written below in a few lines
+              with Hugging Face's GPT2LMHeadModel math and names: wte + wpe, pre-norm blocks
+              (x + attn(ln_1 x), x + mlp(ln_2 x)), fused q|k|v projection c_attn stored [in, out]
+              as HF's Conv1D (y = x W + b), causal softmax attention scaled by
+              1/sqrt(n_embd / n_head) (1/sqrt(64) for GPT-2 small), MLP n_embd -> 4 n_embd -> n_embd
+              with the tanh GELU, ln_f, logits = x wte^T (tied), LayerNorm eps 1e-5, no dropout.
+              HF's init: N(0, 0.02), the c_proj weights N(0, 0.02 / sqrt(2 * n_layer)), biases 0,
+              LayerNorms 1 and 0. --check-gpt2 compares its logits with tools/gpt2_reference.py
+              (tested against HF fixtures) on a small configuration in float64 and exits.
+              The batch: B rows (--gpt2-batch, 4) of T + 1 random ids from [0, vocab_size)
+              (T = --gpt2-seq, 64), one fixed batch; inputs ids[:, :-1], targets ids[:, 1:] (as
+              llm.c), mean cross-entropy over all B * T positions. Tokens per step = B * T.
   Each step: forward, loss, backward, optimizer.step(), optimizer.zero_grad(set_to_none=True).
   Optimizer: torch.optim.AdamW (torch 1.13's default single-tensor loop) with two parameter
   groups, weight decay on the parameters of rank >= 2 only (matrices and embeddings; not biases
@@ -65,20 +69,21 @@ BLAS (as bench/compare_torch.py does it)
 
 Memory allocator (--malloc keep, the default, or system)
   Each step frees and allocates again its activations, gradients (set_to_none) and, for GPT-2, the
-  [B, T, 50257] logits and the 154 MB gradient of wte. With glibc's defaults every block above
-  32 MiB is mmap'ed and returned to the kernel when freed, and the freed top of the heap is trimmed,
-  so every step faults its pages in again: on a 2-core machine here (2 threads, OpenBLAS OpenMP,
-  five short runs each) GPT-2 trained at 47-48 tokens/s with glibc's defaults against 116-183
-  with --malloc keep (backward 3.3-3.6 s against 0.8-1.0 s). --malloc keep re-executes
-  with MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ at 16 GiB and MALLOC_TOP_PAD_ at 1 GiB
-  (values already in the environment are kept), so freed memory is reused, as a caching
-  allocator would; the peak RSS grows a little. --malloc system measures glibc's defaults. The
-  JSON records which ("malloc", "malloc_env").
+  [B, T, vocab_size] logits and the gradient of wte (154 MB for GPT-2 small). With glibc's defaults
+  every block above 32 MiB is mmap'ed and returned to the kernel when freed, and the freed top of
+  the heap is trimmed, so every step faults its pages in again: on a 2-core machine here (2
+  threads, OpenBLAS OpenMP, five short runs each) GPT-2 trained at 47-48 tokens/s with glibc's
+  defaults against 116-183 with --malloc keep (backward 3.3-3.6 s against 0.8-1.0 s). --malloc keep
+  re-executes with MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ at 16 GiB and MALLOC_TOP_PAD_
+  at 1 GiB (values already in the environment are kept), so freed memory is reused, as a caching
+  allocator would; the peak RSS grows a little. --malloc system measures glibc's defaults. The JSON
+  records which ("malloc", "malloc_env").
 
 Usage (from the repository root; Debian's python3-torch; run on an otherwise idle machine)
   /usr/bin/python3 bench/train_torch.py [--workloads translator|gpt2|all] [--threads 2]
         [--steps 10] [--warmup 2] [--d-model 128] [--translator-batch 64] [--gpt2-batch 4]
-        [--gpt2-seq 64] [--dropout 0.0] [--max-norm X] [--seed 1]
+        [--gpt2-seq 64] [--gpt2-layers 12] [--gpt2-heads 12] [--gpt2-embd 768]
+        [--gpt2-vocab 50257] [--gpt2-positions 1024] [--dropout 0.0] [--max-norm X] [--seed 1]
   /usr/bin/python3 bench/train_torch.py --check-gpt2
 """
 
@@ -116,7 +121,16 @@ def parse_args():
     p.add_argument("--d-model", type=int, default=128, help="translator d_model (default 128)")
     p.add_argument("--translator-batch", type=int, default=64, help="sentence pairs (default 64)")
     p.add_argument("--gpt2-batch", type=int, default=4, help="GPT-2 rows (default 4)")
-    p.add_argument("--gpt2-seq", type=int, default=64, help="GPT-2 tokens per row (default 64)")
+    p.add_argument("--gpt2-seq", type=int, default=64,
+                   help="GPT-2 tokens per row (default 64; at most --gpt2-positions)")
+    p.add_argument("--gpt2-layers", type=int, default=12, help="GPT-2 blocks, n_layer (default 12)")
+    p.add_argument("--gpt2-heads", type=int, default=12,
+                   help="GPT-2 attention heads, n_head (default 12; must divide --gpt2-embd)")
+    p.add_argument("--gpt2-embd", type=int, default=768,
+                   help="GPT-2 width, n_embd (default 768; the MLP is 4 * n_embd)")
+    p.add_argument("--gpt2-vocab", type=int, default=50257, help="GPT-2 vocabulary, vocab_size (default 50257)")
+    p.add_argument("--gpt2-positions", type=int, default=1024,
+                   help="GPT-2 context, n_positions: rows of wpe (default 1024; >= --gpt2-seq)")
     p.add_argument("--dropout", type=float, default=0.0, help="translator dropout (default 0.0)")
     p.add_argument("--max-norm", type=float, help="clip_grad_norm_ to this before each step")
     p.add_argument("--seed", type=int, default=1)
@@ -133,7 +147,24 @@ def parse_args():
     args = p.parse_args()
     if args.steps < 1 or args.warmup < 0 or args.threads < 1:
         p.error("--steps and --threads must be >= 1, --warmup >= 0")
+    error = gpt2_shape_error(args)
+    if error:
+        print(f"train_torch.py: {error}", file=sys.stderr)
+        sys.exit(2)
     return args
+
+
+def gpt2_shape_error(args):
+    """Why the --gpt2-* options are not a GPT-2 shape and batch, or None (bench_train's checks and words)."""
+    for name in ("layers", "heads", "embd", "vocab", "positions", "batch", "seq"):
+        value = getattr(args, "gpt2_" + name)
+        if value < 1:
+            return f"--gpt2-{name} is {value}; expected a positive number"
+    if args.gpt2_embd % args.gpt2_heads:
+        return f"--gpt2-embd {args.gpt2_embd} is not a multiple of --gpt2-heads {args.gpt2_heads}"
+    if args.gpt2_seq > args.gpt2_positions:
+        return f"--gpt2-seq {args.gpt2_seq} is longer than --gpt2-positions {args.gpt2_positions}"
+    return None
 
 
 def reexec(args):
@@ -217,7 +248,7 @@ def blas_report():
 
 
 # --------------------------------------------------------------------------------------------
-# GPT-2 small, Hugging Face's GPT2LMHeadModel math and names (training: no cache, no dropout)
+# GPT-2 (small by default), Hugging Face's GPT2LMHeadModel math and names (training: no cache, no dropout)
 # --------------------------------------------------------------------------------------------
 
 class Conv1D(nn.Module):  # HF's: weight [in, out], y = x W + b
@@ -348,9 +379,16 @@ def translator_setup():
     return model, opt, loss_of_step, tokens, desc
 
 
+GPT2_SMALL = dict(n_layer=12, n_head=12, n_embd=768, n_positions=1024, vocab_size=50257)
+
+
 def gpt2_setup():
-    shape = dict(n_layer=12, n_head=12, n_embd=768, n_positions=1024, vocab_size=50257)
+    shape = dict(n_layer=ARGS.gpt2_layers, n_head=ARGS.gpt2_heads, n_embd=ARGS.gpt2_embd,
+                 n_positions=ARGS.gpt2_positions, vocab_size=ARGS.gpt2_vocab)
     model = GPT2(**shape)
+    name = ("GPT-2 small" if shape == GPT2_SMALL else
+            f"GPT-2 shape: {shape['n_layer']} layers, {shape['n_head']} heads, n_embd {shape['n_embd']}, "
+            f"n_inner {4 * shape['n_embd']}, vocab {shape['vocab_size']}, {shape['n_positions']} positions")
     B, T_ = ARGS.gpt2_batch, ARGS.gpt2_seq
     ids = torch.randint(0, shape["vocab_size"], (B, T_ + 1))
 
@@ -359,7 +397,8 @@ def gpt2_setup():
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
 
     opt = adamw(model, 3e-4, (0.9, 0.95), 1e-8, 0.1)
-    desc = dict(model="GPT-2 small (HF GPT2LMHeadModel math, tied wte)", **shape, batch=B, seq=T_,
+    desc = dict(model=f"{name} (HF GPT2LMHeadModel math, tied wte)", **shape, n_inner=4 * shape["n_embd"],
+                batch=B, seq=T_,
                 tokens_per_step=B * T_, tokens_counted="all input positions (B * T) per step",
                 optimizer="AdamW lr 3e-4 betas (0.9, 0.95) eps 1e-8 wd 0.1 on rank >= 2",
                 loss="cross_entropy over all positions, targets shifted by one")
