@@ -16,12 +16,14 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include <eigenformer/core/bounded_reader.hpp>
 #include <eigenformer/core/error.hpp>
+#include <eigenformer/io/safetensors.hpp>
 
 namespace example_train {
 
@@ -161,6 +163,20 @@ inline std::string loss_svg(const std::vector<LogRow>& log, const std::string& t
   }
   svg << "</svg>\n";
   return svg.str();
+}
+
+// --resume: the settings a checkpoint's run started with (its "user.<key>" metadata) must be `settings`; the first
+// difference is an error naming the key, checked before any tensor is read (a checkpoint of another shape would
+// otherwise be reported tensor by tensor).
+inline void check_run_settings(const std::string& checkpoint_path, const std::map<std::string, std::string>& settings) {
+  const std::map<std::string, std::string> recorded = eigenformer::SafeTensors(checkpoint_path).metadata();
+  for (const auto& [key, value] : settings) {
+    const auto it = recorded.find("user." + key);
+    const std::string was = it == recorded.end() ? "(none)" : it->second;
+    if (was != value)
+      throw eigenformer::RangeError(eigenformer::detail::printable(checkpoint_path) + ": the run was started with " + key + " " + was +
+                                    ", not " + value + "; resume with the settings it started with");
+  }
 }
 
 }  // namespace example_train

@@ -412,14 +412,7 @@ inline Report train(Settings s, const RunOptions& run) {
   TrainingProgress progress;
   std::vector<example_train::LogRow> log;
   if (run.resume) {
-    const std::map<std::string, std::string> recorded = SafeTensors(checkpoint_path).metadata();
-    for (const auto& [key, value] : settings) {
-      const auto it = recorded.find("user." + key);
-      const std::string was = it == recorded.end() ? "(none)" : it->second;
-      if (was != value)
-        throw RangeError(printable(checkpoint_path) + ": the run was started with " + key + " " + was + ", not " + value +
-                         "; resume with the settings it started with");
-    }
+    example_train::check_run_settings(checkpoint_path, settings);  // the settings first, then the state
     progress = load_training_checkpoint(checkpoint_path, model, adamw, rng);
     if (progress.step >= s.steps)
       throw RangeError(printable(checkpoint_path) + ": the run is complete (step " + std::to_string(progress.step) + " of " + std::to_string(s.steps) + ")");

@@ -217,15 +217,7 @@ inline double train(const Settings& s, const RunOptions& run) {
     for (const std::string* side : {&p.first, &p.second}) corpus_hash = corpus_hash * 1099511628211ULL ^ detail::fnv1a64(side->data(), side->size());
   settings["train_pairs"] = std::to_string(pairs.size()) + " pairs, checksum " + detail::hex64(corpus_hash);
   if (run.resume) {
-    // The settings first (a checkpoint of another shape would otherwise be reported tensor by tensor), then the state.
-    const std::map<std::string, std::string> recorded = SafeTensors(checkpoint_path).metadata();
-    for (const auto& [key, value] : settings) {
-      const auto it = recorded.find("user." + key);
-      const std::string was = it == recorded.end() ? "(none)" : it->second;
-      if (was != value)
-        throw RangeError(detail::printable(checkpoint_path) + ": the run was started with " + key + " " + was + ", not " + value +
-                         "; resume with the settings it started with");
-    }
+    example_train::check_run_settings(checkpoint_path, settings);  // the settings first, then the state
     progress = load_training_checkpoint(checkpoint_path, model, adamw, rng);
     if (progress.step >= s.steps)
       throw RangeError(detail::printable(checkpoint_path) + ": the run is complete (step " + std::to_string(progress.step) + " of " +
