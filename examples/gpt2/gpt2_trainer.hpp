@@ -200,6 +200,15 @@ inline Baselines ngram_baselines(const std::vector<std::int64_t>& train, const s
 // ----------------------------------------------------------------------------------------------------------------------
 // Batches and the validation loss.
 
+// Row b of inputs and targets [B, T]: the window of T + 1 tokens starting at `at`, its first T tokens in, its last T
+// as the targets.
+inline void copy_window(const std::vector<std::int64_t>& tokens, std::size_t at, Index b, eigenformer::Tensor<std::int64_t>& inputs,
+                        eigenformer::Tensor<std::int64_t>& targets) {
+  const Index T = inputs.dim(1);
+  std::copy_n(tokens.begin() + static_cast<std::ptrdiff_t>(at), T, inputs.data() + b * T);
+  std::copy_n(tokens.begin() + static_cast<std::ptrdiff_t>(at) + 1, T, targets.data() + b * T);
+}
+
 // Batch `step` of a run: batch_size windows at offsets drawn from (seed, step) alone. inputs, targets: [B, T].
 inline void make_batch(const std::vector<std::int64_t>& tokens, Index batch_size, Index context, std::uint64_t seed, std::int64_t step,
                        eigenformer::Tensor<std::int64_t>& inputs, eigenformer::Tensor<std::int64_t>& targets) {
@@ -207,13 +216,7 @@ inline void make_batch(const std::vector<std::int64_t>& tokens, Index batch_size
   targets.resize(eigenformer::Shape{batch_size, context});
   eigenformer::Random rng(seed * 0x9E3779B97F4A7C15ULL ^ (static_cast<std::uint64_t>(step) * 0xD1B54A32D192ED03ULL + 1));
   const std::int64_t offsets = static_cast<std::int64_t>(tokens.size()) - context;  // window starts: [0, offsets)
-  for (Index b = 0; b < batch_size; ++b) {
-    const std::size_t at = static_cast<std::size_t>(rng.integer(0, offsets));
-    for (Index t = 0; t < context; ++t) {
-      inputs.data()[b * context + t] = tokens[at + static_cast<std::size_t>(t)];
-      targets.data()[b * context + t] = tokens[at + static_cast<std::size_t>(t) + 1];
-    }
-  }
+  for (Index b = 0; b < batch_size; ++b) copy_window(tokens, static_cast<std::size_t>(rng.integer(0, offsets)), b, inputs, targets);
 }
 
 // The validation windows: consecutive, non-overlapping windows of context + 1 tokens from the validation part's start,
@@ -236,11 +239,7 @@ inline double validation_loss(const eigenformer::GPT2<float>& model, const std::
   for (std::size_t first = 0; first < starts.size(); first += static_cast<std::size_t>(batch_size)) {
     const Index B = static_cast<Index>(std::min(starts.size() - first, static_cast<std::size_t>(batch_size)));
     Tensor<std::int64_t> inputs(Shape{B, context}), targets(Shape{B, context});
-    for (Index b = 0; b < B; ++b)
-      for (Index t = 0; t < context; ++t) {
-        inputs.data()[b * context + t] = tokens[starts[first + static_cast<std::size_t>(b)] + static_cast<std::size_t>(t)];
-        targets.data()[b * context + t] = tokens[starts[first + static_cast<std::size_t>(b)] + static_cast<std::size_t>(t) + 1];
-      }
+    for (Index b = 0; b < B; ++b) copy_window(tokens, starts[first + static_cast<std::size_t>(b)], b, inputs, targets);
     const Tensor<float> logits = model.forward(inputs);
     sum += cross_entropy_forward<float>(logits.matrix(B * context, V), targets.view().reshaped(Shape{B * context}), CrossEntropyOptions{}) *
            double(B * context);
