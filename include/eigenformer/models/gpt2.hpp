@@ -13,6 +13,8 @@
 // (after attn.c_proj and mlp.c_proj). Only the training forward drops, and only when the caller names a generator:
 // saved.rng = &rng (core/random.hpp); forward(ids), start and decode_step never drop. attn_pdrop (dropout on the
 // attention weights) is read and written but not applied (see nn/multi_head_attention.hpp).
+// Inspection: forward(ids, left_pads, &observer) shows an observer (inspect/observer.hpp) the residual stream, each
+// block's q, k, v, attention scores and weights, the MLP's hidden layer and the logits, under Hugging Face's names.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +27,7 @@
 #include "eigenformer/core/random.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/visit.hpp"
+#include "eigenformer/inspect/observer.hpp"
 #include "eigenformer/nn/attention_options.hpp"
 #include "eigenformer/nn/dropout.hpp"
 #include "eigenformer/nn/embedding.hpp"
@@ -103,18 +106,24 @@ class GPT2Block {
   Tensor<Scalar> forward(TensorView<const Scalar> x, const AttentionOptions<Scalar>& options, KVCache<Scalar>* fill_cache = nullptr,
                          Activations* saved = nullptr) const {
     Random* rng = saved ? saved->rng : nullptr;
+    const Watch<Scalar>& watch = options.watch;  // site "h.L" (inspect/observer.hpp)
+    AttentionOptions<Scalar> attention_options = options;
+    attention_options.watch = watch.block("attn");
+    watch.record("resid_pre", Probe::residual, x);
     Tensor<Scalar> h = sublayer_connection<Scalar>(
         /*norm_first=*/true, norm1_, x,
         [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
-          self_attn_.forward_accumulate(in, in, in, out, options, "GPT2Block.forward", fill_cache, saved ? &saved->self_attn : nullptr);
+          self_attn_.forward_accumulate(in, in, in, out, attention_options, "GPT2Block.forward", fill_cache, saved ? &saved->self_attn : nullptr);
         },
         saved ? &saved->attention_residual : nullptr, &resid_dropout_, rng);
+    watch.record("resid_mid", Probe::residual, h);
     Tensor<Scalar> y = sublayer_connection<Scalar>(
         /*norm_first=*/true, norm2_, h,
         [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
-          feed_forward_.forward_accumulate(in, out, saved ? &saved->feed_forward : nullptr);
+          feed_forward_.forward_accumulate(in, out, saved ? &saved->feed_forward : nullptr, watch.block("mlp"));
         },
         saved ? &saved->feed_forward_residual : nullptr, &resid_dropout_, rng);
+    watch.record("resid_post", Probe::residual, y);
     if (saved) saved->h = std::move(h);
     return y;
   }
@@ -206,12 +215,14 @@ class GPT2 {
     for (Index i = 0; i < config.n_layer; ++i) blocks_.emplace_back(config);
   }
 
-  // ids [B, T] (left_pads[b] padding tokens first, or none) -> logits [B, T, V] at every position.
-  Tensor<Scalar> forward(TensorView<const std::int64_t> ids, const std::vector<Index>& left_pads = {}) const {
-    Tensor<Scalar> x = run_blocks("GPT2.forward", ids, left_pads, nullptr);
+  // ids [B, T] (left_pads[b] padding tokens first, or none) -> logits [B, T, V] at every position. observer, if
+  // given, is shown what it asks for on the way (inspect/observer.hpp); the logits are the same with or without.
+  Tensor<Scalar> forward(TensorView<const std::int64_t> ids, const std::vector<Index>& left_pads = {}, Observer<Scalar>* observer = nullptr) const {
+    Tensor<Scalar> x = run_blocks("GPT2.forward", ids, left_pads, nullptr, observer);
     Tensor<Scalar> logits(Shape{ids.dim(0), ids.dim(1), config_.vocab_size});
     ln_f_.forward(x, x);
     wte_.table().linear(std::as_const(x).matrix(), 0, config_.vocab_size, nullptr, logits.matrix());
+    Watch<Scalar>{observer, {}}.record("logits", Probe::logits, logits);
     return logits;
   }
 
@@ -322,7 +333,7 @@ class GPT2 {
  private:
   // Embeddings and every block over ids [B, T]; the blocks' keys and values go into `caches` when given.
   Tensor<Scalar> run_blocks(const char* where, const TensorView<const std::int64_t>& ids, const std::vector<Index>& left_pads,
-                            std::vector<KVCache<Scalar>>* caches) const {
+                            std::vector<KVCache<Scalar>>* caches, Observer<Scalar>* observer = nullptr) const {
     check_ids(where, ids, left_pads);
     const Index T = ids.dim(1);
     Tensor<Scalar> x = wte_.forward(ids);
@@ -331,7 +342,10 @@ class GPT2 {
     if (!left_pads.empty()) mask &= Mask::left_padding(left_pads, T);
     AttentionOptions<Scalar> options;
     options.mask = &mask;
-    for (std::size_t l = 0; l < blocks_.size(); ++l) x = blocks_[l].forward(x, options, caches ? &(*caches)[l] : nullptr);
+    for (std::size_t l = 0; l < blocks_.size(); ++l) {
+      options.watch = Watch<Scalar>{observer, {}}.layer("h", static_cast<Index>(l));
+      x = blocks_[l].forward(x, options, caches ? &(*caches)[l] : nullptr);
+    }
     return x;
   }
 

@@ -12,6 +12,8 @@
 // PositionalEncoding) and inside every layer (nn/encoder_layer.hpp, nn/decoder_layer.hpp). Only the training forward
 // drops, and only when the caller names a generator: saved.rng = &rng (core/random.hpp). encode, decode and
 // decode_step never drop.
+// Inspection: encode() and decode() take an optional observer (inspect/observer.hpp) that is shown the residual
+// stream, every attention's q, k, v, scores and weights, the feed-forward's hidden layer and the logits.
 // Parameters: "src_embedding.weight" [V_src, D], "tgt_embedding.weight" [V_tgt, D],
 // "encoder.layers.N.*", "encoder.norm.*", "decoder.layers.N.*", "decoder.norm.*", "generator.weight" [V_tgt, D]
 // (absent when tied to the target embedding), "generator.bias" [V_tgt].
@@ -29,6 +31,7 @@
 #include "eigenformer/core/random.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/visit.hpp"
+#include "eigenformer/inspect/observer.hpp"
 #include "eigenformer/nn/decoder_layer.hpp"
 #include "eigenformer/nn/dropout.hpp"
 #include "eigenformer/nn/embedding.hpp"
@@ -129,11 +132,17 @@ class Transformer {
   }
 
   // src: [B, S] ids, src_lengths[b] <= S real tokens each (the rest padding) -> memory [B, S, D].
-  Tensor<Scalar> encode(TensorView<const std::int64_t> src, const std::vector<Index>& src_lengths) const {
+  // observer, if given, is shown what it asks for on the way (inspect/observer.hpp), as in decode().
+  Tensor<Scalar> encode(TensorView<const std::int64_t> src, const std::vector<Index>& src_lengths, Observer<Scalar>* observer = nullptr) const {
     check_ids("Transformer.encode", "src", src, src_lengths);
     const Mask padding = Mask::key_padding(src_lengths, src.dim(1));
     Tensor<Scalar> x = embed(src_embedding_, src, 0);
-    for (const EncoderLayer<Scalar>& layer : encoder_) x = layer.forward(x, {&padding, nullptr});
+    AttentionOptions<Scalar> options;
+    options.mask = &padding;
+    for (std::size_t l = 0; l < encoder_.size(); ++l) {
+      options.watch = Watch<Scalar>{observer, {}}.layer("encoder.layers", static_cast<Index>(l));
+      x = encoder_[l].forward(x, options);
+    }
     encoder_norm_.forward(x, x);
     return x;
   }
@@ -141,7 +150,7 @@ class Transformer {
   // Teacher forcing: tgt [B, T] (BOS first), tgt_lengths, and the memory of encode() -> logits [B, T, V_tgt];
   // position t sees target positions 0..t.
   Tensor<Scalar> decode(TensorView<const std::int64_t> tgt, const std::vector<Index>& tgt_lengths, TensorView<const Scalar> memory,
-                        const std::vector<Index>& src_lengths) const {
+                        const std::vector<Index>& src_lengths, Observer<Scalar>* observer = nullptr) const {
     check_ids("Transformer.decode", "tgt", tgt, tgt_lengths);
     check_shape("Transformer.decode", "memory", memory.shape(), {tgt.dim(0), "S", config_.d_model}, "batch of tgt, d_model");
     const Index T = tgt.dim(1), S = memory.dim(1);
@@ -151,10 +160,14 @@ class Transformer {
     options.self_mask = &self_mask;
     options.memory_mask = &memory_mask;
     Tensor<Scalar> x = embed(tgt_embedding_, tgt, 0);
-    for (const DecoderLayer<Scalar>& layer : decoder_) x = layer.forward(x, memory, options);
+    for (std::size_t l = 0; l < decoder_.size(); ++l) {
+      options.watch = Watch<Scalar>{observer, {}}.layer("decoder.layers", static_cast<Index>(l));
+      x = decoder_[l].forward(x, memory, options);
+    }
     decoder_norm_.forward(x, x);
     Tensor<Scalar> logits(Shape{tgt.dim(0), T, config_.tgt_vocab_size});
     generate_logits(x, logits);
+    Watch<Scalar>{observer, {}}.record("logits", Probe::logits, logits);
     return logits;
   }
 

@@ -22,6 +22,7 @@
 #include "eigenformer/core/random.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/visit.hpp"
+#include "eigenformer/inspect/observer.hpp"
 #include "eigenformer/nn/cross_attention.hpp"
 #include "eigenformer/nn/dropout.hpp"
 #include "eigenformer/nn/encoder_layer.hpp"
@@ -43,6 +44,7 @@ struct DecoderLayerOptions {
   Tensor<Scalar>* self_attention_weights = nullptr;   // receives [B, H, T, T] when set
   Tensor<Scalar>* cross_attention_weights = nullptr;  // receives [B, H, T, S] when set
   AttentionKernel kernel = AttentionKernel::flash;    // both attentions' kernel (ops/attention.hpp)
+  Watch<Scalar> watch;  // an observer (inspect/observer.hpp), site "decoder.layers.L"; none: nothing is reported
 };
 
 template <typename Scalar>
@@ -73,29 +75,34 @@ class DecoderLayer {
                          Activations* saved = nullptr) const {
     check_shape("DecoderLayer.forward", "x", x.shape(), {"B", "T", config_.d_model}, "d_model");
     check_shape("DecoderLayer.forward", "memory", memory.shape(), {x.dim(0), "S", config_.d_model}, "batch of x, d_model");
-    const AttentionOptions<Scalar> self_options{options.self_mask, options.self_attention_weights, options.kernel};
-    const AttentionOptions<Scalar> cross_options{options.memory_mask, options.cross_attention_weights, options.kernel};
+    const Watch<Scalar>& watch = options.watch;
+    const AttentionOptions<Scalar> self_options{options.self_mask, options.self_attention_weights, options.kernel, watch.block("self_attn")};
+    const AttentionOptions<Scalar> cross_options{options.memory_mask, options.cross_attention_weights, options.kernel, watch.block("cross_attn")};
     const bool pre = config_.norm_first;
     Random* rng = saved ? saved->rng : nullptr;
     if (saved) saved->feed_forward.rng = rng;
+    watch.record("resid_pre", Probe::residual, x);
     Tensor<Scalar> h = sublayer_connection<Scalar>(
         pre, norm1_, x,
         [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
           self_attn_.forward_accumulate(in, in, in, out, self_options, "DecoderLayer.forward", nullptr, saved ? &saved->self_attn : nullptr);
         },
         saved ? &saved->self_residual : nullptr, &dropout_, rng);
+    watch.record("resid_mid", Probe::residual, h);
     Tensor<Scalar> c = sublayer_connection<Scalar>(
         pre, norm2_, h,
         [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
           cross_attn_.forward_accumulate(in, memory, out, cross_options, saved ? &saved->cross_attn : nullptr);
         },
         saved ? &saved->cross_residual : nullptr, &dropout_, rng);
+    watch.record("resid_cross", Probe::residual, c);
     Tensor<Scalar> y = sublayer_connection<Scalar>(
         pre, norm3_, c,
         [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
-          feed_forward_.forward_accumulate(in, out, saved ? &saved->feed_forward : nullptr);
+          feed_forward_.forward_accumulate(in, out, saved ? &saved->feed_forward : nullptr, watch.block("feed_forward"));
         },
         saved ? &saved->feed_forward_residual : nullptr, &dropout_, rng);
+    watch.record("resid_post", Probe::residual, y);
     if (saved) saved->h = std::move(h), saved->c = std::move(c);
     return y;
   }

@@ -18,6 +18,7 @@
 #include "eigenformer/core/random.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/visit.hpp"
+#include "eigenformer/inspect/observer.hpp"
 #include "eigenformer/nn/attention_options.hpp"
 #include "eigenformer/nn/dropout.hpp"
 #include "eigenformer/nn/feed_forward.hpp"
@@ -58,24 +59,31 @@ class EncoderLayer {
     Tensor<Scalar> h;  // [B, T, D]: after the self-attention sub-layer
   };
 
-  // options.weights, if set, receives the self-attention weights [B, H, T, T]. saved: see Activations.
+  // options.weights, if set, receives the self-attention weights [B, H, T, T]; options.watch, if it holds an observer,
+  // is shown the residual stream, the attention's tensors and the feed-forward's hidden layer. saved: see Activations.
   Tensor<Scalar> forward(TensorView<const Scalar> x, const AttentionOptions<Scalar>& options = {}, Activations* saved = nullptr) const {
     check_shape("EncoderLayer.forward", "x", x.shape(), {"B", "T", config_.d_model}, "d_model");
     const bool pre = config_.norm_first;
     Random* rng = saved ? saved->rng : nullptr;
     if (saved) saved->feed_forward.rng = rng;
+    const Watch<Scalar>& watch = options.watch;  // site "encoder.layers.L" (inspect/observer.hpp)
+    AttentionOptions<Scalar> attention_options = options;
+    attention_options.watch = watch.block("self_attn");
+    watch.record("resid_pre", Probe::residual, x);
     Tensor<Scalar> h = sublayer_connection<Scalar>(
         pre, norm1_, x,
         [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
-          self_attn_.forward_accumulate(in, in, in, out, options, "EncoderLayer.forward", nullptr, saved ? &saved->self_attn : nullptr);
+          self_attn_.forward_accumulate(in, in, in, out, attention_options, "EncoderLayer.forward", nullptr, saved ? &saved->self_attn : nullptr);
         },
         saved ? &saved->attention_residual : nullptr, &dropout_, rng);
+    watch.record("resid_mid", Probe::residual, h);
     Tensor<Scalar> y = sublayer_connection<Scalar>(
         pre, norm2_, h,
         [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
-          feed_forward_.forward_accumulate(in, out, saved ? &saved->feed_forward : nullptr);
+          feed_forward_.forward_accumulate(in, out, saved ? &saved->feed_forward : nullptr, watch.block("feed_forward"));
         },
         saved ? &saved->feed_forward_residual : nullptr, &dropout_, rng);
+    watch.record("resid_post", Probe::residual, y);
     if (saved) saved->h = std::move(h);
     return y;
   }

@@ -6,6 +6,7 @@
 // Parameters: "linear1.weight" [F, D], "linear1.bias" [F], "linear2.weight" [D, F], "linear2.bias" [D].
 // forward_accumulate and Accumulate::yes add the result onto a caller's y (y += FF(x)): linear2 accumulates into y,
 // which is how a residual connection adds x back without a pass of its own.
+// watch (inspect/observer.hpp), when it holds an observer, is shown the hidden layer act(x W1^T + b1) as "hidden".
 #pragma once
 
 #include <string>
@@ -15,6 +16,7 @@
 #include "eigenformer/core/random.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/visit.hpp"
+#include "eigenformer/inspect/observer.hpp"
 #include "eigenformer/nn/dropout.hpp"
 #include "eigenformer/nn/linear.hpp"
 #include "eigenformer/ops/activations.hpp"
@@ -52,9 +54,9 @@ class FeedForward {
     return y;  // [..., D]
   }
   // y += FF(x), y [..., D] (it holds the residual). x may be y itself: linear2 reads only the hidden layer.
-  void forward_accumulate(TensorView<const Scalar> x, TensorView<Scalar> y, Activations* saved = nullptr) const {
+  void forward_accumulate(TensorView<const Scalar> x, TensorView<Scalar> y, Activations* saved = nullptr, const Watch<Scalar>& watch = {}) const {
     check_input(x, "FeedForward.forward_accumulate");
-    run(x, y, Accumulate::yes, saved);
+    run(x, y, Accumulate::yes, saved, watch);
   }
 
   // Backward of a forward that saved its activations, for dy = dL/dy [..., D]: dx += dL/dx (Accumulate::no: dx =),
@@ -105,10 +107,11 @@ class FeedForward {
   }
   // y = FF(x) or y += FF(x); in training the hidden layer lives in `saved` (pre is kept before the activation), and is
   // dropped out when saved->rng is set.
-  void run(const TensorView<const Scalar>& x, TensorView<Scalar> y, Accumulate accumulate, Activations* saved) const {
+  void run(const TensorView<const Scalar>& x, TensorView<Scalar> y, Accumulate accumulate, Activations* saved, const Watch<Scalar>& watch = {}) const {
     if (!saved) {
       Tensor<Scalar> h(x.shape().with_back(config_.d_ff));  // [..., F]
       forward(x, y, h, accumulate);
+      watch.record("hidden", Probe::mlp, h);
       return;
     }
     saved->pre.resize(x.shape().with_back(config_.d_ff));
@@ -116,6 +119,7 @@ class FeedForward {
     saved->hidden = saved->pre;
     activation_forward<Scalar>(config_.activation, saved->hidden.matrix(), linear1_.config().bias ? linear1_.bias().data() : nullptr);
     dropout_.apply(saved->hidden, saved->rng, saved->dropout);
+    watch.record("hidden", Probe::mlp, saved->hidden);
     if (accumulate == Accumulate::yes)
       linear2_.forward_accumulate(saved->hidden, y);
     else

@@ -214,9 +214,33 @@ class MultiHeadAttention {
       fill_cache->length = S;
     }
     out = Tensor<Scalar>(Shape{B, T, D});  // heads concatenated
-    attention_.forward(HeadsView<const Scalar>::token_major(q, H, Dh), HeadsView<const Scalar>::token_major(k, H, Dh),
-                       HeadsView<const Scalar>::token_major(v, H, Dh), HeadsView<Scalar>::token_major(out, H, Dh), options,
+    const auto heads = [&](const Tensor<Scalar>& t) { return HeadsView<const Scalar>::token_major(t, H, Dh); };
+    if (!options.watch.observer) {
+      attention_.forward(heads(q), heads(k), heads(v), HeadsView<Scalar>::token_major(out, H, Dh), options, saved ? &saved->attention : nullptr);
+      return;
+    }
+    observe(heads(q), heads(k), q, k, v, options, out, saved);
+  }
+  // The same with an observer (inspect/observer.hpp): reports q, k, v, the scores and the weights it asks for. The
+  // weights come from the kernel itself, written where options.weights points or into a buffer of our own.
+  void observe(const HeadsView<const Scalar>& qh, const HeadsView<const Scalar>& kh, const Tensor<Scalar>& q, const Tensor<Scalar>& k,
+               const Tensor<Scalar>& v, const AttentionOptions<Scalar>& options, Tensor<Scalar>& out, Activations* saved) const {
+    const Index H = config_.num_heads, Dh = config_.d_model / H;
+    const Watch<Scalar>& watch = options.watch;
+    watch.record("q", Probe::qkv, q);
+    watch.record("k", Probe::qkv, k);
+    watch.record("v", Probe::qkv, v);
+    if (watch.wants(Probe::attention_scores)) {
+      Tensor<Scalar> scores;
+      attention_.scores(qh, kh, scores);
+      watch.record("scores", Probe::attention_scores, scores);
+    }
+    Tensor<Scalar> weights;
+    AttentionOptions<Scalar> with_weights = options;
+    if (!with_weights.weights && watch.wants(Probe::attention_weights)) with_weights.weights = &weights;
+    attention_.forward(qh, kh, HeadsView<const Scalar>::token_major(v, H, Dh), HeadsView<Scalar>::token_major(out, H, Dh), with_weights,
                        saved ? &saved->attention : nullptr);
+    if (with_weights.weights) watch.record("weights", Probe::attention_weights, *with_weights.weights);
   }
   // part 0, 1, 2 = the q, k or v projection of x: [B, L, D] -> [B, L, D].
   Tensor<Scalar> project(const TensorView<const Scalar>& x, int part) const {

@@ -95,6 +95,15 @@ class ScaledDotProductAttention {
     attention_decode<Scalar>(q, k, v, key_begin, key_end, scale(q.cols), out, scratch);
   }
 
+  // The scaled scores before the mask and the softmax, out [B, H, T, S] = q k^T * scale on each head: what an observer
+  // asks for (inspect/observer.hpp). Not on any fast path: the kernels above never store them.
+  void scores(const HeadsView<const Scalar>& q, const HeadsView<const Scalar>& k, Tensor<Scalar>& out) const {
+    out.resize(Shape{q.batch, q.heads, q.rows, k.rows});
+    const HeadsView<Scalar> s = HeadsView<Scalar>::head_major(out);
+    for (Index b = 0; b < q.batch; ++b)
+      for (Index h = 0; h < q.heads; ++h) s.head(b, h).noalias() = scale(q.cols) * (q.head(b, h) * k.head(b, h).transpose());
+  }
+
   template <typename F>
   void visit_parameters(F&&) {}
 
