@@ -168,7 +168,7 @@ install_puppeteer() {
   fi
   mkdir -p "$deps"
   [[ -f "$deps/.gitignore" ]] || echo '*' >"$deps/.gitignore"
-  if ! PUPPETEER_SKIP_DOWNLOAD=1 npm install --prefix "$deps/npm" --no-audit --no-fund --loglevel=error \
+  if ! PUPPETEER_SKIP_DOWNLOAD=1 npm install --prefix "$deps/npm" --save-exact --no-audit --no-fund --loglevel=error \
        "puppeteer-core@$puppeteer_version" >"$log" 2>&1; then
     cat "$log" >&2
     echo "setup.sh: npm failed installing puppeteer-core@$puppeteer_version into .deps/npm" >&2
