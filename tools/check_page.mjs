@@ -300,7 +300,8 @@ async function main() {
 
     const views = data.views.map(v => `${v.name} ${v.layers}x${v.heads} heads ${v.queries.length}x${v.keys.length}`);
     const residual = data.residual.layers.length ? `, residual ${data.residual.layers.length}x${data.residual.tokens.length}` : "";
-    console.log(`${where} ok: ${data.views.length} view(s) (${views.join("; ")}), ${data.steps.length} steps${residual}, ` +
+    const viewList = views.length ? ` (${views.join("; ")})` : "";
+    console.log(`${where} ok: ${data.views.length} view(s)${viewList}, ${data.steps.length} steps${residual}, ` +
                 `rendered in ${rendered} ms, ${size(fs.statSync(file).size)}` + (notes.length ? ` (not compared: ${notes.join(", ")})` : ""));
     return 0;
   } catch (e) {
