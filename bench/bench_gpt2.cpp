@@ -8,10 +8,12 @@
 #include <sys/resource.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 
 #include <eigenformer/core/random.hpp>
 #include <eigenformer/core/threading.hpp>
+#include <eigenformer/inspect/recorder.hpp>
 #include <eigenformer/io/parameters.hpp>
 #include <eigenformer/models/gpt2.hpp>
 
@@ -84,6 +86,27 @@ void BM_GPT2_Prompt(benchmark::State& state) {
   state.counters["peak_rss_MB"] = peak_rss_mb();
 }
 BENCHMARK(BM_GPT2_Prompt)->Arg(128)->Arg(512)->ArgNames({"T"})->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// The prompt pass watched by an observer (eigenformer/inspect/), to set against BM_GPT2_Prompt/T:128 of the same run:
+// 0: an observer that wants nothing (every hook asks and is told no), 1: what `gpt2 --explain` records (attention
+// weights, residual stream, logits), 2: everything (q, k, v, scores, MLP too: what --dump-activations writes).
+void BM_Observed_GPT2_Prompt(benchmark::State& state) {
+  const GPT2<float>& m = model();
+  const Index T = 128;
+  Tensor<std::int64_t> ids(Shape{1, T});
+  Random rng(2);
+  for (Index i = 0; i < T; ++i) ids[i] = rng.integer(0, 50257);
+  Recorder<float> nothing(std::initializer_list<Probe>{}), page({Probe::attention_weights, Probe::residual, Probe::logits}), everything;
+  Recorder<float>* observers[] = {&nothing, &page, &everything};
+  Recorder<float>& observer = *observers[state.range(0)];
+  for (auto _ : state) {
+    Tensor<float> logits = m.forward(ids, {}, &observer);
+    benchmark::DoNotOptimize(logits.data());
+  }
+  state.counters["tokens_per_s"] = benchmark::Counter(static_cast<double>(T), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["peak_rss_MB"] = peak_rss_mb();
+}
+BENCHMARK(BM_Observed_GPT2_Prompt)->DenseRange(0, 2)->ArgNames({"recorded"})->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // Cached decoding after a 16-token prompt: 32 steps per iteration, each one position for each of B items. The second
 // argument is the weights' type: 0 float32, 1 bf16, 2 int8 (nn/layer_weight.hpp).

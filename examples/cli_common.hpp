@@ -1,11 +1,13 @@
 // examples/cli_common.hpp: what the gpt2 and translator command lines parse the same way: one token id typed by a
-// person, and --memory-budget (declared with the same help, turned into bytes the same way).
+// person, --memory-budget (declared with the same help, turned into bytes the same way), and the files that --explain
+// and --dump-activations write.
 #pragma once
 
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
 #include <exception>
+#include <filesystem>
 #include <string>
 
 #include <eigenformer/core/error.hpp>
@@ -68,6 +70,19 @@ inline std::uint64_t parse_u64(const std::string& word, const std::string& optio
     n = n * 10 + digit;
   }
   return n;
+}
+
+// A file the program will write (--explain, --dump-activations): checked before any work, so that a typo costs no
+// generation. CLI::ValidationError naming `option` when the name is empty, names a directory, or its directory does
+// not exist.
+inline void check_output_file(const std::string& path, const std::string& option) {
+  namespace fs = std::filesystem;
+  if (path.empty()) throw CLI::ValidationError(option, "is empty; expected a file name");
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw CLI::ValidationError(option, eigenformer::quote(path) + " is a directory; expected a file name");
+  const fs::path dir = fs::path(path).parent_path();
+  if (!dir.empty() && !fs::is_directory(dir, ec))
+    throw CLI::ValidationError(option, eigenformer::quote(path) + ": the directory " + eigenformer::quote(dir.string()) + " does not exist");
 }
 
 }  // namespace example_cli

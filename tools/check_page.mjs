@@ -294,8 +294,11 @@ async function main() {
     await checkResidual(page, data);
     firstProblem();
     if (options.screenshot) {
+      // The top of the page (title, the first map, the first steps): the steps further down are drawn only when
+      // scrolled to (content-visibility), so a full-page picture would show them empty.
       await page.mouse.move(0, 0);
-      await page.screenshot({ path: options.screenshot, fullPage: true });
+      const height = await page.evaluate(() => document.documentElement.scrollHeight);
+      await page.screenshot({ path: options.screenshot, clip: { x: 0, y: 0, width: 1280, height: Math.min(height, 1400) } });
     }
 
     const views = data.views.map(v => `${v.name} ${v.layers}x${v.heads} heads ${v.queries.length}x${v.keys.length}`);

@@ -5,6 +5,8 @@
 //   gpt2 --model DIR --tokenize-file PATH                        the ids of a file's exact bytes (at most 16 MiB)
 //   gpt2 --init-random DIR --tokenizer-dir .deps/gpt2            a random-weight checkpoint, for trying things out
 //   gpt2 train --text FILE --output DIR [--init DIR] [...]       train one on a text (gpt2_trainer.hpp, docs/gpt2_training.md)
+//   gpt2 --model DIR --prompt "text" --explain page.html [--dump-activations acts.safetensors]
+//                                                                also show (or dump) what the model computed (docs/inspect.md)
 // The continuation streams to stdout as it is generated (never a broken UTF-8 character); prompt and generation
 // speed go to stderr. Errors are one line on stderr and exit status 1. The options are declared and checked in
 // gpt2_cli.hpp; --memory-budget refuses, before loading, a model whose weights and KV cache would need more (none by
@@ -22,6 +24,8 @@
 #include <eigenformer/core/random.hpp>
 #include <eigenformer/core/threading.hpp>
 #include <eigenformer/generate/generate.hpp>
+#include <eigenformer/inspect/explain.hpp>
+#include <eigenformer/inspect/recorder.hpp>
 #include <eigenformer/io/hf_gpt2.hpp>
 #include <eigenformer/text/gpt2_tokenizer.hpp>
 #include <eigenformer/train/init.hpp>
@@ -66,6 +70,49 @@ int init_random(const Arguments& a) {
   return 0;
 }
 
+// --explain and --dump-activations: one more forward pass, over the prompt and what was generated, watched by a
+// Recorder (eigenformer/inspect/). Causal attention makes row t of that pass what the model saw when it chose token
+// t + 1, so the page shows the generation itself. The last token is left out if it does not fit the context.
+void inspect(const GPT2<float>& model, const std::optional<GPT2Tokenizer>& tokenizer, const std::vector<std::int64_t>& prompt,
+             const GenerationResult& out, const Arguments& a) {
+  std::vector<std::int64_t> ids = prompt;
+  ids.insert(ids.end(), out.ids.begin(), out.ids.end());
+  if (static_cast<Index>(ids.size()) > model.config().n_positions) ids.pop_back();
+  const Index T = static_cast<Index>(ids.size()), P = static_cast<Index>(prompt.size());
+  Tensor<std::int64_t> input(Shape{1, T});
+  std::copy(ids.begin(), ids.end(), input.data());
+  Recorder<float> recorded;  // everything for a dump; the page needs only weights, residual stream and logits
+  if (a.dump_activations.empty()) recorded = Recorder<float>({Probe::attention_weights, Probe::residual, Probe::logits});
+  model.forward(input, {}, &recorded);
+
+  const auto label = [&](std::int64_t id) { return tokenizer ? tokenizer->decode({id}) : "#" + std::to_string(id); };
+  std::vector<std::string> tokens;
+  for (std::int64_t id : ids) tokens.push_back(label(id));
+  if (!a.dump_activations.empty()) {
+    std::string joined;
+    for (std::int64_t id : ids) joined += (joined.empty() ? "" : " ") + std::to_string(id);
+    recorded.save(a.dump_activations, DType::F32, {{"token_ids", joined}, {"prompt_tokens", std::to_string(P)}});
+    std::cerr << "gpt2: wrote " << recorded.names().size() << " tensors of " << T << " tokens to " << a.dump_activations << "\n";
+  }
+  if (a.explain.empty()) return;
+
+  const GPT2Config& c = model.config();
+  ExplainData page;
+  page.title = "GPT-2 " + a.model;
+  page.subtitle = std::to_string(c.n_layer) + " layers, " + std::to_string(c.n_head) + " heads, n_embd " + std::to_string(c.n_embd) + "; " +
+                  std::to_string(P) + " prompt tokens, " + std::to_string(out.ids.size()) + " generated at temperature " +
+                  detail::number_text(a.temperature) + ", seed " + std::to_string(a.seed);
+  page.views.push_back(attention_view(recorded, "self-attention", "h", c.n_layer, "attn", tokens, tokens));
+  page.temperatures = default_temperatures();
+  std::vector<std::pair<Index, std::int64_t>> chosen;  // the logits at position P - 1 + j chose generated token j
+  for (std::size_t j = 0; j < out.ids.size() && P + static_cast<Index>(j) <= T; ++j) chosen.emplace_back(P - 1 + static_cast<Index>(j), out.ids[j]);
+  page.steps = next_token_steps(recorded.at("logits"), chosen, a.explain_top_k, page.temperatures, label);
+  for (NextTokenStep& step : page.steps) step.context = tokens[static_cast<std::size_t>(step.position)];
+  page.residual = residual_norms(recorded, "h", c.n_layer, tokens);
+  write_explain_html(page, a.explain);
+  std::cerr << "gpt2: wrote " << a.explain << " (" << T << " tokens, " << c.n_layer << " x " << c.n_head << " attention maps)\n";
+}
+
 int run(const Arguments& a) {
   if (a.threads > 0) set_num_threads(a.threads);
   if (a.command == "train") {
@@ -91,7 +138,9 @@ int run(const Arguments& a) {
   const GPT2Config config = read_gpt2_config(a.model + "/config.json");
   const bool text_out = !a.output_ids;
   std::optional<GPT2Tokenizer> tokenizer;
-  if (!a.prompt.empty() || text_out) tokenizer = GPT2Tokenizer::from_directory(a.model);
+  std::error_code ec;  // --explain labels tokens with their text, even when they come and go as ids
+  if (!a.prompt.empty() || text_out || (!a.explain.empty() && std::filesystem::exists(a.model + "/vocab.json", ec)))
+    tokenizer = GPT2Tokenizer::from_directory(a.model);
   if (tokenizer && tokenizer->vocab_size() != config.vocab_size)
     throw FormatError(a.model + ": vocab.json has " + std::to_string(tokenizer->vocab_size()) + " tokens but config.json says vocab_size " +
                       std::to_string(config.vocab_size));
@@ -106,6 +155,15 @@ int run(const Arguments& a) {
     }
   }
   if (prompt.empty()) throw RangeError("--prompt: the text encodes to no tokens");
+
+  if (!a.explain.empty()) {
+    const Index maps = config.n_layer * config.n_head, most = explain_max_tokens(maps);
+    const Index P = static_cast<Index>(prompt.size()), reach = std::min(P + a.max_new_tokens, config.n_positions);
+    if (reach > most)
+      throw RangeError("--explain: a page holds at most " + std::to_string(most) + " tokens of this model's " + std::to_string(maps) +
+                       " attention maps; the prompt's " + std::to_string(P) + " tokens and --max-new-tokens " + std::to_string(a.max_new_tokens) +
+                       " could make " + std::to_string(reach) + ": shorten the prompt or lower --max-new-tokens");
+  }
 
   ModelLoadOptions load;
   load.memory_budget = a.memory_budget_bytes;
@@ -146,6 +204,7 @@ int run(const Arguments& a) {
   std::cerr << "; stopped: " << stop_reason_name(out[0].stop) << "\n";
   if (out[0].stop == StopReason::context_full)
     std::cerr << "gpt2: the context of " << model.config().n_positions << " positions (n_positions) is full\n";
+  if (!a.explain.empty() || !a.dump_activations.empty()) inspect(model, tokenizer, prompt, out[0], a);
   return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <eigenformer/core/bounded_reader.hpp>
@@ -33,6 +34,8 @@ struct Arguments {
   std::uint64_t seed = 0;
   int threads = 0;
   std::string memory_budget = "none";
+  std::string explain, dump_activations;  // --explain FILE.html, --dump-activations FILE.safetensors
+  Index explain_top_k = 10;
   std::string dtype = "f32";  // weights kept for inference: f32, bf16 or int8 (eigenformer/nn/layer_weight.hpp)
   std::uint64_t memory_budget_bytes = 0;  // from memory_budget by check(); 0: no limit
   Index n_layer = 2, n_head = 4, n_embd = 64, n_positions = 256;
@@ -144,6 +147,14 @@ inline void add_options(CLI::App& app, Arguments& a) {
                  "weights kept for generation: f32, bf16 (half the bytes, about 1.5x faster decoding) or int8 (a quarter, a scale per row)")
       ->capture_default_str()
       ->check(CLI::IsMember({"f32", "bf16", "int8"}));
+  app.add_option("--explain", a.explain,
+                 "also write a page (one HTML file) that shows each layer's and head's attention, the next-token probabilities "
+                 "and the residual stream over the prompt and what was generated (docs/inspect.md)");
+  app.add_option("--explain-top-k", a.explain_top_k, "--explain: tokens shown per next-token distribution")
+      ->capture_default_str()
+      ->check(CLI::Range(Index(1), Index(100)));
+  app.add_option("--dump-activations", a.dump_activations,
+                 "also write every recorded tensor of the prompt and what was generated to this safetensors file (names: docs/inspect.md)");
   app.add_option("--init-random", a.init_random, "write a random-weight checkpoint into this directory and exit (with --tokenizer-dir)");
   app.add_option("--tokenizer-dir", a.tokenizer_dir, "where vocab.json and merges.txt are, for --init-random");
   app.add_option("--n-layer", a.n_layer, "--init-random: layers")->capture_default_str()->check(CLI::Range(1, 128));
@@ -172,6 +183,11 @@ inline void check(const CLI::App& app, Arguments& a) {
     if (modes != 1) throw CLI::ValidationError("give exactly one of --prompt, --prompt-ids and --tokenize-file");
     if (app.count("--prompt") > 0 && a.prompt.empty()) throw CLI::ValidationError("--prompt: the prompt is empty; expected some text");
     if (app.count("--tokenize-file") > 0 && a.tokenize_file.empty()) throw CLI::ValidationError("--tokenize-file: the file name is empty");
+    for (const auto& [option, file] : {std::pair{"--explain", &a.explain}, std::pair{"--dump-activations", &a.dump_activations}}) {
+      if (app.count(option) == 0) continue;
+      if (!a.tokenize_file.empty()) throw CLI::ValidationError(option, "cannot go with --tokenize-file: there is no generation to show");
+      example_cli::check_output_file(*file, option);
+    }
   } else if (a.tokenizer_dir.empty()) {
     throw CLI::ValidationError("--init-random", "needs --tokenizer-dir");
   }

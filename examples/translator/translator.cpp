@@ -6,6 +6,8 @@
 //   translator translate --model MODEL "the red cars are not fast" [...] [--beam N] [--length-penalty A]
 //   translator translate --model DIR --src-ids "5 9 23 7" [--src-ids "..."] [--max-new-tokens N] [--threads N]
 //                        [--batch-size N] [--memory-budget 2G]
+//   translator translate --model MODEL "the red car" --explain page.html [--dump-activations acts.safetensors]
+//                        (one sentence: its cross-attention and word probabilities as a page; docs/inspect.md)
 //   translator resave --model DIR --output DIR2             (writes the model again in the same layout, F32)
 // translate reads words when MODEL holds src_vocab.json and tgt_vocab.json (what train writes) and ids otherwise (a
 // tutorial model, or --src-ids). Without sentences or --src-ids it reads one source per line of standard input (at
@@ -19,6 +21,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <set>
 #include <sstream>
@@ -30,6 +33,8 @@
 #include <eigenformer/core/threading.hpp>
 #include <eigenformer/generate/beam_search.hpp>
 #include <eigenformer/generate/translate.hpp>
+#include <eigenformer/inspect/explain.hpp>
+#include <eigenformer/inspect/recorder.hpp>
 #include <eigenformer/io/parameters.hpp>
 #include <eigenformer/io/pytorch_transformer.hpp>
 
@@ -42,6 +47,63 @@ namespace {
 
 using translator_cli::Arguments;
 using translator_cli::parse_ids;
+
+// --explain and --dump-activations for one source (BOS + ids + EOS) and its translation `out` (ids without BOS and
+// EOS): the model runs once more over them, teacher-forced and watched by a Recorder (eigenformer/inspect/). Decoder
+// position t reads target token t (BOS first) and chose token t + 1, so each row of the page is labelled with the word
+// it chose and shows what the model looked at while choosing it.
+void inspect_translation(const Transformer<float>& model, const std::vector<std::int64_t>& source, const GenerationResult& out,
+                         const std::function<std::string(std::int64_t)>& src_label, const std::function<std::string(std::int64_t)>& tgt_label,
+                         const Arguments& args) {
+  const TransformerConfig& c = model.config();
+  std::vector<std::int64_t> target{c.bos_id}, chosen = out.ids;
+  target.insert(target.end(), out.ids.begin(), out.ids.end());
+  if (out.stop == StopReason::eos) chosen.push_back(c.eos_id);
+  else target.pop_back();  // no word was chosen after the last one
+  const Index S = static_cast<Index>(source.size()), T = static_cast<Index>(target.size());
+  Tensor<std::int64_t> src(Shape{1, S}), tgt(Shape{1, T});
+  std::copy(source.begin(), source.end(), src.data());
+  std::copy(target.begin(), target.end(), tgt.data());
+  Recorder<float> recorded;
+  if (args.dump_activations.empty()) recorded = Recorder<float>({Probe::attention_weights, Probe::residual, Probe::logits});
+  const Tensor<float> memory = model.encode(src, {S}, &recorded);
+  model.decode(tgt, {T}, memory, {S}, &recorded);
+
+  if (!args.dump_activations.empty()) {
+    const auto joined = [](const std::vector<std::int64_t>& ids) {
+      std::string s;
+      for (std::int64_t id : ids) s += (s.empty() ? "" : " ") + std::to_string(id);
+      return s;
+    };
+    recorded.save(args.dump_activations, DType::F32, {{"source_ids", joined(source)}, {"target_ids", joined(target)}});
+    std::cerr << "translator: wrote " << recorded.names().size() << " tensors to " << args.dump_activations << "\n";
+  }
+  if (args.explain.empty()) return;
+
+  std::vector<std::string> src_words, tgt_in, tgt_out;
+  for (std::int64_t id : source) src_words.push_back(src_label(id));
+  for (std::int64_t id : target) tgt_in.push_back(tgt_label(id));
+  for (std::int64_t id : chosen) tgt_out.push_back(tgt_label(id));
+  ExplainData page;
+  page.title = "Translator " + args.model;
+  page.subtitle = std::to_string(c.num_encoder_layers) + " encoder and " + std::to_string(c.num_decoder_layers) + " decoder layers, " +
+                  std::to_string(c.num_heads) + " heads, d_model " + std::to_string(c.d_model) + "; " +
+                  (args.beam == 1 ? std::string("greedy") : "beam " + std::to_string(args.beam)) +
+                  ". Rows are the target words each position chose.";
+  page.views.push_back(attention_view(recorded, "cross-attention (target word chosen x source word)", "decoder.layers", c.num_decoder_layers,
+                                      "cross_attn", tgt_out, src_words));
+  page.views.push_back(attention_view(recorded, "decoder self-attention (target word chosen x target word read)", "decoder.layers",
+                                      c.num_decoder_layers, "self_attn", tgt_out, tgt_in));
+  page.views.push_back(attention_view(recorded, "encoder self-attention", "encoder.layers", c.num_encoder_layers, "self_attn", src_words, src_words));
+  page.temperatures = default_temperatures();
+  std::vector<std::pair<Index, std::int64_t>> steps;
+  for (Index t = 0; t < T; ++t) steps.emplace_back(t, chosen[static_cast<std::size_t>(t)]);
+  page.steps = next_token_steps(recorded.at("logits"), steps, std::min<Index>(10, c.tgt_vocab_size), page.temperatures, tgt_label);
+  for (NextTokenStep& step : page.steps) step.context = tgt_in[static_cast<std::size_t>(step.position)];
+  page.residual = residual_norms(recorded, "decoder.layers", c.num_decoder_layers, tgt_in);
+  write_explain_html(page, args.explain);
+  std::cerr << "translator: wrote " << args.explain << " (" << S << " source and " << T << " target tokens)\n";
+}
 
 // Words in, words out: a model that `train` wrote, with its vocabularies.
 int translate_words(const Arguments& args) {
@@ -81,6 +143,9 @@ int translate_words(const Arguments& args) {
     if (out[i].stop != StopReason::eos) std::cerr << "translator: " << names[i] << ": stopped at the model's max_len before EOS\n";
   }
   std::cout.flush();
+  if (!args.explain.empty() || !args.dump_activations.empty())
+    inspect_translation(m.model, sources[0], out[0], [&](std::int64_t id) { return m.src_vocab.word(id); },
+                        [&](std::int64_t id) { return m.tgt_vocab.word(id); }, args);
   return 0;
 }
 
@@ -132,6 +197,10 @@ int translate(const Arguments& args) {
                   << " target positions) before EOS\n";
     }
     std::cout.flush();
+    if (!args.explain.empty() || !args.dump_activations.empty()) {
+      const auto id_label = [](std::int64_t id) { return "#" + std::to_string(id); };
+      inspect_translation(model, sources[0], out[0], id_label, id_label, args);
+    }
   }
   return 0;
 }

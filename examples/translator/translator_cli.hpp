@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <eigenformer/core/bounded_reader.hpp>
@@ -38,6 +39,7 @@ struct Arguments {
   Index batch_size = 64;
   std::string memory_budget = "none";
   std::uint64_t memory_budget_bytes = 0;  // from memory_budget by check(); 0: no limit
+  std::string explain, dump_activations;  // translate: --explain FILE.html, --dump-activations FILE.safetensors
   // make-corpus
   std::string seed_text = "0";  // --seed as typed; check() turns it into `seed`
   std::uint64_t seed = 0;
@@ -106,6 +108,11 @@ inline void add_options(CLI::App& app, Arguments& a) {
   tr->add_option("--threads", a.threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
   tr->add_option("--batch-size", a.batch_size, "sources decoded together")->capture_default_str()->check(CLI::Range(1, 100000));
   example_cli::add_memory_budget_option(*tr, a.memory_budget);
+  tr->add_option("--explain", a.explain,
+                 "also write a page (one HTML file) that shows the cross-attention between source and target words, per layer and "
+                 "head and averaged, and each target word's probabilities (one sentence; docs/inspect.md)");
+  tr->add_option("--dump-activations", a.dump_activations,
+                 "also write every recorded tensor of the sentence's translation to this safetensors file (names: docs/inspect.md)");
   CLI::App* tn = app.add_subcommand("train", "train a model from scratch on CORPUS/train.tsv (make-corpus writes one) into OUTPUT");
   translator_train::Settings& t = a.train;
   tn->add_option("--corpus", a.corpus, "directory with train.tsv (and test.tsv, scored at the end)")->required();
@@ -180,6 +187,16 @@ inline void check(const CLI::App& app, Arguments& a) {
   }
   if (a.command == "translate" && !a.sentences.empty() && !a.src_ids.empty())
     throw CLI::ValidationError("--src-ids", "and sentences given together; translate either words or ids");
+  if (a.command == "translate") {
+    const CLI::App& tr = *app.get_subcommand("translate");
+    for (const auto& [option, file] : {std::pair{"--explain", &a.explain}, std::pair{"--dump-activations", &a.dump_activations}}) {
+      if (tr.count(option) == 0) continue;
+      example_cli::check_output_file(*file, option);
+      if (a.sentences.size() + a.src_ids.size() != 1)
+        throw CLI::ValidationError(option, "shows one sentence; give exactly one (as words or --src-ids), not " +
+                                               std::to_string(a.sentences.size() + a.src_ids.size()));
+    }
+  }
   if (a.command == "make-corpus") {
     if (a.output.empty()) throw CLI::ValidationError("--output", "is empty; expected a directory");
     a.seed = example_cli::parse_u64(a.seed_text, "--seed");

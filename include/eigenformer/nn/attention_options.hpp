@@ -17,7 +17,7 @@ struct AttentionOptions {
   const Mask* mask = nullptr;         // none: every key is allowed (core/mask.hpp: true means allowed)
   Tensor<Scalar>* weights = nullptr;  // when set, receives the attention weights [B, H, T, S]
   AttentionKernel kernel = AttentionKernel::flash;  // flash-style or reference (ops/attention.hpp); same result
-  Watch<Scalar> watch;                // none: nothing is reported
+  Watch<Scalar> watch{};              // none: nothing is reported
 };
 
 }  // namespace eigenformer

@@ -44,7 +44,7 @@ struct DecoderLayerOptions {
   Tensor<Scalar>* self_attention_weights = nullptr;   // receives [B, H, T, T] when set
   Tensor<Scalar>* cross_attention_weights = nullptr;  // receives [B, H, T, S] when set
   AttentionKernel kernel = AttentionKernel::flash;    // both attentions' kernel (ops/attention.hpp)
-  Watch<Scalar> watch;  // an observer (inspect/observer.hpp), site "decoder.layers.L"; none: nothing is reported
+  Watch<Scalar> watch{};  // an observer (inspect/observer.hpp), site "decoder.layers.L"; none: nothing is reported
 };
 
 template <typename Scalar>
