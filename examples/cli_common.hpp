@@ -9,6 +9,7 @@
 #include <exception>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <eigenformer/core/error.hpp>
 #include <eigenformer/core/shape.hpp>
@@ -70,6 +71,13 @@ inline std::uint64_t parse_u64(const std::string& word, const std::string& optio
     n = n * 10 + digit;
   }
   return n;
+}
+
+// Token ids as the programs print them: "15496 995" (also the metadata of --dump-activations).
+inline std::string ids_text(const std::vector<std::int64_t>& ids) {
+  std::string text;
+  for (std::int64_t id : ids) text += (text.empty() ? "" : " ") + std::to_string(id);
+  return text;
 }
 
 // A file the program will write (--explain, --dump-activations): checked before any work, so that a typo costs no

@@ -39,10 +39,7 @@ namespace {
 
 using gpt2_cli::Arguments;
 
-void print_ids(const std::vector<std::int64_t>& ids) {
-  for (std::size_t i = 0; i < ids.size(); ++i) std::cout << (i ? " " : "") << ids[i];
-  std::cout << "\n";
-}
+void print_ids(const std::vector<std::int64_t>& ids) { std::cout << example_cli::ids_text(ids) << "\n"; }
 
 // A GPT-2 with random weights (as Hugging Face initialises it: train/init.hpp) and the real vocabulary's size, written
 // with the tokenizer files beside it: a complete checkpoint directory for trying the program without downloads.
@@ -89,9 +86,7 @@ void inspect(const GPT2<float>& model, const std::optional<GPT2Tokenizer>& token
   std::vector<std::string> tokens;
   for (std::int64_t id : ids) tokens.push_back(label(id));
   if (!a.dump_activations.empty()) {
-    std::string joined;
-    for (std::int64_t id : ids) joined += (joined.empty() ? "" : " ") + std::to_string(id);
-    recorded.save(a.dump_activations, DType::F32, {{"token_ids", joined}, {"prompt_tokens", std::to_string(P)}});
+    recorded.save(a.dump_activations, DType::F32, {{"token_ids", example_cli::ids_text(ids)}, {"prompt_tokens", std::to_string(P)}});
     std::cerr << "gpt2: wrote " << recorded.names().size() << " tensors of " << T << " tokens to " << a.dump_activations << "\n";
   }
   if (a.explain.empty()) return;

@@ -70,12 +70,7 @@ void inspect_translation(const Transformer<float>& model, const std::vector<std:
   model.decode(tgt, {T}, memory, {S}, &recorded);
 
   if (!args.dump_activations.empty()) {
-    const auto joined = [](const std::vector<std::int64_t>& ids) {
-      std::string s;
-      for (std::int64_t id : ids) s += (s.empty() ? "" : " ") + std::to_string(id);
-      return s;
-    };
-    recorded.save(args.dump_activations, DType::F32, {{"source_ids", joined(source)}, {"target_ids", joined(target)}});
+    recorded.save(args.dump_activations, DType::F32, {{"source_ids", example_cli::ids_text(source)}, {"target_ids", example_cli::ids_text(target)}});
     std::cerr << "translator: wrote " << recorded.names().size() << " tensors to " << args.dump_activations << "\n";
   }
   if (args.explain.empty()) return;
@@ -190,8 +185,7 @@ int translate(const Arguments& args) {
     else
       for (BeamSearchResult& r : beam_search(model, batch, beam)) out.push_back(std::move(r));
     for (std::size_t i = 0; i < out.size(); ++i) {
-      for (std::size_t k = 0; k < out[i].ids.size(); ++k) std::cout << (k ? " " : "") << out[i].ids[k];
-      std::cout << "\n";
+      std::cout << example_cli::ids_text(out[i].ids) << "\n";
       if (out[i].stop == StopReason::context_full)
         std::cerr << "translator: " << names[first + i] << ": stopped at the model's max_len (" << model.config().max_len
                   << " target positions) before EOS\n";
