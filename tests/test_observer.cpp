@@ -66,6 +66,23 @@ Tensor<double> projection(const Fixture& fx, const Tensor<double>& x, int part) 
   return y;
 }
 
+// The part of a forward's recording `full` that a decoding step at position t records under `name`, in the step's
+// shape: k, v [B, L, D] are the first L positions; scores and weights [B, H, 1, L] are row t over the first L keys;
+// everything else [B, 1, F] is position t.
+Tensor<double> part_at(const Tensor<double>& full, const std::string& name, const Shape& step, Index t) {
+  const auto ends_with = [&](const char* suffix) { return name.size() >= std::string(suffix).size() && name.rfind(suffix) == name.size() - std::string(suffix).size(); };
+  Tensor<double> out(step);
+  if (ends_with(".k") || ends_with(".v")) {
+    for (Index b = 0; b < step[0]; ++b) out.slice(b).matrix() = full.slice(b).matrix().topRows(step[1]);
+  } else if (ends_with(".scores") || ends_with(".weights")) {
+    const Index H = full.dim(1), T = full.dim(2), S = full.dim(3), L = step[3];
+    for (Index bh = 0; bh < step[0] * H; ++bh) std::copy_n(full.data() + (bh * T + t) * S, L, out.data() + bh * L);
+  } else {
+    for (Index b = 0; b < step[0]; ++b) out.slice(b).matrix() = full.slice(b).matrix().row(t);
+  }
+  return out;
+}
+
 // An observer that counts what it is shown, by name, and says yes only to `wanted`.
 struct Counter : Observer<double> {
   std::vector<Probe> wanted;
@@ -205,4 +222,78 @@ TEST_CASE("Observer: the Transformer shows encoder, decoder and cross-attention 
   }
   CHECK(all.contains("decoder.layers.0.resid_cross"));
   CHECK(all.contains("decoder.layers.0.feed_forward.hidden"));
+}
+
+TEST_CASE("Observer: a GPT-2 decoding step shows its position's part of what forward shows, and decodes the same") {
+  const GPT2<double> model = load_gpt2<double>(gpt2_fixture_dir("tiny_f32_hub"));
+  const GPT2Reference ref("tiny_f32_hub");
+  const Tensor<std::int64_t> prompts = ref.file.get<std::int64_t>("input.prompt_ids");  // a left-padded batch
+  const std::vector<Index> pads = ref.left_pads();
+  // Start on the P prompt positions, then step through three more tokens (the prompt's last three, reversed).
+  const Index B = prompts.dim(0), P = prompts.dim(1), T = P + 3;
+  Tensor<std::int64_t> ids(Shape{B, T});
+  for (Index b = 0; b < B; ++b)
+    for (Index t = 0; t < T; ++t) ids.data()[b * T + t] = prompts.data()[b * P + (t < P ? t : 2 * P - 1 - t)];
+  Recorder<double> full;
+  model.forward(ids, pads, &full);
+
+  GPT2DecodeState<double> watched, plain;
+  Recorder<double> at_start;
+  model.start(prompts, pads, T, watched, &at_start);
+  model.start(prompts, pads, T, plain);
+  CHECK(at_start.names() == full.names());
+  CHECK(at_start.at("logits").shape() == Shape{B, 1, model.config().vocab_size});
+  check_close(at_start.at("logits"), part_at(full.at("logits"), "logits", at_start.at("logits").shape(), P - 1));
+
+  for (Index t = P; t < T; ++t) {
+    Tensor<std::int64_t> tokens(Shape{B});
+    for (Index b = 0; b < B; ++b) tokens.data()[b] = ids.data()[b * T + t];
+    Recorder<double> step;
+    model.decode_step(tokens, watched, &step);
+    model.decode_step(tokens, plain);
+    CHECK(std::equal(watched.logits.data(), watched.logits.data() + watched.logits.size(), plain.logits.data()));
+    CHECK(step.names() == full.names());
+    for (const std::string& name : step.names()) {
+      CAPTURE(name);
+      CAPTURE(t);
+      check_close(step.at(name), part_at(full.at(name), name, step.at(name).shape(), t));
+    }
+    CHECK(step.at("h.0.attn.weights").shape() == Shape{B, model.config().n_head, 1, t + 1});
+  }
+}
+
+TEST_CASE("Observer: a Transformer decoding step shows self- and cross-attention for its position, as decode does") {
+  TransformerConfig config;
+  config.src_vocab_size = 11, config.tgt_vocab_size = 13, config.d_model = 8, config.num_heads = 2, config.d_ff = 16;
+  config.num_encoder_layers = 1, config.num_decoder_layers = 2, config.max_len = 16;
+  Transformer<double> model(config);
+  Random rng(11);
+  model.visit_parameters([&](const std::string&, Tensor<double>& t) {
+    for (Index i = 0; i < t.size(); ++i) t.data()[i] = rng.normal() * 0.3;
+  });
+  Tensor<std::int64_t> src(Shape{2, 5}), tgt(Shape{2, 3});
+  const std::vector<std::int64_t> src_ids{3, 4, 5, 6, 7, 8, 9, 10, 0, 0}, tgt_ids{1, 8, 9, 1, 12, 2};
+  std::copy(src_ids.begin(), src_ids.end(), src.data());
+  std::copy(tgt_ids.begin(), tgt_ids.end(), tgt.data());
+  const std::vector<Index> src_lengths{5, 3};
+  const Tensor<double> memory = model.encode(src, src_lengths);
+  Recorder<double> full;
+  model.decode(tgt, {3, 3}, memory, src_lengths, &full);
+
+  TransformerDecodeState<double> state;
+  model.start(memory, src_lengths, 3, state);
+  for (Index t = 0; t < 3; ++t) {
+    Tensor<std::int64_t> tokens(Shape{2});
+    tokens.data()[0] = tgt_ids[static_cast<std::size_t>(t)], tokens.data()[1] = tgt_ids[static_cast<std::size_t>(3 + t)];
+    Recorder<double> step;
+    model.decode_step(tokens, state, &step);
+    CHECK(step.names() == full.names());
+    for (const std::string& name : step.names()) {
+      CAPTURE(name);
+      CAPTURE(t);
+      check_close(step.at(name), part_at(full.at(name), name, step.at(name).shape(), t));
+    }
+    CHECK(step.at("decoder.layers.1.cross_attn.weights").shape() == Shape{2, 2, 1, 5});
+    CHECK(step.at("decoder.layers.1.self_attn.weights").shape() == Shape{2, 2, 1, t + 1});
+  }
 }

@@ -14,6 +14,9 @@
 //                      its cross-attention
 //   mlp                STACK.L.FF.hidden      [B, T, F]     the feed-forward's hidden layer, after the activation
 //   logits             logits                 [B, T, V]
+// A decoding step (GPT2::decode_step, Transformer::decode_step) shows the same names for its one new position: T = 1
+// in every shape above, and S = the positions it attends over (the cache so far, the new one included, or the
+// memory); k and v are then the cached ones. GPT2::start shows what forward() does, with the last position's logits.
 // GPT-2 uses Hugging Face's names: STACK "h", BLOCK "attn", FF "mlp". The Transformer uses its parameters' names:
 // STACK "encoder.layers" or "decoder.layers", BLOCK "self_attn" or "cross_attn", FF "feed_forward".
 #pragma once
@@ -78,5 +81,14 @@ struct Watch {
   Watch layer(std::string_view stack, Index index) const { return {observer, Site{stack, index, {}, {}}}; }
   Watch block(std::string_view name) const { return {observer, Site{site.stack, site.layer, name, {}}}; }
 };
+
+// A decoding step's logits [B, V] (the newest position only), shown as "logits" [B, 1, V], the shape forward's have
+// for one position. Nothing to do without an observer.
+template <typename Scalar>
+void record_newest_logits(Observer<Scalar>* observer, const Tensor<Scalar>& logits) {
+  if (!observer) return;
+  const TensorView<const Scalar> view(logits.data(), Shape{logits.dim(0), 1, logits.dim(1)});
+  Watch<Scalar>{observer, {}}.record("logits", Probe::logits, view);
+}
 
 }  // namespace eigenformer

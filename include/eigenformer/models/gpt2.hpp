@@ -14,7 +14,8 @@
 // saved.rng = &rng (core/random.hpp); forward(ids), start and decode_step never drop. attn_pdrop (dropout on the
 // attention weights) is read and written but not applied (see nn/multi_head_attention.hpp).
 // Inspection: forward(ids, left_pads, &observer) shows an observer (inspect/observer.hpp) the residual stream, each
-// block's q, k, v, attention scores and weights, the MLP's hidden layer and the logits, under Hugging Face's names.
+// block's q, k, v, attention scores and weights, the MLP's hidden layer and the logits, under Hugging Face's names;
+// start and decode_step take one too, and show it each new position's part.
 #pragma once
 
 #include <cstdint>
@@ -144,17 +145,21 @@ class GPT2Block {
 
   // One position per item: x [B, 1, D] -> y [B, 1, D], attending to every position in `cache` and itself
   // (left_pads[b], if given: item b's first keys are padding). Equal to the last position of forward() over the
-  // whole prefix. No allocation.
+  // whole prefix. No allocation without an observer; watch (site "h.L"), as in forward(), for this one position.
   void step(TensorView<const Scalar> x, KVCache<Scalar>& cache, LayerStepWorkspace<Scalar>& ws, TensorView<Scalar> y,
-            const std::vector<Index>* left_pads = nullptr) const {
+            const std::vector<Index>* left_pads = nullptr, const Watch<Scalar>& watch = {}) const {
+    watch.record("resid_pre", Probe::residual, x);
     sublayer_connection_into<Scalar>(/*norm_first=*/true, norm1_, x, ws.after_attention, ws.normed,
                                      [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
-                                       self_attn_.step(in, cache, ws.attention, out, left_pads, Accumulate::yes);
+                                       self_attn_.step(in, cache, ws.attention, out, left_pads, Accumulate::yes, watch.block("attn"));
                                      });
+    watch.record("resid_mid", Probe::residual, ws.after_attention);
     sublayer_connection_into<Scalar>(/*norm_first=*/true, norm2_, ws.after_attention, y, ws.normed,
                                      [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
                                        feed_forward_.forward(in, out, ws.hidden, Accumulate::yes);
                                      });
+    watch.block("mlp").record("hidden", Probe::mlp, ws.hidden);
+    watch.record("resid_post", Probe::residual, y);
   }
 
   template <typename F>
@@ -271,7 +276,9 @@ class GPT2 {
 
   // Starts a generation: processes the prompt [B, T] at once, filling every layer's cache, and sizes `state` for
   // `capacity` positions in all (prompt included; at most n_positions). state.logits holds the last position's.
-  void start(TensorView<const std::int64_t> prompt, const std::vector<Index>& left_pads, Index capacity, GPT2DecodeState<Scalar>& state) const {
+  // observer, if given, is shown what forward() shows, but the logits of the last position only ([B, 1, V]).
+  void start(TensorView<const std::int64_t> prompt, const std::vector<Index>& left_pads, Index capacity, GPT2DecodeState<Scalar>& state,
+             Observer<Scalar>* observer = nullptr) const {
     const char* where = "GPT2.start";
     check_shape(where, "prompt", prompt.shape(), {"B", "T"});
     const Index B = prompt.dim(0), T = prompt.dim(1), D = config_.n_embd;
@@ -286,16 +293,18 @@ class GPT2 {
     state.logits.resize(Shape{B, config_.vocab_size});
     state.left_pads = left_pads.empty() ? std::vector<Index>(static_cast<std::size_t>(B), 0) : left_pads;
     state.capacity = capacity;
-    Tensor<Scalar> x = run_blocks(where, prompt, state.left_pads, &state.layers);
+    Tensor<Scalar> x = run_blocks(where, prompt, state.left_pads, &state.layers, observer);
     state.length = T;
     // Only the last position's logits are needed to continue.
     for (Index b = 0; b < B; ++b) state.x.slice(b).matrix() = x.slice(b).matrix().bottomRows(1);
-    project_logits(state);
+    project_logits(state, observer);
   }
 
   // One new position per item: tokens [B] -> state.logits [B, V]. Equal to the last position of forward() on the
-  // whole sequence so far. No allocation.
-  void decode_step(TensorView<const std::int64_t> tokens, GPT2DecodeState<Scalar>& state) const {
+  // whole sequence so far. No allocation. observer, if given, is shown this position's part of what forward() shows
+  // (q, the residual stream, the hidden layer: [B, 1, .]; k and v: every cached position, [B, L, D]; scores and
+  // weights: [B, H, 1, L]; logits: [B, 1, V]), at the price of the copies it takes.
+  void decode_step(TensorView<const std::int64_t> tokens, GPT2DecodeState<Scalar>& state, Observer<Scalar>* observer = nullptr) const {
     if (state.length >= state.capacity)
       throw RangeError("GPT2.decode_step: all " + std::to_string(state.capacity) + " positions of the cache are used (n_positions " +
                        std::to_string(config_.n_positions) + ")");
@@ -303,11 +312,11 @@ class GPT2 {
     wte_.forward(tokens, state.x);
     wpe_.add_to(state.x, state.length, &state.left_pads);
     for (std::size_t l = 0; l < blocks_.size(); ++l) {
-      blocks_[l].step(state.x, state.layers[l], state.workspace, state.y, &state.left_pads);
+      blocks_[l].step(state.x, state.layers[l], state.workspace, state.y, &state.left_pads, Watch<Scalar>{observer, {}}.layer("h", static_cast<Index>(l)));
       std::swap(state.x, state.y);
     }
     ++state.length;
-    project_logits(state);
+    project_logits(state, observer);
   }
 
   template <typename F>
@@ -360,9 +369,10 @@ class GPT2 {
   }
 
   // state.x [B, 1, D] -> ln_f -> state.logits [B, V] (tied to wte).
-  void project_logits(GPT2DecodeState<Scalar>& state) const {
+  void project_logits(GPT2DecodeState<Scalar>& state, Observer<Scalar>* observer) const {
     ln_f_.forward(state.x, state.y);
     wte_.table().linear(std::as_const(state.y).matrix(), 0, config_.vocab_size, nullptr, state.logits.matrix());
+    record_newest_logits(observer, state.logits);
   }
 
   GPT2Config config_;

@@ -12,8 +12,8 @@
 // PositionalEncoding) and inside every layer (nn/encoder_layer.hpp, nn/decoder_layer.hpp). Only the training forward
 // drops, and only when the caller names a generator: saved.rng = &rng (core/random.hpp). encode, decode and
 // decode_step never drop.
-// Inspection: encode() and decode() take an optional observer (inspect/observer.hpp) that is shown the residual
-// stream, every attention's q, k, v, scores and weights, the feed-forward's hidden layer and the logits.
+// Inspection: encode(), decode() and decode_step() take an optional observer (inspect/observer.hpp) that is shown the
+// residual stream, every attention's q, k, v, scores and weights, the feed-forward's hidden layer and the logits.
 // Parameters: "src_embedding.weight" [V_src, D], "tgt_embedding.weight" [V_tgt, D],
 // "encoder.layers.N.*", "encoder.norm.*", "decoder.layers.N.*", "decoder.norm.*", "generator.weight" [V_tgt, D]
 // (absent when tied to the target embedding), "generator.bias" [V_tgt].
@@ -265,8 +265,10 @@ class Transformer {
   }
 
   // One target position per batch item: tokens [B] (BOS at the first step) -> state.logits [B, V_tgt]. Equal to
-  // the last position of decode() on the whole prefix. No allocation.
-  void decode_step(TensorView<const std::int64_t> tokens, TransformerDecodeState<Scalar>& state) const {
+  // the last position of decode() on the whole prefix. No allocation. observer, if given, is shown this position's part
+  // of what decode() shows (as GPT2::decode_step: [B, 1, .] per position, k, v, scores and weights over the cached
+  // positions or the memory, logits [B, 1, V_tgt]).
+  void decode_step(TensorView<const std::int64_t> tokens, TransformerDecodeState<Scalar>& state, Observer<Scalar>* observer = nullptr) const {
     if (state.length >= state.capacity)
       throw RangeError("Transformer.decode_step: all " + std::to_string(state.capacity) + " reserved target positions are used");
     check_shape("Transformer.decode_step", "tokens", tokens.shape(), {state.x.dim(0)}, "one token per batch item");
@@ -274,12 +276,14 @@ class Transformer {
     state.x.matrix() *= embedding_scale();
     positions_.add_to(state.x, state.length);
     for (std::size_t l = 0; l < decoder_.size(); ++l) {
-      decoder_[l].step(state.x, state.layers[l], state.memory_lengths, state.workspace, state.y);
+      decoder_[l].step(state.x, state.layers[l], state.memory_lengths, state.workspace, state.y,
+                       Watch<Scalar>{observer, {}}.layer("decoder.layers", static_cast<Index>(l)));
       std::swap(state.x, state.y);
     }
     decoder_norm_.forward(state.x, state.y);
     generate_logits(state.y, state.logits);
     ++state.length;
+    record_newest_logits(observer, state.logits);
   }
 
   template <typename F>

@@ -41,11 +41,12 @@ class CrossAttention {
   }
 
   // Decoding: the memory's keys and values are projected once into `cache`; then each step's x [B, 1, D] attends to
-  // the first memory_lengths[b] of them (see MultiHeadAttention::cache_memory and attend).
+  // the first memory_lengths[b] of them (see MultiHeadAttention::cache_memory and attend; watch, as there).
   void cache_memory(TensorView<const Scalar> memory, KVCache<Scalar>& cache) const { attention_.cache_memory(memory, cache); }
   void attend(TensorView<const Scalar> x, const KVCache<Scalar>& cache, const std::vector<Index>& memory_lengths,
-              AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y, Accumulate accumulate = Accumulate::no) const {
-    attention_.attend(x, cache, memory_lengths, ws, y, accumulate);
+              AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y, Accumulate accumulate = Accumulate::no,
+              const Watch<Scalar>& watch = {}) const {
+    attention_.attend(x, cache, memory_lengths, ws, y, accumulate, watch);
   }
 
   template <typename F>

@@ -140,20 +140,27 @@ class DecoderLayer {
   }
   // Decoding, once per position: x [B, 1, D] (the newest target position) -> y [B, 1, D], attending to every
   // earlier position through cache.self and to the first memory_lengths[b] memory positions. Equal to the
-  // last position of forward() on the whole prefix with a causal mask. No allocation.
+  // last position of forward() on the whole prefix with a causal mask. No allocation without an observer; watch (site
+  // "decoder.layers.L"), as in forward(), for this one position.
   void step(TensorView<const Scalar> x, DecoderLayerCache<Scalar>& cache, const std::vector<Index>& memory_lengths,
-            LayerStepWorkspace<Scalar>& ws, TensorView<Scalar> y) const {
+            LayerStepWorkspace<Scalar>& ws, TensorView<Scalar> y, const Watch<Scalar>& watch = {}) const {
     const bool pre = config_.norm_first;
+    watch.record("resid_pre", Probe::residual, x);
     sublayer_connection_into<Scalar>(pre, norm1_, x, ws.after_attention, ws.normed, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
-      self_attn_.step(in, cache.self, ws.attention, out, nullptr, Accumulate::yes);
+      self_attn_.step(in, cache.self, ws.attention, out, nullptr, Accumulate::yes, watch.block("self_attn"));
     });
+    watch.record("resid_mid", Probe::residual, ws.after_attention);
     sublayer_connection_into<Scalar>(pre, norm2_, ws.after_attention, ws.after_cross, ws.normed,
                                      [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
-                                       cross_attn_.attend(in, cache.memory, memory_lengths, ws.attention, out, Accumulate::yes);
+                                       cross_attn_.attend(in, cache.memory, memory_lengths, ws.attention, out, Accumulate::yes,
+                                                          watch.block("cross_attn"));
                                      });
+    watch.record("resid_cross", Probe::residual, ws.after_cross);
     sublayer_connection_into<Scalar>(pre, norm3_, ws.after_cross, y, ws.normed, [&](TensorView<const Scalar> in, TensorView<Scalar> out) {
       feed_forward_.forward(in, out, ws.hidden, Accumulate::yes);
     });
+    watch.block("feed_forward").record("hidden", Probe::mlp, ws.hidden);
+    watch.record("resid_post", Probe::residual, y);
   }
 
   template <typename F>

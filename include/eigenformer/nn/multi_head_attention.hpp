@@ -123,9 +123,9 @@ class MultiHeadAttention {
   // Self-attention for one new position per item, x: [B, 1, D] -> y: [B, 1, D]. Appends the position's key and
   // value to `cache` (whose length grows by one), then attends over every cached position, the new one included:
   // the causal mask of incremental decoding. left_pads[b] (optional): item b's first keys are padding. Accumulate::yes:
-  // y += the result. No allocation.
+  // y += the result. No allocation, unless watch holds an observer (see observe_step).
   void step(TensorView<const Scalar> x, KVCache<Scalar>& cache, AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y,
-            const std::vector<Index>* left_pads = nullptr, Accumulate accumulate = Accumulate::no) const {
+            const std::vector<Index>* left_pads = nullptr, Accumulate accumulate = Accumulate::no, const Watch<Scalar>& watch = {}) const {
     const char* where = "MultiHeadAttention.step";
     check_step(where, x, y, cache, ws);
     if (left_pads && static_cast<Index>(left_pads->size()) != x.dim(0))
@@ -138,7 +138,7 @@ class MultiHeadAttention {
     std::fill(ws.key_end.begin(), ws.key_end.end(), cache.length);
     if (left_pads) std::copy(left_pads->begin(), left_pads->end(), ws.key_begin.begin());
     else std::fill(ws.key_begin.begin(), ws.key_begin.end(), 0);
-    attend_cached(x, cache, ws.key_begin.data(), ws.key_end.data(), ws, y, accumulate);
+    attend_cached(x, cache, ws.key_begin.data(), ws.key_end.data(), ws, y, accumulate, watch);
   }
 
   // Cross-attention, part 1: the keys and values of memory [B, S, D], projected once per source into `cache`.
@@ -150,9 +150,10 @@ class MultiHeadAttention {
     cache.length = memory.dim(1);
   }
   // Cross-attention, part 2: x [B, 1, D] attends to the first memory_lengths[b] positions of the cached memory
-  // (the rest is padding). Accumulate::yes: y += the result. No allocation.
+  // (the rest is padding). Accumulate::yes: y += the result. No allocation, unless watch holds an observer.
   void attend(TensorView<const Scalar> x, const KVCache<Scalar>& cache, const std::vector<Index>& memory_lengths,
-              AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y, Accumulate accumulate = Accumulate::no) const {
+              AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y, Accumulate accumulate = Accumulate::no,
+              const Watch<Scalar>& watch = {}) const {
     const char* where = "MultiHeadAttention.attend";
     check_step(where, x, y, cache, ws);
     if (static_cast<Index>(memory_lengths.size()) != x.dim(0))
@@ -161,7 +162,7 @@ class MultiHeadAttention {
       if (memory_lengths[b] < 0 || memory_lengths[b] > cache.length)
         throw RangeError(std::string(where) + ": memory length " + std::to_string(memory_lengths[b]) + " of batch item " + std::to_string(b) +
                          " is outside [0, " + std::to_string(cache.length) + "]");
-    attend_cached(x, cache, nullptr, memory_lengths.data(), ws, y, accumulate);
+    attend_cached(x, cache, nullptr, memory_lengths.data(), ws, y, accumulate, watch);
   }
 
   template <typename F>
@@ -284,16 +285,47 @@ class MultiHeadAttention {
   }
   // Queries of x attend over cached positions [key_begin[b], key_end[b]); y = out_proj(context), or y += it.
   void attend_cached(const TensorView<const Scalar>& x, const KVCache<Scalar>& cache, const Index* key_begin, const Index* key_end,
-                     AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y, Accumulate accumulate) const {
+                     AttentionStepWorkspace<Scalar>& ws, TensorView<Scalar> y, Accumulate accumulate, const Watch<Scalar>& watch) const {
     const Index D = config_.d_model, H = config_.num_heads, Dh = D / H;
     project_into(x, 0, ws.q.matrix());
-    attention_.decode(HeadsView<const Scalar>::token_major(ws.q, H, Dh), HeadsView<const Scalar>::token_major(cache.keys, H, Dh),
-                      HeadsView<const Scalar>::token_major(cache.values, H, Dh), key_begin, key_end,
-                      HeadsView<Scalar>::token_major(ws.context, H, Dh), ws.scores);
+    if (!watch.observer)
+      attention_.decode(HeadsView<const Scalar>::token_major(ws.q, H, Dh), HeadsView<const Scalar>::token_major(cache.keys, H, Dh),
+                        HeadsView<const Scalar>::token_major(cache.values, H, Dh), key_begin, key_end,
+                        HeadsView<Scalar>::token_major(ws.context, H, Dh), ws.scores);
+    else
+      observe_step(cache, key_begin, key_end, ws, watch);
     if (accumulate == Accumulate::yes)
       out_proj_.forward_accumulate(ws.context, y);
     else
       out_proj_.forward(ws.context, y);
+  }
+  // The decoding step with an observer: as forward's observe(), for the one new query of each item. L = cache.length,
+  // the positions held (a self-attention cache includes the new one): q [B, 1, D]; k, v [B, L, D], the cached keys
+  // and values it attends over; scores [B, H, 1, L], before the padding is applied; weights [B, H, 1, L], zero on
+  // padding. Each equals row t of what forward() records over the whole prefix. The output is computed as without an
+  // observer; the copies allocate, which is why observing is not on the decoding path.
+  void observe_step(const KVCache<Scalar>& cache, const Index* key_begin, const Index* key_end, AttentionStepWorkspace<Scalar>& ws,
+                    const Watch<Scalar>& watch) const {
+    const Index B = ws.q.dim(0), L = cache.length, D = config_.d_model, H = config_.num_heads, Dh = D / H;
+    const auto held = [&](const Tensor<Scalar>& t) {  // rows [0, L) of each item of a [B, capacity, D] cache tensor
+      Tensor<Scalar> out(Shape{B, L, D});
+      for (Index b = 0; b < B; ++b) out.slice(b).matrix() = t.slice(b).matrix().topRows(L);
+      return out;
+    };
+    const Tensor<Scalar> k = held(cache.keys), v = held(cache.values);
+    const HeadsView<const Scalar> qh = HeadsView<const Scalar>::token_major(ws.q, H, Dh), kh = HeadsView<const Scalar>::token_major(k, H, Dh);
+    watch.record("q", Probe::qkv, ws.q);
+    watch.record("k", Probe::qkv, k);
+    watch.record("v", Probe::qkv, v);
+    if (watch.wants(Probe::attention_scores)) {
+      Tensor<Scalar> scores;
+      attention_.scores(qh, kh, scores);
+      watch.record("scores", Probe::attention_scores, scores);
+    }
+    Tensor<Scalar> weights(Shape{B, H, 1, L});
+    attention_.decode(qh, HeadsView<const Scalar>::token_major(cache.keys, H, Dh), HeadsView<const Scalar>::token_major(cache.values, H, Dh),
+                      key_begin, key_end, HeadsView<Scalar>::token_major(ws.context, H, Dh), ws.scores, &weights);
+    watch.record("weights", Probe::attention_weights, weights);
   }
 
   MultiHeadAttentionConfig config_;

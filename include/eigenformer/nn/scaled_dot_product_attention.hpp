@@ -89,10 +89,13 @@ class ScaledDotProductAttention {
   }
 
   // Decoding: one query per item (q.rows = 1) over cached keys and values; item b attends to keys
-  // [key_begin[b], key_end[b]) (key_begin null: from 0). scratch: [threads, >= max keys]. No allocation.
+  // [key_begin[b], key_end[b]) (key_begin null: from 0). scratch: [threads, >= max keys]. No allocation. weights, if
+  // given: [B, H, 1, S] with S >= every key_end[b], receives the attention weights (zero outside each item's keys).
   void decode(const HeadsView<const Scalar>& q, const HeadsView<const Scalar>& k, const HeadsView<const Scalar>& v,
-              const Index* key_begin, const Index* key_end, const HeadsView<Scalar>& out, TensorView<Scalar> scratch) const {
-    attention_decode<Scalar>(q, k, v, key_begin, key_end, scale(q.cols), out, scratch);
+              const Index* key_begin, const Index* key_end, const HeadsView<Scalar>& out, TensorView<Scalar> scratch,
+              Tensor<Scalar>* weights = nullptr) const {
+    attention_decode<Scalar>(q, k, v, key_begin, key_end, scale(q.cols), out, scratch, weights ? weights->data() : nullptr,
+                             weights ? weights->dim(3) : 0);
   }
 
   // The scaled scores before the mask and the softmax, out [B, H, T, S] = q k^T * scale on each head: what an observer

@@ -403,10 +403,12 @@ void attention_forward(const HeadsView<const Scalar>& q, const HeadsView<const S
 // item b attends to keys [key_begin[b], key_end[b]) (key_begin null: from 0): the cached positions, the memory's
 // real length, or a left-padded prompt's real keys; that is how padding is applied here. out: [B, H, 1, Dv]. scratch: [threads, >= max key length], one row per
 // OpenMP thread. A zero key length yields a zero output, as a fully masked row does in attention_forward.
+// weights, when not null, receives the weights as [B, H, 1, weight_cols] (weight_cols >= every key_end[b]), zero
+// outside [key_begin[b], key_end[b]): what an observer is shown (inspect/observer.hpp); decoding passes null.
 template <typename Scalar>
 void attention_decode(const HeadsView<const Scalar>& q, const HeadsView<const Scalar>& k, const HeadsView<const Scalar>& v,
                       const Index* key_begin, const Index* key_end, Scalar scale, const HeadsView<Scalar>& out,
-                      TensorView<Scalar> scratch) {
+                      TensorView<Scalar> scratch, Scalar* weights = nullptr, Index weight_cols = 0) {
   const Index B = q.batch, H = q.heads, jobs = B * H;
   EIGENFORMER_ASSERT(q.rows == 1 && out.rows == 1, "one query per item");
   EIGENFORMER_ASSERT(scratch.rank() == 2 && scratch.dim(0) >= num_threads(), "a scratch row per thread");
@@ -414,6 +416,8 @@ void attention_decode(const HeadsView<const Scalar>& q, const HeadsView<const Sc
   for (Index job = 0; job < jobs; ++job) {
     const Index b = job / H, h = job % H, first = key_begin ? key_begin[b] : 0, n = key_end[b] - first;
     const Index thread = detail::thread_index();
+    Scalar* weight_row = weights ? weights + job * weight_cols : nullptr;
+    if (weight_row) std::fill(weight_row, weight_row + weight_cols, Scalar(0));
     if (n <= 0) {
       out.head(b, h).setZero();
       continue;
@@ -423,6 +427,7 @@ void attention_decode(const HeadsView<const Scalar>& q, const HeadsView<const Sc
     scores *= scale;
     softmax_rows<Scalar>(MatrixMap<Scalar>(scores.data(), 1, n));
     out.head(b, h).noalias() = scores * v.head(b, h).middleRows(first, n);
+    if (weight_row) std::copy(scores.data(), scores.data() + n, weight_row + first);
   }
 }
 
