@@ -1,6 +1,7 @@
 // inspect/explain_page.hpp: next_token_step against a brute-force softmax in long double; the page's data block read
-// back (it parses as JSON, gives back every token, even "</script>", and the weights within half a step of 1/65535);
-// invalid UTF-8 replaced, never thrown; every malformed input refused by name; the file written whole or not at all.
+// back (it parses as JSON, gives back every token, even "</script>", and every weight rounded to 4 decimals, layer by
+// layer); the page is ASCII whatever its tokens; invalid UTF-8 replaced, never thrown; every malformed input refused by
+// name; the file written whole or not at all.
 // What the page's script draws is checked in a browser by tools/check_page.mjs.
 #include "eigenformer/inspect/explain_page.hpp"
 
@@ -55,23 +56,41 @@ std::string data_block(const std::string& page) {
   return page.substr(begin + open.size(), end - begin - open.size());
 }
 
-std::vector<unsigned char> from_base64(const std::string& text) {
-  std::vector<unsigned char> out;
-  std::uint32_t bits = 0;
-  int count = 0;
-  for (char c : text) {
-    if (c == '=') break;
-    const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const char* at = std::strchr(alphabet, c);
-    REQUIRE(at != nullptr);
-    bits = (bits << 6) | static_cast<std::uint32_t>(at - alphabet);
-    count += 6;
-    if (count >= 8) {
-      count -= 8;
-      out.push_back(static_cast<unsigned char>((bits >> count) & 0xFF));
+// One view's weights as the page decodes them: integers k [L][H][T][S] (w = k / weight_scale) from its one string, layer
+// l from layer_starts[l]; per row the count of keys kept, then their k; each number in base64 digits of 5 bits, most
+// significant first, 32 marking a digit that another follows. `kept` gets each row's count.
+std::vector<long> decode_weights(const nlohmann::json& view, std::vector<long>* kept = nullptr) {
+  const std::string text = view["weights"].get<std::string>();
+  const std::vector<std::size_t> starts = view["layer_starts"].get<std::vector<std::size_t>>();
+  const std::size_t L = view["layers"].get<std::size_t>(), H = view["heads"].get<std::size_t>();
+  const std::size_t T = view["queries"].size(), S = view["keys"].size();
+  REQUIRE(starts.size() == L);
+  const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::size_t at = 0;
+  const auto next = [&] {
+    long value = 0;
+    for (;;) {
+      REQUIRE(at < text.size());
+      const char* digit = std::strchr(alphabet, text[at++]);
+      REQUIRE(digit != nullptr);
+      const long d = digit - alphabet;
+      value = value * 32 + (d & 31);
+      if (!(d & 32)) return value;
+    }
+  };
+  std::vector<long> k(L * H * T * S, 0);
+  for (std::size_t l = 0; l < L; ++l) {
+    CHECK(starts[l] == at);
+    for (std::size_t row = l * H * T; row < (l + 1) * H * T; ++row) {
+      const long n = next();
+      REQUIRE(n >= 0);
+      REQUIRE(n <= static_cast<long>(S));
+      if (kept) kept->push_back(n);
+      for (long j = 0; j < n; ++j) k[row * S + static_cast<std::size_t>(j)] = next();
     }
   }
-  return out;
+  CHECK(at == text.size());
+  return k;
 }
 
 // A view of L x H causal maps over T tokens with random rows (each sums to 1 over keys 0..i).
@@ -230,7 +249,7 @@ TEST_CASE("explain_html: invalid UTF-8 in a token is shown as U+FFFD, not thrown
   CHECK(j["steps"][0]["chosen"] == replacement);
 }
 
-TEST_CASE("explain_html: the weights come back within half a step of 1/65535, each row kept up to its last nonzero") {
+TEST_CASE("explain_html: every weight comes back rounded to 4 decimals, each row kept up to its last nonzero") {
   ExplainData d = small_data();
   const std::vector<std::string> tokens = {"a", "b", "c", "d", "e"};
   d.views = {causal_view("self-attention", tokens, 2, 3, 4)};
@@ -241,29 +260,57 @@ TEST_CASE("explain_html: the weights come back within half a step of 1/65535, ea
   cross.layers = cross.heads = 1;
   cross.weights = {0.2f, 0.2f, 0.2f, 0.2f, 0.2f, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0};
   d.views.push_back(cross);
+  // Each length of number: k = 31 and 1023 (the largest of 1 and 2 digits), 32 and 1024 (the smallest of 2 and 3),
+  // 10000 (a weight of 1), and a weight under 0.00005 at the end of its row, which rounds to 0 and is cut.
+  AttentionView edges;
+  edges.name = "edges";
+  edges.queries = {"p", "q"};
+  edges.keys = {"a", "b", "c"};
+  edges.layers = 1;
+  edges.heads = 2;
+  edges.weights = {0.0031f, 0.0032f, 0.00004f, 0.1023f, 0.1024f, 0, 1, 0, 0, 0.5f, 0.4999f, 0.0001f};
+  d.views.push_back(edges);
   const nlohmann::json j = nlohmann::json::parse(data_block(explain_html(d)));
   for (std::size_t v = 0; v < d.views.size(); ++v) {
     const AttentionView& view = d.views[v];
     CAPTURE(view.name);
-    const std::vector<unsigned char> bytes = from_base64(j["views"][v]["weights"].get<std::string>());
-    const std::vector<Index> lengths = j["views"][v]["row_lengths"].get<std::vector<Index>>();
-    REQUIRE(lengths.size() == view.weights.size() / view.keys.size());
-    REQUIRE(bytes.size() == 2 * std::accumulate(lengths.begin(), lengths.end(), std::size_t{0}));
-    std::size_t read = 0;
-    for (std::size_t row = 0; row < lengths.size(); ++row)
-      for (std::size_t key = 0; key < view.keys.size(); ++key) {
-        double w = 0;
-        if (key < static_cast<std::size_t>(lengths[row])) {
-          w = (bytes[read] | (bytes[read + 1] << 8)) / 65535.0;
-          read += 2;
-        }
-        CHECK(std::abs(w - view.weights[row * view.keys.size() + key]) <= 0.5 / 65535 + 1e-7);
-      }
+    REQUIRE(j["views"][v]["weight_scale"] == 10000);
+    const std::vector<long> k = decode_weights(j["views"][v]);
+    REQUIRE(k.size() == view.weights.size());
+    for (std::size_t i = 0; i < k.size(); ++i) {
+      CAPTURE(i);
+      CHECK(k[i] == std::lround(static_cast<double>(view.weights[i]) * 10000));
+      CHECK(std::abs(k[i] / 10000.0 - view.weights[i]) <= 0.5e-4 + 1e-7);
+    }
   }
-  // Causal rows keep keys 0..i; the cross view keeps 5, 0 and 3.
-  const std::vector<Index> causal = j["views"][0]["row_lengths"].get<std::vector<Index>>();
-  for (std::size_t row = 0; row < causal.size(); ++row) CHECK(causal[row] == static_cast<Index>(row % tokens.size() + 1));
-  CHECK(j["views"][1]["row_lengths"] == nlohmann::json({5, 0, 3}));
+  // Causal rows keep keys 0..i; the cross view keeps 5, 0 and 3; the edges 2 (the third rounds to 0), 2, 1 and 3.
+  std::vector<long> causal, crossed, edge;
+  decode_weights(j["views"][0], &causal);
+  for (std::size_t row = 0; row < causal.size(); ++row) CHECK(causal[row] == static_cast<long>(row % tokens.size() + 1));
+  decode_weights(j["views"][1], &crossed);
+  CHECK(crossed == std::vector<long>({5, 0, 3}));
+  decode_weights(j["views"][2], &edge);
+  CHECK(edge == std::vector<long>({2, 2, 1, 3}));
+  // The digits, spelt out: count 2 "C", 31 "f", 32 "hA" (1 then 0, the 1 marked as followed: 1 + 32 = 'h'); "C",
+  // 1023 "/f", 1024 "hgA"; count 1 "B", 10000 = groups 9, 24, 16: "p4Q"; count 3 "D", 5000 "k8I", 4999 "k8H", 1 "B".
+  CHECK(j["views"][2]["weights"] == "CfhAC/fhgABp4QDk8Ik8HB");
+  CHECK(j["views"][2]["layer_starts"] == nlohmann::json({0}));
+}
+
+TEST_CASE("explain_html: the page is ASCII, whatever its tokens; what is beyond ASCII travels as \\u escapes") {
+  ExplainData d = small_data();
+  d.views = {causal_view("self-attention", {"caf\xc3\xa9", "\xe2\x80\x94", "\xf0\x9f\x90\xb3", "\xff"}, 1, 1, 5)};
+  d.title = "Moby-Dick \xe2\x80\x94 the whale";
+  d.steps[0].chosen = "r\xc3\xa1pidos";
+  const std::string page = explain_html(d);
+  const std::size_t beyond = static_cast<std::size_t>(
+      std::count_if(page.begin(), page.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; }));
+  CHECK(beyond == 0);
+  const nlohmann::json j = nlohmann::json::parse(data_block(page));
+  CHECK(j["views"][0]["queries"] == nlohmann::json({"caf\xc3\xa9", "\xe2\x80\x94", "\xf0\x9f\x90\xb3", "\xef\xbf\xbd"}));
+  CHECK(j["title"] == "Moby-Dick \xe2\x80\x94 the whale");
+  CHECK(j["steps"][0]["chosen"] == "r\xc3\xa1pidos");
+  CHECK(page.find("\\u2014") != std::string::npos);
 }
 
 TEST_CASE("explain_html: no views, steps or norms is a page too; without steps the temperatures are free") {

@@ -21,8 +21,8 @@
 
 namespace eigenformer {
 
-// The most attention weights one page holds, over all its maps (layers x heads x queries x keys): 2^22, about 11 MB of
-// the page (2 bytes each, in base64). GPT-2 small (144 maps) fits 170 tokens.
+// The most attention weights one page holds, over all its maps (layers x heads x queries x keys): 2^22, at most about
+// 9 MB of the page (about 2 characters each; causal maps half that). GPT-2 small (144 maps) fits 170 tokens.
 inline constexpr Index explain_max_attention_weights = Index(1) << 22;
 // The most tokens a page of `maps` square attention maps holds.
 inline Index explain_max_tokens(Index maps) {

@@ -3,25 +3,35 @@
 // next-token probabilities at each generated step, softmax(logits / t) at t = 0.5, 1 and 2 side by side and at any t
 // of a grid on a slider, and the norm of the residual stream per layer and token.
 // C++ only gathers the numbers (ExplainData) and encodes them; the page's own script (explain_page_assets.hpp)
-// draws them. The page needs no network: inline CSS, script and SVG, and a Content-Security-Policy that forbids
-// loading anything. Weights travel as base64 of little-endian uint16 round(w * 65535), each row cut after its last
-// nonzero weight (GPT-2 small, 12 x 12 causal heads of 84 x 84: 1.4 MB of text; detail::encode_weights), inside the
-// JSON of <script type="application/json" id="data">, which holds everything.
+// draws them. The page needs no network: inline CSS, script, SVG and canvas, and a Content-Security-Policy that forbids
+// loading anything. It is ASCII throughout. Weights travel as integers round(w * 10^4), the 4 decimals the page shows,
+// in a base64-alphabet variable-length code, each row cut after its last nonzero weight, one string per view with
+// the start of each layer, so that the page decodes only the layer it shows (GPT-2 small, 12 x 12 causal heads of
+// 84 x 84 from random weights: 1.06 MB of text; detail::encode_weights), inside the JSON of
+// <script type="application/json" id="data">, which holds everything.
 //
 // The DOM contract (tools/check_page.mjs relies on it; change both together):
 //   section.attention            one per view, in order; data-view = its index
 //     select.layer               L options, values 0..L-1
 //     select.head                H + 1 options: values 0..H-1, then "average" (the mean of the heads)
-//     svg.heatmap                one g.row per query (data-query = i), each holding one rect.cell per key
-//                                (data-key = j), fill = the colour of the weight; hovering a cell fills #tooltip,
-//                                hovering a row label (text.query-label) gives that g.row the class "highlight"
+//     div.heatmap                the map shown; data-layer and data-head say which (as the selects' values);
+//                                data-highlight = the query whose row is marked, absent when none is
+//       canvas.cells             S x T pixels, one per cell: pixel (j, i) has the colour of query i's weight on key j
+//                                (the palette of explain_page_assets.hpp); shown data-cell CSS px per cell; hovering
+//                                a cell fills #tooltip ("weight 0.1234", the query, the key, the layer and head)
+//       svg.labels               over the canvas: one text.query-label per query (data-query = i), one text.key-label
+//                                per key (data-key = j); hovering a query label shows path.row-mark (data-query = i,
+//                                visibility "visible") around that row's cells and sets data-highlight
 //   section.next-token           present when there are steps
 //     input#temperature          type=range over the indices of the temperature grid
 //     div.step                   one per step; four svg.bars: data-temperature "0.5", "1", "2" and then the
-//                                slider's panel (class "slider"); each holds one rect.bar per top-k token
-//   section.residual > svg.residual   present when there are norms; one rect.norm per layer and token
+//                                slider's panel (class "slider"); each holds one rect.bar per top-k token. The bars
+//                                are drawn when their step comes within a window's height of the visible part
+//   section.residual             present when there are norms; its svg.residual, drawn when the section comes within
+//                                a window's height of the visible part, holds one rect.norm per layer and token
 //   div#tooltip                  the one tooltip; its text is set with textContent, never as HTML
-//   body[data-rendered]          milliseconds from navigation start to the end of the first full render
+//   body[data-rendered]          milliseconds from navigation start to the end of the first render: everything but
+//                                what waits to be near the window, laid out
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -152,49 +162,46 @@ NextTokenStep next_token_step(const Scalar* logits, Index vocab, Index k, const 
 
 namespace detail {
 
-inline std::string base64(const std::vector<unsigned char>& bytes) {
-  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  for (std::size_t i = 0; i < bytes.size(); i += 3) {
-    const std::size_t n = std::min<std::size_t>(3, bytes.size() - i);
-    std::uint32_t v = std::uint32_t(bytes[i]) << 16;
-    if (n > 1) v |= std::uint32_t(bytes[i + 1]) << 8;
-    if (n > 2) v |= std::uint32_t(bytes[i + 2]);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += n > 1 ? alphabet[(v >> 6) & 63] : '=';
-    out += n > 2 ? alphabet[v & 63] : '=';
-  }
-  return out;
-}
+// The page's weights are integers k = round(w * explain_weight_scale): the tooltip's 4 decimals are exactly k / 10^4,
+// the weight rounded to 4 places.
+inline constexpr int explain_weight_scale = 10000;
 
-// One view's weights as the page reads them: each row of S weights quantized to uint16 round(w * 65535) and cut
-// after its last nonzero value (a causal map's rows keep i + 1 keys: half the page), written as base64 of
-// little-endian uint16 whatever this machine's byte order; row_lengths[(l * H + h) * T + i] says how many each kept.
+// One view's weights as the page reads them: one string, layer after layer, and where each layer starts in it, so that
+// the page decodes only the layers it shows. (One string rather than one per layer: V8 puts a string of over 128 KB
+// straight in its large-object space, where a dozen smaller ones cost the page's first render two young-generation
+// garbage collections.) A layer: for each head h, then each query i, the row's count n of keys kept (cut after its
+// last nonzero k: a causal row keeps at most i + 1, half the page), then k for keys 0 .. n - 1. Each number is
+// written with the base64 alphabet, most significant group of 5 bits first, one character per group: value =
+// (character's index & 31), and index & 32 says that another character follows. So k < 32 takes 1 character,
+// k < 1024 2, and 10000 (a weight of 1) 3.
+inline void append_varint(std::string& out, unsigned value) {
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  int groups = 1;
+  while (groups < 7 && (value >> (5 * groups)) != 0) ++groups;
+  for (int g = groups - 1; g >= 0; --g) out += alphabet[((value >> (5 * g)) & 31) | (g > 0 ? 32 : 0)];
+}
 struct EncodedWeights {
-  std::string base64;
-  std::vector<Index> row_lengths;
+  std::string text;
+  std::vector<std::size_t> layer_starts;  // L offsets into text
 };
-inline EncodedWeights encode_weights(const std::vector<float>& weights, std::size_t row_size) {
+inline EncodedWeights encode_weights(const AttentionView& v) {
+  const std::size_t S = v.keys.size(), T = v.queries.size(), H = static_cast<std::size_t>(v.heads);
   EncodedWeights out;
-  std::vector<unsigned char> bytes;
-  bytes.reserve(weights.size() * 2);
-  std::vector<std::uint16_t> row(row_size);
-  for (std::size_t start = 0; start < weights.size(); start += row_size) {
-    std::size_t kept = 0;
-    for (std::size_t j = 0; j < row_size; ++j) {
-      const double w = std::min(1.0, std::max(0.0, static_cast<double>(weights[start + j])));
-      row[j] = static_cast<std::uint16_t>(std::lround(w * 65535.0));
-      if (row[j] != 0) kept = j + 1;
+  std::string& text = out.text;
+  std::vector<unsigned> row(S);
+  for (std::size_t l = 0; l < static_cast<std::size_t>(v.layers); ++l) {
+    out.layer_starts.push_back(text.size());
+    for (std::size_t row_index = l * H * T; row_index < (l + 1) * H * T; ++row_index) {
+      std::size_t kept = 0;
+      for (std::size_t j = 0; j < S; ++j) {
+        const double w = std::min(1.0, std::max(0.0, static_cast<double>(v.weights[row_index * S + j])));
+        row[j] = static_cast<unsigned>(std::lround(w * explain_weight_scale));
+        if (row[j] != 0) kept = j + 1;
+      }
+      append_varint(text, static_cast<unsigned>(kept));
+      for (std::size_t j = 0; j < kept; ++j) append_varint(text, row[j]);
     }
-    for (std::size_t j = 0; j < kept; ++j) {
-      bytes.push_back(static_cast<unsigned char>(row[j] & 0xFF));
-      bytes.push_back(static_cast<unsigned char>(row[j] >> 8));
-    }
-    out.row_lengths.push_back(static_cast<Index>(kept));
   }
-  out.base64 = base64(bytes);
   return out;
 }
 
@@ -280,9 +287,9 @@ inline nlohmann::json explain_json(const ExplainData& d) {
   j["subtitle"] = d.subtitle;
   j["views"] = nlohmann::json::array();
   for (const AttentionView& v : d.views) {
-    const EncodedWeights w = encode_weights(v.weights, v.keys.size());
-    j["views"].push_back({{"name", v.name}, {"queries", v.queries}, {"keys", v.keys}, {"layers", v.layers},
-                          {"heads", v.heads}, {"weights", w.base64}, {"row_lengths", w.row_lengths}});
+    EncodedWeights w = encode_weights(v);
+    j["views"].push_back({{"name", v.name}, {"queries", v.queries}, {"keys", v.keys}, {"layers", v.layers}, {"heads", v.heads},
+                          {"weight_scale", explain_weight_scale}, {"weights", std::move(w.text)}, {"layer_starts", w.layer_starts}});
   }
   j["temperatures"] = d.temperatures;
   j["steps"] = nlohmann::json::array();
@@ -315,7 +322,9 @@ inline std::string explain_html(const ExplainData& data) {
   detail::validate_steps(data);
   detail::validate_residual(data.residual);
 
-  std::string json = detail::explain_json(data).dump(-1, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
+  // ASCII only (the rest of the page is ASCII too): Chromium decodes and parses an ASCII page of a megabyte in half the
+  // time of one with a few non-ASCII characters (docs/inspect.md). Text beyond ASCII travels as \uXXXX escapes.
+  std::string json = detail::explain_json(data).dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);
   // '<' appears only inside JSON strings, where \u003c means the same: "</script>" and "<!--" cannot end the block.
   std::string safe;
   safe.reserve(json.size());

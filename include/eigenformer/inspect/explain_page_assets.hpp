@@ -1,7 +1,8 @@
 // inspect/explain_page_assets.hpp: the stylesheet and the script of the page that explain_html() writes
 // (inspect/explain_page.hpp has the data it reads and the DOM contract it keeps). Plain JavaScript with no library:
-// it parses <script id="data">, decodes the attention weights (base64 of little-endian uint16, w = q / 65535) and
-// draws inline SVG. Every text from the data goes in through textContent, never as HTML.
+// it parses <script id="data">, decodes the attention weights of the layer shown (integers k, w = k / 10^4), paints
+// each map on a canvas of one pixel per cell and draws the rest as inline SVG, the steps' bars and the residual map
+// only when they come near the window. Every text from the data goes in through textContent, never as HTML. ASCII only.
 // The script is in parts of under 16 KB, each one string literal (a limit of some compilers), joined in order.
 #pragma once
 
@@ -17,10 +18,14 @@ p.note { color: #555; font-size: 0.9em; max-width: 60em; }
 .controls { margin: 0.5em 0; display: flex; gap: 1.2em; align-items: center; flex-wrap: wrap; }
 .controls label { font-size: 0.9em; }
 svg text { font-size: 11px; fill: #222; }
-svg.heatmap, svg.residual { display: block; }
+svg.residual { display: block; }
+div.heatmap { position: relative; }
+div.heatmap canvas.cells { position: absolute; image-rendering: crisp-edges; image-rendering: pixelated; }
+div.heatmap svg.labels { position: absolute; left: 0; top: 0; }
+svg path.gaps, svg path.row-mark { pointer-events: none; }
+svg path.row-mark { fill: none; stroke: #e4572e; stroke-width: 1; }
 svg text.active { font-weight: bold; fill: #c0392b; }
 svg .query-label, svg .key-label { cursor: default; }
-g.row.highlight rect.cell { stroke: #e4572e; stroke-width: 1; }
 div.step { border: 1px solid #e3e3e3; border-radius: 6px; padding: 0.4em 0.8em; margin: 0.6em 0; }
 /* Steps and the residual map below the window are laid out only when scrolled to: the first render stays fast. */
 div.step { content-visibility: auto; contain-intrinsic-size: auto 260px; }
@@ -41,49 +46,58 @@ section.next-token > .controls { position: sticky; top: 0; z-index: 5; backgroun
 // The script, part by part (their comments number the sections).
 inline const char* const explain_page_script[] = {
 R"js("use strict";
-// ---- 1. The data: the JSON block, and the attention weights decoded from base64 ----
+// ---- 1. The data: the JSON block; attention weights decoded a layer at a time, when first shown ----
 const data = JSON.parse(document.getElementById("data").textContent);
 const SVG_NS = "http://www.w3.org/2000/svg";
 
-// A view's weights: base64 of little-endian uint16 q (w = q / 65535), each row of S keys cut after its last nonzero
-// weight (rowLengths says how many it kept) -> Uint16Array [L][H][T][S], the cut keys 0.
-function decodeWeights(view) {
-  const S = view.keys.length;
-  let bytes;
-  if (Uint8Array.fromBase64) {
-    bytes = Uint8Array.fromBase64(view.weights);
-  } else {
-    const binary = atob(view.weights);
-    bytes = new Uint8Array(binary.length);
-    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+// A view's weights are integers k (w = k / view.weight_scale) in one string, layer after layer (layer l from
+// view.layer_starts[l]): for each head, then each query, the count n of keys kept (the row's tail of zeros is cut), then
+// k for keys 0 .. n - 1. A number is one or more characters of the base64 alphabet, 5 bits each, most significant
+// first; a character whose index has bit 32 set is followed by another. decodeLayer(view, l) -> Uint16Array [H][T][S]
+// of k, the cut keys 0; made once per layer, when first shown. (The loop reads bytes, not characters: it runs once,
+// before the JIT has compiled it, and this way it takes half the time.)
+const DIGITS = new Int8Array(256).fill(-1);
+Array.from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", (c, i) => { DIGITS[c.charCodeAt(0)] = i; });
+function decodeLayer(view, l) {
+  view.decoded = view.decoded || [];
+  if (view.decoded[l]) return view.decoded[l];
+  const end = l + 1 < view.layers ? view.layer_starts[l + 1] : view.weights.length;
+  const codes = new TextEncoder().encode(view.weights.slice(view.layer_starts[l], end)), n = codes.length;
+  const S = view.keys.length, rows = view.heads * view.queries.length, k = new Uint16Array(rows * S);
+  let at = 0, seen = 0, digit, row = 0;  // seen: every digit or-ed together, negative if one was not a digit
+  for (let base = 0; row < rows && at < n; row++, base += S) {
+    let kept = 0;
+    while ((digit = DIGITS[codes[at++]]) & 32) { kept = kept << 5 | digit & 31; seen |= digit; }
+    kept = kept << 5 | digit;
+    seen |= digit;
+    if (kept > S) throw new Error(`view '${view.name}', layer ${l}: row ${row} keeps ${kept} keys of ${S}`);
+    for (let j = base; j < base + kept; j++) {
+      let value = 0;
+      while ((digit = DIGITS[codes[at++]]) & 32) { value = value << 5 | digit & 31; seen |= digit; }
+      k[j] = value << 5 | digit;
+      seen |= digit;
+    }
   }
-  const stream = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const q = new Uint16Array(view.row_lengths.length * S);
-  let read = 0;
-  view.row_lengths.forEach((kept, row) => {
-    for (let j = 0; j < kept; j++, read += 2) q[row * S + j] = stream.getUint16(read, true);
-  });
-  return q;
+  if (seen < 0 || at !== n || row !== rows) throw new Error(`view '${view.name}', layer ${l}: its weights do not decode (${n} characters)`);
+  return (view.decoded[l] = k);
 }
 
 // ---- 2. Helpers: elements, token labels, colours, the tooltip ----
 function html(tag, attributes, parent, text) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attributes || {})) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  if (parent) parent.appendChild(e);
-  return e;
+  return fill(document.createElement(tag), attributes, parent, text);
 }
 function svg(tag, attributes, parent, text) {
-  const e = document.createElementNS(SVG_NS, tag);
-  for (const [k, v] of Object.entries(attributes || {})) e.setAttribute(k, v);
+  return fill(document.createElementNS(SVG_NS, tag), attributes, parent, text);
+}
+function fill(e, attributes, parent, text) {
+  for (const k in attributes) e.setAttribute(k, attributes[k]);
   if (text !== undefined) e.textContent = text;
   if (parent) parent.appendChild(e);
   return e;
 }
 
-// A token as a label: whitespace made visible (a space as "·", a newline as "↵", a tab as "→", other control
-// characters as their Unicode pictures), an empty token as "∅".
+// A token as a label: whitespace made visible (a space as U+00B7 middle dot, a newline as U+21B5, a tab as U+2192, other
+// control characters as their Unicode pictures), an empty token as U+2205. (The page is ASCII: see explain_page.hpp.)
 function tokenText(token) {
   let out = "";
   for (const ch of token) {
@@ -97,7 +111,7 @@ function tokenText(token) {
   }
   return out === "" ? "\u2205" : out;
 }
-// The same, cut to at most `max` characters with "…" (the tooltip shows the whole token).
+// The same, cut to at most `max` characters with an ellipsis (the tooltip shows the whole token).
 function shortText(token, max) {
   const chars = Array.from(tokenText(token));
   return chars.length > max ? chars.slice(0, max - 1).join("") + "\u2026" : chars.join("");
@@ -106,13 +120,15 @@ function shortText(token, max) {
 // Attention weights are coloured on a square-root scale, white (0) to dark blue (1): with 84 keys a spread-out
 // row has weights near 0.01, which a linear scale would leave white. 256 colours, made once.
 function mix(a, b, f) { return a.map((x, i) => Math.round(x + (b[i] - x) * f)); }
-const PALETTE = [];
+// PALETTE_RGB holds the same colours as [r, g, b], for the canvas.
+const PALETTE = [], PALETTE_RGB = [];
 for (let i = 0; i < 256; i++) {
   const f = i / 255, white = [255, 255, 255], mid = [107, 174, 214], dark = [8, 48, 107];
   const c = f < 0.5 ? mix(white, mid, f / 0.5) : mix(mid, dark, (f - 0.5) / 0.5);
   PALETTE.push("rgb(" + c.join(",") + ")");
+  PALETTE_RGB.push(c);
 }
-function weightColour(w) { return PALETTE[Math.round(Math.sqrt(Math.min(1, Math.max(0, w))) * 255)]; }
+function weightIndex(w) { return Math.round(Math.sqrt(Math.min(1, Math.max(0, w))) * 255); }
 
 // A colour legend: `steps` swatches of colourOf(position in [0, 1]) with ticks at the given positions.
 function legend(parent, colourOf, ticks, caption) {
@@ -145,14 +161,35 @@ function moveTooltip(event) {
 }
 function hideTooltip() { tooltip.hidden = true; }
 function formatNumber(x, digits) { return x === null ? "-inf" : x.toFixed(digits); }
+
+// What lies below the window is drawn when it comes within a window's height of the visible part: whenNear(element,
+// draw) runs draw() once, then (an IntersectionObserver's callback, after the frame that shows the page), or at once in
+// a browser without IntersectionObserver. The steps' bars and the residual map, two thirds of the page's elements, wait.
+const drawWhenNear = new Map();
+const nearObserver = window.IntersectionObserver && new IntersectionObserver(entries => {
+  for (const entry of entries) {
+    if (!entry.isIntersecting || !drawWhenNear.has(entry.target)) continue;
+    const draw = drawWhenNear.get(entry.target);
+    drawWhenNear.delete(entry.target);
+    nearObserver.unobserve(entry.target);
+    draw();
+  }
+}, {rootMargin: "100% 0px"});
+function whenNear(element, draw) {
+  if (!nearObserver) return draw();
+  drawWhenNear.set(element, draw);
+  nearObserver.observe(element);
+}
 )js",
 
 R"js(
 // ---- 3. Attention: one section per view, the map of the chosen layer and head ----
-// Only the chosen map is drawn: the T x S cells are made once and recoloured when a <select> changes.
+// The map is a canvas of one pixel per cell, T x S, drawn `cell` CSS pixels wide with image-rendering: pixelated (so each
+// cell is one flat square), and redrawn when a <select> changes: thousands of SVG rects took most of the page's first
+// render. On top of it one SVG holds the token labels, the white gaps between cells (one path) and the outline of a
+// marked row (one path). Only the chosen layer's weights are decoded.
 function renderAttentionView(view, index, parent) {
-  const T = view.queries.length, S = view.keys.length, L = view.layers, H = view.heads;
-  const weights = decodeWeights(view);  // [L][H][T][S], uint16: w = q / 65535
+  const T = view.queries.length, S = view.keys.length, L = view.layers, H = view.heads, scale = view.weight_scale;
   const section = html("section", {class: "attention", "data-view": index}, parent);
   html("h2", {}, section, view.name);
   html("p", {class: "note"}, section,
@@ -173,79 +210,108 @@ function renderAttentionView(view, index, parent) {
   // Geometry: cells of 6 to 22 px, room on the left for query labels and on top for the slanted key labels.
   const cell = Math.max(6, Math.min(22, Math.floor(720 / Math.max(T, S))));
   const gap = cell > 8 ? 1 : 0, left = 120, top = 80, font = Math.min(11, cell);
-  const map = svg("svg", {class: "heatmap", width: left + S * cell + 20, height: top + T * cell + 10}, section);
+  const width = left + S * cell + 20, height = top + T * cell + 10;
+  const box = html("div", {class: "heatmap", style: `width: ${width}px; height: ${height}px`}, section);
+  const canvas = html("canvas", {class: "cells", width: S, height: T, "data-cell": cell,
+                                 style: `left: ${left}px; top: ${top}px; width: ${S * cell}px; height: ${T * cell}px`}, box);
+  const labels = svg("svg", {class: "labels", width: width, height: height}, box);
   const keyLabels = [], queryLabels = [];
   for (let j = 0; j < S; j++) {
     const x = left + j * cell + cell / 2, y = top - 4;
-    keyLabels.push(svg("text", {class: "key-label", x: x, y: y, transform: `rotate(-60 ${x} ${y})`, "font-size": font},
-                       map, shortText(view.keys[j], 12)));
+    keyLabels.push(svg("text", {class: "key-label", x: x, y: y, transform: `rotate(-60 ${x} ${y})`, "font-size": font,
+                                "data-key": j}, labels, shortText(view.keys[j], 12)));
   }
-  const labelGroup = svg("g", {class: "query-labels"}, map);
   for (let i = 0; i < T; i++)
     queryLabels.push(svg("text", {class: "query-label", x: left - 4, y: top + i * cell + cell / 2 + font / 3,
-                                  "text-anchor": "end", "font-size": font, "data-query": i}, labelGroup,
+                                  "text-anchor": "end", "font-size": font, "data-query": i}, labels,
                          shortText(view.queries[i], 14)));
-  // T rows of S cells: one row is made, then cloned for every query (a deep clone is one call, not S of them).
-  const rowModel = svg("g", {class: "row"});
-  for (let j = 0; j < S; j++)
-    svg("rect", {class: "cell", "data-key": j, x: j * cell, width: cell - gap, height: cell - gap}, rowModel);
-  const rows = [], cells = [];
-  for (let i = 0; i < T; i++) {
-    const row = rowModel.cloneNode(true);
-    row.setAttribute("data-query", i);
-    row.setAttribute("transform", `translate(${left},${top + i * cell})`);
-    rows.push(map.appendChild(row));
-    cells.push(...row.children);
+  // The gaps: the last pixel column of each cell and its last pixel row, in white.
+  if (gap > 0) {
+    let d = "";
+    for (let j = 1; j <= S; j++) d += `M${left + j * cell - gap / 2} ${top}v${T * cell}`;
+    for (let i = 1; i <= T; i++) d += `M${left} ${top + i * cell - gap / 2}h${S * cell}`;
+    svg("path", {class: "gaps", d: d, stroke: "#fff", "stroke-width": gap, fill: "none"}, labels);
   }
+  // A marked row: each of its cells outlined (one path, moved to the row).
+  let outline = "";
+  for (let j = 0; j < S; j++) outline += `M${j * cell} 0h${cell - gap}v${cell - gap}h${gap - cell}Z`;
+  const rowMark = svg("path", {class: "row-mark", d: outline, visibility: "hidden"}, labels);
 
-  // The map shown, [T][S]: one head's block of `weights`, or the mean of the layer's H blocks.
-  let shown = new Float32Array(T * S);
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(S, T), pixels = new Uint32Array(image.data.buffer);
+  // The palette as 32-bit pixels: the bytes r, g, b, 255 in memory, whatever this machine's byte order.
+  const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+  const colours = PALETTE_RGB.map(([r, g, b]) => (littleEndian ? 255 << 24 | b << 16 | g << 8 | r
+                                                               : r << 24 | g << 16 | b << 8 | 255) >>> 0);
+
+  // The map shown, [T][S]: one head's block of the layer, or the mean of its H blocks.
+  let shown = new Float64Array(T * S);
   function chosenMap() {
-    const l = Number(layerSelect.value), size = T * S, map = new Float32Array(size);
-    const heads = headSelect.value === "average" ? [...Array(H).keys()] : [Number(headSelect.value)];
-    for (const h of heads) {
-      const start = (l * H + h) * size;
-      for (let k = 0; k < size; k++) map[k] += weights[start + k] / 65535 / heads.length;
+    const l = Number(layerSelect.value), size = T * S, k = decodeLayer(view, l), map = new Float64Array(size);
+    if (headSelect.value !== "average") {
+      for (let c = 0, start = Number(headSelect.value) * size; c < size; c++) map[c] = k[start + c] / scale;
+      return map;
     }
+    for (let h = 0; h < H; h++) for (let c = 0, start = h * size; c < size; c++) map[c] += k[start + c];
+    for (let c = 0; c < size; c++) map[c] /= scale * H;
     return map;
   }
   function paint() {
     shown = chosenMap();
-    for (let k = 0; k < cells.length; k++) cells[k].setAttribute("fill", weightColour(shown[k]));
+    for (let c = 0; c < T * S; c++) pixels[c] = colours[weightIndex(shown[c])];
+    context.putImageData(image, 0, 0);
+    box.dataset.layer = layerSelect.value;
+    box.dataset.head = headSelect.value;
   }
   layerSelect.addEventListener("change", paint);
   headSelect.addEventListener("change", paint);
   paint();
 
-  // Hovering: a cell shows its weight and its two tokens, and marks their labels; a row label marks its row.
-  let marked = [];
-  function unmark() { for (const e of marked) e.classList.remove("active", "highlight"); marked = []; }
-  map.addEventListener("mouseover", event => {
-    const target = event.target;
-    unmark();
-    if (target.classList.contains("cell")) {
-      const i = Number(target.parentNode.dataset.query), j = Number(target.dataset.key);
-      const head = headSelect.value === "average" ? "average of heads" : "head " + headSelect.value;
-      marked = [queryLabels[i], keyLabels[j]];
-      for (const e of marked) e.classList.add("active");
-      showTooltip(event, [`weight ${shown[i * S + j].toFixed(4)}`,
-                          `query ${i}: ${tokenText(view.queries[i])}`,
-                          `key   ${j}: ${tokenText(view.keys[j])}`,
-                          `layer ${layerSelect.value}, ${head}`]);
-    } else if (target.classList.contains("query-label")) {
-      const i = Number(target.dataset.query);
-      marked = [rows[i]];
-      rows[i].classList.add("highlight");
-      showTooltip(event, [`query ${i}: ${tokenText(view.queries[i])}`]);
-    } else if (target.classList.contains("key-label")) {
-      const j = keyLabels.indexOf(target);
-      showTooltip(event, [`key ${j}: ${tokenText(view.keys[j])}`]);
-    } else {
-      hideTooltip();
+  // Hovering: a cell shows its weight and its two tokens, and marks their labels; a row label outlines its row.
+  let active = [], on = "";  // what the mouse is on: "", "query i", "key j" or "cell i j"
+  function unmark() {
+    for (const e of active) e.classList.remove("active");
+    active = [];
+    on = "";
+    rowMark.setAttribute("visibility", "hidden");
+    rowMark.removeAttribute("data-query");
+    delete box.dataset.highlight;
+  }
+  function hover(event) {
+    const target = event.target, at = canvas.getBoundingClientRect();
+    const i = Math.floor((event.clientY - at.top) / cell), j = Math.floor((event.clientX - at.left) / cell);
+    const now = target.classList.contains("query-label") ? "query " + target.dataset.query
+              : target.classList.contains("key-label") ? "key " + target.dataset.key
+              : i >= 0 && i < T && j >= 0 && j < S ? `cell ${i} ${j}` : "";
+    if (now !== on) {
+      unmark();
+      on = now;
+      const [kind, a, b] = now.split(" "), q = Number(a), k = Number(b);
+      if (kind === "cell") {
+        const head = headSelect.value === "average" ? "average of heads" : "head " + headSelect.value;
+        active = [queryLabels[q], keyLabels[k]];
+        for (const e of active) e.classList.add("active");
+        showTooltip(event, [`weight ${shown[q * S + k].toFixed(4)}`,
+                            `query ${q}: ${tokenText(view.queries[q])}`,
+                            `key   ${k}: ${tokenText(view.keys[k])}`,
+                            `layer ${layerSelect.value}, ${head}`]);
+      } else if (kind === "query") {
+        rowMark.setAttribute("transform", `translate(${left},${top + q * cell})`);
+        rowMark.setAttribute("visibility", "visible");
+        rowMark.setAttribute("data-query", q);
+        box.dataset.highlight = q;
+        showTooltip(event, [`query ${q}: ${tokenText(view.queries[q])}`]);
+      } else if (kind === "key") {
+        showTooltip(event, [`key ${q}: ${tokenText(view.keys[q])}`]);
+      } else {
+        hideTooltip();
+      }
     }
-  });
-  map.addEventListener("mousemove", moveTooltip);
-  map.addEventListener("mouseleave", () => { unmark(); hideTooltip(); });
+    moveTooltip(event);
+  }
+  box.addEventListener("mouseover", hover);
+  box.addEventListener("mousemove", hover);
+  box.addEventListener("mouseleave", () => { unmark(); hideTooltip(); });
 }
 )js",
 
@@ -253,22 +319,39 @@ R"js(
 // ---- 4. Next-token probabilities: per step, bars at T = 0.5, 1, 2 and at the slider's temperature ----
 // p = softmax(logits / T) over the whole vocabulary (computed in C++): a low T sharpens the distribution towards
 // the top token, a high T flattens it. Bars share one scale (1 = the full width), so panels compare directly.
-function barsPanel(parent, step, temperatureIndex, sliderPanel) {
-  const k = step.top.length, rowHeight = 17, labelWidth = 96, barWidth = 130, width = labelWidth + barWidth + 60;
-  const attributes = {class: sliderPanel ? "bars slider" : "bars", width: width, height: 24 + k * rowHeight + 20};
-  if (!sliderPanel) attributes["data-temperature"] = String(data.temperatures[temperatureIndex]);
-  const box = svg("svg", attributes, parent);
-  const title = svg("text", {class: "title", x: 4, y: 14}, box);
-  const bars = [], values = [];
+// A panel's elements are made once per number of bars and cloned (one call instead of 3k + 2), then filled in.
+const BAR = {rowHeight: 17, labelWidth: 96, width: 130};
+const panelModels = new Map();
+function panelModel(k) {
+  if (!panelModels.has(k)) {
+    const {rowHeight, labelWidth, width} = BAR;
+    const box = svg("svg", {width: labelWidth + width + 60, height: 24 + k * rowHeight + 20});
+    svg("text", {class: "title", x: 4, y: 14}, box);
+    for (let r = 0; r < k; r++) {
+      const y = 24 + r * rowHeight;
+      svg("text", {x: labelWidth - 4, y: y + 12, "text-anchor": "end"}, box);
+      svg("rect", {class: "bar", x: labelWidth, y: y + 2, height: rowHeight - 4, width: 0, "data-rank": r}, box);
+      svg("text", {x: labelWidth + 4, y: y + 12}, box);
+    }
+    svg("text", {x: 4, y: 24 + k * rowHeight + 14, fill: "#666"}, box);
+    panelModels.set(k, box);
+  }
+  return panelModels.get(k);
+}
+// labels: the k tokens as shown (shortText), the same for the step's four panels.
+function barsPanel(parent, step, labels, temperatureIndex, sliderPanel) {
+  const k = step.top.length, {labelWidth, width: barWidth} = BAR;
+  const box = panelModel(k).cloneNode(true), parts = box.children;
+  box.setAttribute("class", sliderPanel ? "bars slider" : "bars");
+  if (!sliderPanel) box.setAttribute("data-temperature", String(data.temperatures[temperatureIndex]));
+  const title = parts[0], rest = parts[3 * k + 1], bars = [], values = [];
   step.top.forEach((choice, r) => {
-    const y = 24 + r * rowHeight;
-    svg("text", {x: labelWidth - 4, y: y + 12, "text-anchor": "end"}, box, shortText(choice.token, 13));
-    const bar = svg("rect", {class: choice.id === step.chosen_id ? "bar chosen" : "bar", x: labelWidth, y: y + 2,
-                             height: rowHeight - 4, width: 0, "data-rank": r}, box);
-    bars.push(bar);
-    values.push(svg("text", {x: labelWidth + 4, y: y + 12}, box));
+    parts[1 + 3 * r].textContent = labels[r];
+    bars.push(parts[2 + 3 * r]);
+    values.push(parts[3 + 3 * r]);
+    if (choice.id === step.chosen_id) bars[r].setAttribute("class", "bar chosen");
   });
-  const rest = svg("text", {x: 4, y: 24 + k * rowHeight + 14, fill: "#666"}, box);
+  parent.appendChild(box);
 
   function update(t) {
     temperatureIndex = t;
@@ -323,9 +406,13 @@ function renderSteps(parent) {
       if (!step.top.some(c => c.id === step.chosen_id))
         heading.appendChild(document.createTextNode(` (id ${step.chosen_id}, not among the ${step.top.length} shown)`));
     }
-    const panels = html("div", {class: "panels"}, block);
-    for (const t of [0.5, 1, 2]) barsPanel(panels, step, temperatures.indexOf(t), false);
-    updates.push(barsPanel(panels, step, start, true));
+    // The four panels, when the step comes near; until then the row keeps their height.
+    const panels = html("div", {class: "panels", style: `min-height: ${24 + step.top.length * BAR.rowHeight + 20}px`}, block);
+    whenNear(block, () => {
+      const labels = step.top.map(c => shortText(c.token, 13));
+      for (const t of [0.5, 1, 2]) barsPanel(panels, step, labels, temperatures.indexOf(t), false);
+      updates.push(barsPanel(panels, step, labels, Number(slider.value), true));
+    });
   });
   slider.addEventListener("input", () => {
     const t = Number(slider.value);
@@ -346,6 +433,14 @@ function renderResidual(parent) {
   html("p", {class: "note"}, section,
        "Each token carries one vector from layer to layer; every layer adds its output to it. A cell is the length " +
        "(L2 norm) of that vector after the layer of its row. Hover a cell for the number.");
+  const cols = r.tokens.length, cell = Math.max(6, Math.min(22, Math.floor(840 / cols)));
+  const left = 70, top = 80, font = Math.min(11, cell), width = left + cols * cell + 20, height = top + r.layers.length * cell + 10;
+  // The legend and the map, when the section comes near; until then a box of their size.
+  const map = html("div", {class: "residual-map", style: `min-height: ${42 + height + 4}px`}, section);
+  whenNear(section, () => drawResidual(map, cell, left, top, font, width, height));
+}
+function drawResidual(parent, cell, left, top, font, width, height) {
+  const r = data.residual;
   let low = Infinity, high = 0;
   for (const row of r.norms) for (const x of row) if (x > 0) { low = Math.min(low, x); high = Math.max(high, x); }
   if (!(high > 0)) { low = 1; high = 1; }
@@ -353,26 +448,29 @@ function renderResidual(parent) {
   const fraction = x => (x > 0 && span > 0 ? (Math.log(x) - Math.log(low)) / span : x > 0 ? 1 : 0);
   const colourOf = f => PALETTE[Math.round(Math.sqrt(f) * 255)];
   const middle = Math.sqrt(low * high), label = x => formatNumber(x, x < 10 ? 2 : 0);
-  legend(section, colourOf, [[0, label(low)], [0.5, label(middle)], [1, label(high)]], "norm (log scale)");
+  legend(parent, colourOf, [[0, label(low)], [0.5, label(middle)], [1, label(high)]], "norm (log scale)");
 
-  const cols = r.tokens.length, cell = Math.max(6, Math.min(22, Math.floor(840 / cols)));
-  const left = 70, top = 80, font = Math.min(11, cell);
-  const box = svg("svg", {class: "residual", width: left + cols * cell + 20, height: top + r.layers.length * cell + 10}, section);
+  const cols = r.tokens.length, box = svg("svg", {class: "residual", width: width, height: height}, parent);
   r.tokens.forEach((token, j) => {
     const x = left + j * cell + cell / 2, y = top - 4;
     svg("text", {x: x, y: y, transform: `rotate(-60 ${x} ${y})`, "font-size": font}, box, shortText(token, 12));
   });
+  // A row of cells (g, data-layer = i) is made once and cloned per layer; then only the colours are set.
+  const rowModel = svg("g");
+  for (let j = 0; j < cols; j++)
+    svg("rect", {class: "norm", "data-token": j, x: j * cell, width: cell - (cell > 8 ? 1 : 0), height: cell - (cell > 8 ? 1 : 0)}, rowModel);
   r.layers.forEach((layer, i) => {
     svg("text", {x: left - 4, y: top + i * cell + cell / 2 + font / 3, "text-anchor": "end", "font-size": font}, box, layer);
-    r.norms[i].forEach((x, j) => {
-      svg("rect", {class: "norm", "data-layer": i, "data-token": j, x: left + j * cell, y: top + i * cell,
-                   width: cell - (cell > 8 ? 1 : 0), height: cell - (cell > 8 ? 1 : 0), fill: colourOf(fraction(x))}, box);
-    });
+    const row = rowModel.cloneNode(true), cells = row.children;
+    row.setAttribute("data-layer", i);
+    row.setAttribute("transform", `translate(${left},${top + i * cell})`);
+    r.norms[i].forEach((x, j) => cells[j].setAttribute("fill", colourOf(fraction(x))));
+    box.appendChild(row);
   });
   box.addEventListener("mouseover", event => {
     const d = event.target.dataset;
-    if (d.layer === undefined) { hideTooltip(); return; }
-    const i = Number(d.layer), j = Number(d.token);
+    if (d.token === undefined) { hideTooltip(); return; }
+    const i = Number(event.target.parentNode.dataset.layer), j = Number(d.token);
     showTooltip(event, [`norm ${r.norms[i][j].toFixed(4)}`, `after ${r.layers[i]}`, `token ${j}: ${tokenText(r.tokens[j])}`]);
   });
   box.addEventListener("mousemove", moveTooltip);
@@ -388,7 +486,7 @@ function render() {
   data.views.forEach((view, i) => renderAttentionView(view, i, page));
   renderSteps(page);
   renderResidual(page);
-  void document.body.offsetHeight;  // lay the page out, so that the time below includes it
+  void document.body.offsetHeight;  // lay the page out, so that the time below includes it (not what waits, whenNear)
   document.body.dataset.rendered = String(Math.round(performance.now()));
 }
 render();
