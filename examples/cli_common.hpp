@@ -1,6 +1,6 @@
 // examples/cli_common.hpp: what the gpt2 and translator command lines parse the same way: one token id typed by a
-// person, --memory-budget (declared with the same help, turned into bytes the same way), and the files that --explain
-// and --dump-activations write.
+// person, --memory-budget (declared with the same help, turned into bytes the same way), the files that --explain
+// and --dump-activations write, and the one line an error prints.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <exception>
 #include <filesystem>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,19 @@ inline std::uint64_t parse_u64(const std::string& word, const std::string& optio
     n = n * 10 + digit;
   }
   return n;
+}
+
+// What main() prints for an exception that ends the program, one line without its newline: "<program>: <message>",
+// the message's control characters escaped (eigenformer::detail::printable_message) whatever it quotes. Out of memory
+// (OutOfMemoryError, which says what the model needs, or a bare std::bad_alloc) also points at --memory-budget, with
+// which a model too large is refused before any of it is allocated.
+inline std::string error_line(const std::string& program, const std::exception& e) {
+  std::string line = program + ": ";
+  const bool out_of_memory = dynamic_cast<const eigenformer::OutOfMemoryError*>(&e) || dynamic_cast<const std::bad_alloc*>(&e);
+  if (dynamic_cast<const std::bad_alloc*>(&e)) line += "out of memory (" + std::string(e.what()) + ")";
+  else line += eigenformer::detail::printable_message(e.what());
+  if (out_of_memory) line += "; free memory, or give --memory-budget (such as 2G) to refuse before loading a model that needs more";
+  return line;
 }
 
 // Token ids as the programs print them: "15496 995" (also the metadata of --dump-activations).

@@ -4,11 +4,15 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "eigenformer/core/json.hpp"
 #include "eigenformer/core/random.hpp"
 #include "eigenformer/nn/linear.hpp"
+#include "support/address_limit.hpp"
 #include "support/temp_file.hpp"
 
 using namespace eigenformer;
@@ -57,3 +61,41 @@ TEST_CASE("save_checkpoint then load_checkpoint: the file names and layouts of t
   CHECK_THROWS_AS(load_checkpoint<Linear<float>>(dir.path(), dir.path() + "/config.json", LinearConfig{3, 2}, file, heavy, proj_names(), budget),
                   RangeError);
 }
+
+#ifndef EIGENFORMER_TEST_UNDER_ASAN  // AddressSanitizer reserves terabytes of address space and aborts on a failed allocation
+TEST_CASE("load_checkpoint: a model that passes every check but cannot be allocated says what it needs (issue 13)") {
+  // A Linear of 16384 x 16384 needs 1 GiB as float. Its file holds U8 values (one byte each, so the file can hold
+  // them): 256 MiB, made sparse by resize_file, nothing written. A child process limits its address space to what it
+  // maps already (the file too) plus 256 MiB, and loads: the weight's allocation fails, as it would on a machine
+  // without the memory. It was a bare std::bad_alloc.
+  const Index n = 16384;
+  const std::uint64_t values = static_cast<std::uint64_t>(n * n + n);
+  TempDir dir;
+  const std::string path = dir.path() + "/model.safetensors";
+  const nlohmann::json header = {{"proj.weight", {{"dtype", "U8"}, {"shape", {n, n}}, {"data_offsets", {0, n * n}}}},
+                                 {"proj.bias", {{"dtype", "U8"}, {"shape", {n}}, {"data_offsets", {n * n, n * n + n}}}}};
+  const std::string text = header.dump();
+  std::string head(8, '\0');
+  for (int i = 0; i < 8; ++i) head[static_cast<std::size_t>(i)] = static_cast<char>((text.size() >> (8 * i)) & 0xff);
+  eigenformer::testing::write_text_file(path, head + text);
+  std::filesystem::resize_file(path, 8 + text.size() + values);
+  const SafeTensors file = open_checkpoint(dir.path());
+  CheckpointModel info;
+  info.values = values;
+  info.sizes = "in_features 16384 and out_features 16384";
+  info.name = "Proj as float";
+  info.memory.weight_bytes = values * sizeof(float);
+  info.memory.batch = info.memory.context = 1;
+
+  const std::string result = eigenformer::testing::run_with_address_limit(std::size_t(256) << 20, [&] {
+    try {
+      load_checkpoint<Linear<float>>(dir.path(), dir.path() + "/config.json", LinearConfig{n, n}, file, info, proj_names(), ModelLoadOptions{});
+      return std::string("loaded");
+    } catch (const OutOfMemoryError& e) {
+      return std::string("OutOfMemoryError: ") + e.what();
+    }
+  });
+  CHECK(result == "OutOfMemoryError: " + dir.path() + ": out of memory loading Proj as float, which needs 1.0 GiB (" + std::to_string(values * 4) + " bytes): 1.0 GiB (" +
+                      std::to_string(values * 4) + " bytes) of weights and 0 bytes of KV cache (batch 1 x 1 positions)");
+}
+#endif

@@ -3,6 +3,10 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+#include <limits>
+#include <string>
+
 #include "support/temp_file.hpp"
 
 using namespace eigenformer;
@@ -42,4 +46,26 @@ TEST_CASE("ConfigReader: the file name in its messages is escaped (issue 13)") {
   const ConfigReader r(empty, "dir\x1b[2J/config.json");
   CHECK_THROWS_WITH_AS(r.integer("n_layer"), "dir\\u001b[2J/config.json: field 'n_layer' is missing", FormatError);
   CHECK(r.path() == "dir\x1b[2J/config.json");  // the path itself is kept as given
+}
+
+TEST_CASE("ConfigReader: an integer beyond 64 bits is quoted as written, never wrapped or rounded (issue 13)") {
+  // 2^63 came back as -9223372036854775808 (then "n_layer is -9223372036854775808; expected > 0"), 2^64 + 1 as
+  // 1.8446744073709552e+19. Each literal from just past the edges of int64 outwards.
+  const std::string beyond[] = {"9223372036854775808", "18446744073709551615", "18446744073709551616", "18446744073709551617",
+                                "-9223372036854775809", "123456789012345678901234567890"};
+  for (const std::string& digits : beyond) {
+    CAPTURE(digits);
+    const nlohmann::json j = parse_json_file(R"({"n_layer": )" + digits + R"(, "eps": )" + digits + "}", "dir/config.json");
+    const ConfigReader r(j, "dir/config.json");
+    CHECK_THROWS_WITH_AS(r.integer("n_layer"),
+                         ("dir/config.json: field 'n_layer' is " + digits + "; expected an integer from -9223372036854775808 to 9223372036854775807").c_str(),
+                         RangeError);
+    CHECK_THROWS_WITH_AS(r.integer_or("n_layer", 1), ("dir/config.json: field 'n_layer' is " + digits + "; expected an integer from -9223372036854775808 to 9223372036854775807").c_str(),
+                         RangeError);
+    CHECK(r.number("eps") == std::strtod(digits.c_str(), nullptr));  // as a number, the nearest double, as before
+  }
+  const nlohmann::json edges = parse_json_file(R"({"max": 9223372036854775807, "min": -9223372036854775808})", "c.json");
+  const ConfigReader r(edges, "c.json");
+  CHECK(r.integer("max") == std::numeric_limits<Index>::max());
+  CHECK(r.integer("min") == std::numeric_limits<Index>::min());
 }

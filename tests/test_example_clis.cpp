@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -299,4 +300,20 @@ TEST_CASE("translator_cli: train, eval and translate with words; what they refus
   translator_cli::Arguments h;
   CHECK(translator_error({"train", "--corpus", "d", "--output", "m", "--seed", "-3"}, h) ==
         "--seed: '-3' is not a whole number from 0 to 18446744073709551615");
+}
+
+TEST_CASE("example_cli::error_line: one line; out of memory also points at --memory-budget (issue 13)") {
+  const std::string hint = "; free memory, or give --memory-budget (such as 2G) to refuse before loading a model that needs more";
+  CHECK(example_cli::error_line("gpt2", RangeError("x: bad\x1b[2J")) == "gpt2: x: bad\\u001b[2J");  // escaped, no hint
+  CHECK(example_cli::error_line("translator", OutOfMemoryError("dir: out of memory loading it, which needs 1.0 GiB")) ==
+        "translator: dir: out of memory loading it, which needs 1.0 GiB" + hint);
+  CHECK(example_cli::error_line("gpt2", std::bad_alloc()) == "gpt2: out of memory (" + std::string(std::bad_alloc().what()) + ")" + hint);
+  // What a model that cannot be allocated throws (io/memory_budget.hpp), as the program prints it.
+  MemoryEstimate need;
+  need.weight_bytes = 3ull << 30;
+  need.batch = need.context = 1;
+  const std::string line = example_cli::error_line("gpt2", out_of_memory_error(need, "dir", "loading GPT-2 as float"));
+  CHECK(line == "gpt2: dir: out of memory loading GPT-2 as float, which needs 3.0 GiB (3221225472 bytes): 3.0 GiB (3221225472 bytes) of weights and "
+                "0 bytes of KV cache (batch 1 x 1 positions)" + hint);
+  CHECK(line.find('\n') == std::string::npos);
 }

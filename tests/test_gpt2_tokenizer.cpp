@@ -335,6 +335,9 @@ TEST_CASE("GPT2Tokenizer.load: each kind of bad vocab.json is a FormatError nami
   check_rejected("{" + body + ",\"xyz\":\"7\"}", "token \"xyz\" has id \"7\"; expected a non-negative integer");
   check_rejected("{" + body + ",\"xyz\":-1}", "token \"xyz\" has id -1; expected a non-negative integer");
   check_rejected("{" + body + ",\"xyz\":2.5}", "token \"xyz\" has id 2.5; expected a non-negative integer");
+  // Ids beyond 64 bits, quoted as written, not wrapped or rounded (issue 13).
+  for (const std::string digits : {"9223372036854775808", "18446744073709551617", "-9223372036854775809"})
+    check_rejected("{" + body + ",\"xyz\":" + digits + "}", "token \"xyz\" has id " + digits + "; expected a non-negative integer");
   check_rejected("{" + body + ",\"ab\":300}", "token \"ab\" appears twice");
   check_rejected("{" + body + ",\"xyz\":256}", "tokens \"ab\" and \"xyz\" both have id 256; expected each id once");
   check_rejected("{" + body + ",\"xyz\":400}",

@@ -6,7 +6,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
+#include <string>
+#include <utility>
 
 #include "support/gpt2_fixture.hpp"
 #include "support/temp_file.hpp"
@@ -269,4 +272,71 @@ TEST_CASE("gpt2_config_from_json: an unknown activation_function is quoted escap
     CHECK(what.find('\x1b') == std::string::npos);
     CHECK(what.size() <= 240);
   }
+}
+
+TEST_CASE("gpt2_config_from_json: an integer beyond 64 bits is named as written, not wrapped into a negative size (issue 13)") {
+  // 2^63 wrapped to -9223372036854775808 ("n_layer is -9223372036854775808; expected > 0"); 2^64 + 1 became a double.
+  const std::string config = read_text_file(std::string(EIGENFORMER_FIXTURE_DIR) + "/gpt2/gpt2_small_config.json");
+  for (const char* field : {"n_layer", "n_head", "n_embd", "n_positions", "vocab_size", "bos_token_id", "eos_token_id"}) {
+    for (const std::string digits : {"9223372036854775808", "18446744073709551617", "-9223372036854775809"}) {
+      CAPTURE(field);
+      CAPTURE(digits);
+      nlohmann::json j = nlohmann::json::parse(config);
+      j.erase(field);
+      std::string text = j.dump();
+      text.insert(1, "\"" + std::string(field) + "\": " + digits + ", ");
+      CHECK_THROWS_WITH_AS(gpt2_config_from_json(parse_json_file(text, "dir/config.json"), "dir/config.json"),
+                           ("dir/config.json: field '" + std::string(field) + "' is " + digits +
+                            "; expected an integer from -9223372036854775808 to 9223372036854775807")
+                               .c_str(),
+                           RangeError);
+    }
+  }
+}
+
+namespace {
+// DIR with one_layer_one_head's config and its weights stored as `dtype`; element `at` of tensor `bad` set to `value`.
+// With lm_head, the file also holds lm_head.weight, wte.weight's copy (as hub files do), and `bad` may name it.
+void write_gpt2_with_value(const TempDir& dir, DType dtype, const std::string& bad, Index at, double value, bool lm_head = false) {
+  const std::string src = gpt2_fixture_dir("one_layer_one_head");
+  std::filesystem::copy_file(src + "/config.json", dir.path() + "/config.json");
+  const SafeTensors original(src + "/model.safetensors");
+  SafeTensorsWriter w;
+  for (const std::string& name : original.names()) {
+    Tensor<double> t = original.get<double>(name);
+    if (name == bad) t[at] = value;
+    if (name == "wte.weight" && lm_head) {
+      Tensor<double> head = t;
+      if (bad == "lm_head.weight") head[at] = value;
+      w.add("lm_head.weight", head, dtype);
+    }
+    w.add(name, t, dtype);
+  }
+  w.write(dir.path() + "/model.safetensors");
+}
+}  // namespace
+
+TEST_CASE("load_gpt2: a NaN or infinite weight is refused with the tensor's name, in every float dtype (issue 13)") {
+  // It loaded, and greedy decoding then emitted token 0 forever. wte is read in place, c_fc (a Conv1D, transposed) through
+  // a copy, ln_f.bias is the last parameter, lm_head is compared with wte after loading.
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  for (DType dtype : {DType::F32, DType::F16, DType::BF16, DType::F64}) {
+    for (const auto& [bad, at] : {std::pair<std::string, Index>{"wte.weight", 17}, {"h.0.mlp.c_fc.weight", 100}, {"ln_f.bias", 15}, {"lm_head.weight", 3}}) {
+      for (const auto& [value, text] : {std::pair<double, std::string>{nan, "nan"}, {inf, "inf"}, {-inf, "-inf"}}) {
+        CAPTURE(dtype_name(dtype));
+        CAPTURE(bad);
+        CAPTURE(text);
+        TempDir dir;
+        write_gpt2_with_value(dir, dtype, bad, at, value, /*lm_head=*/true);
+        const std::string message =
+            dir.path() + "/model.safetensors: tensor '" + bad + "' element " + std::to_string(at) + " is " + text + "; expected a finite number";
+        CHECK_THROWS_WITH_AS(load_gpt2<float>(dir.path()), message.c_str(), RangeError);
+        CHECK_THROWS_WITH_AS(load_gpt2<double>(dir.path()), message.c_str(), RangeError);
+      }
+    }
+  }
+  // The same files with finite values load (the check refuses only what it should).
+  TempDir fine;
+  write_gpt2_with_value(fine, DType::BF16, "wte.weight", 17, -3.5, /*lm_head=*/true);
+  CHECK(load_gpt2<float>(fine.path()).config().n_layer == 1);
 }

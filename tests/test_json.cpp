@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -82,4 +84,33 @@ TEST_CASE("parse_json_file: a repeated key, a file name and nlohmann's quote of 
   CHECK_THROWS_WITH_AS(parse_json_file("\x9b" "2J", "c.json"),
                        "c.json: not valid JSON: parse error at line 1, column 1: syntax error while parsing value - invalid literal; last read: '\\x9b'",
                        FormatError);
+}
+
+TEST_CASE("parse_json: an integer beyond 64 bits is kept as written, not rounded to a double (issue 13)") {
+  // nlohmann makes 18446744073709551617 (2^64 + 1) a double, 1.8446744073709552e19: the digits a message must quote
+  // were lost. The literals from the edges of int64 and uint64 outwards, each inside an object and an array.
+  const std::string beyond[] = {"18446744073709551616", "18446744073709551617", "-9223372036854775809", "123456789012345678901234567890",
+                                "-99999999999999999999999"};
+  for (const std::string& digits : beyond) {
+    CAPTURE(digits);
+    const nlohmann::json j = parse_json_file(R"({"n": )" + digits + R"(, "a": [1, )" + digits + "]}", "c.json");
+    CHECK(json_integer_beyond_int64(j["n"]) == digits);
+    CHECK(json_integer_beyond_int64(j["a"][1]) == digits);
+    CHECK_FALSE(j["n"].is_number());  // a reader that wants a number or an integer refuses it by its type
+    CHECK(detail::brief_json(j, 200) == R"({"a":[1,)" + digits + R"(],"n":)" + digits + "}");
+  }
+  // Those int64 or uint64 hold stay numbers; past 2^63 - 1, json_integer_beyond_int64 gives the unsigned digits.
+  const nlohmann::json edges = parse_json(R"([9223372036854775807, -9223372036854775808, 9223372036854775808, 18446744073709551615, 1.5e3, -0])", "p: ");
+  CHECK(edges[0].get<std::int64_t>() == std::numeric_limits<std::int64_t>::max());
+  CHECK(edges[1].get<std::int64_t>() == std::numeric_limits<std::int64_t>::min());
+  CHECK(json_integer_beyond_int64(edges[0]).empty());
+  CHECK(json_integer_beyond_int64(edges[1]).empty());
+  CHECK(json_integer_beyond_int64(edges[2]) == "9223372036854775808");
+  CHECK(json_integer_beyond_int64(edges[3]) == "18446744073709551615");
+  CHECK(edges[4].get<double>() == 1500.0);  // a fraction or exponent stays a double
+  CHECK(json_integer_beyond_int64(edges[4]).empty());
+  CHECK(json_integer_beyond_int64(edges[5]).empty());
+  // A quote of a long one is cut like any other value.
+  const std::string long_digits(300, '7');  // 7.8e299: within a double, so nlohmann parses it
+  CHECK(detail::brief_json(parse_json("[" + long_digits + "]", "p: ")[0], 40) == std::string(37, '7') + "...");
 }

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <new>
 #include <string>
 
 #include "support/temp_file.hpp"
@@ -89,4 +90,30 @@ TEST_CASE("detail::check_file_can_hold: a config needing more values than the fi
 TEST_CASE("parse_byte_size: the text quoted in its message is escaped and cut (issue 13)") {
   CHECK_THROWS_WITH_AS(parse_byte_size("\x1b[31m5G", "--memory-budget"),
                        "--memory-budget: '\\u001b[31m5G' is not a size; expected bytes such as 512M or 2G, or none", RangeError);
+}
+
+TEST_CASE("parse_byte_size: a fraction is exact, not rounded up through a double (issue 13)") {
+  // 0.99999999999999999999 is 1 in a double: "0.99999999999999999999K" passed as a whole KiB.
+  CHECK(parse_byte_size("0.99999999999999999999K", "b") == 1023);
+  CHECK(parse_byte_size("1.99999999999999999999K", "b") == 2047);
+  CHECK(parse_byte_size("0.5K", "b") == 512);
+  CHECK(parse_byte_size("0.0009765625K", "b") == 1);  // 2^-10 KiB, exactly one byte
+  CHECK(parse_byte_size("0.0009765624K", "b") == 0);
+  CHECK(parse_byte_size("1.5", "b") == 1);  // bytes have no fraction
+  CHECK(parse_byte_size("1." + std::string(10000, '9') + "T", "b") == (2ull << 40) - 1);
+}
+
+TEST_CASE("out_of_memory_error and with_memory_estimate: a std::bad_alloc becomes the model's figures (issue 13)") {
+  MemoryEstimate need;
+  need.weight_bytes = 500ull << 20;
+  need.cache_bytes = 36ull << 20;
+  need.batch = 2;
+  need.context = 1024;
+  const std::string message = "dir\\u001b: out of memory loading GPT-2 as float, which needs 536.0 MiB (562036736 bytes): 500.0 MiB "
+                              "(524288000 bytes) of weights and 36.0 MiB (37748736 bytes) of KV cache (batch 2 x 1024 positions)";
+  CHECK(std::string(out_of_memory_error(need, "dir\x1b", "loading GPT-2 as float").what()) == message);
+  CHECK_THROWS_WITH_AS(with_memory_estimate(need, "dir\x1b", "loading GPT-2 as float", []() -> int { throw std::bad_alloc(); }), message.c_str(),
+                       OutOfMemoryError);
+  CHECK(with_memory_estimate(need, "dir", "loading", [] { return 7; }) == 7);  // passes the result through
+  CHECK_THROWS_AS(with_memory_estimate(need, "dir", "loading", []() -> int { throw RangeError("other"); }), RangeError);  // only bad_alloc
 }

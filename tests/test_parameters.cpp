@@ -5,7 +5,9 @@
 
 #include "support/temp_file.hpp"
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <filesystem>
 #include <string>
 
@@ -208,4 +210,31 @@ TEST_CASE("load_parameters: a tensor name from the file is quoted escaped and cu
                         std::string(38, 'z') + "'")
                            .c_str(),
                        FormatError);
+}
+
+TEST_CASE("load_parameters: a NaN or infinite value is refused with the tensor's name, read in place or transposed (issue 13)") {
+  for (const bool transposed : {false, true}) {
+    for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+      CAPTURE(transposed);
+      CAPTURE(bad);
+      TinyBlock saved = filled_block();
+      saved.a_weight[4] = bad;  // [2, 3] row 1, column 1: element 4; in the file's [3, 2] (transposed), element 3
+      TempPath f;
+      SafeTensorsWriter w;
+      Tensor<float> stored = saved.a_weight;
+      if (transposed) {
+        stored = Tensor<float>(Shape{3, 2});
+        stored.matrix() = saved.a_weight.matrix().transpose();
+      }
+      w.add("a.weight", stored);
+      w.add("b", saved.b);
+      w.write(f.path());
+      LoadOptions options;
+      if (transposed) options.transposed = [](const std::string& name) { return name == "a.weight"; };
+      TinyBlock loaded;
+      CHECK_THROWS_WITH_AS(load_parameters(loaded, SafeTensors(f.path()), options),
+                           (f.path() + ": tensor 'a.weight' element " + (transposed ? "3" : "4") + " is " + (std::isnan(bad) ? "nan" : "inf") + "; expected a finite number").c_str(),
+                           RangeError);
+    }
+  }
 }

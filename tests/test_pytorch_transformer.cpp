@@ -7,7 +7,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
+#include <string>
+#include <utility>
 
 #include "support/temp_file.hpp"
 #include "support/translator_fixture.hpp"
@@ -99,6 +102,14 @@ TEST_CASE("read_transformer_config: each bad field is named") {
       {"\"nhead\": 2,", "\"nhead\": 2, \"dropout\": 1.5,", "dropout is 1.5; expected 0 <= dropout < 1"},
       {"\"nhead\": 2,", "\"nhead\": 2, \"dropout\": null,", "field 'dropout' is null; expected a number"},
       {"\"eos_id\": 3", "\"eos_id\": 29", "eos_id 29 is outside the target vocabulary [0, 29)"},
+      // Issue 13: the specials against the source vocabulary too (37 words in this fixture, cut to 3 and 2 here), and
+      // integers beyond 64 bits quoted as written.
+      {"\"src_vocab_size\": 37", "\"src_vocab_size\": 3", "eos_id 3 is outside the source vocabulary [0, 3); sources hold BOS, EOS and padding too"},
+      {"\"src_vocab_size\": 37", "\"src_vocab_size\": 2", "bos_id 2 is outside the source vocabulary [0, 2); sources hold BOS, EOS and padding too"},
+      {"\"pad_id\": 1", "\"pad_id\": 9223372036854775808", "field 'pad_id' is 9223372036854775808; expected an integer from -9223372036854775808 to 9223372036854775807"},
+      {"\"bos_id\": 2", "\"bos_id\": -9223372036854775809", "field 'bos_id' is -9223372036854775809; expected an integer from -9223372036854775808 to 9223372036854775807"},
+      {"\"num_decoder_layers\": 1", "\"num_decoder_layers\": 18446744073709551617",
+       "field 'num_decoder_layers' is 18446744073709551617; expected an integer from -9223372036854775808 to 9223372036854775807"},
       {"{", "[", "not valid JSON: "},
   };
   for (const Case& c : cases) {
@@ -213,5 +224,32 @@ TEST_CASE("load_transformer: a config describing far more than its checkpoint ho
     const std::string what = e.what();
     CHECK(what.rfind(wide.path() + "/config.json: the size of d_model 1073741824, dim_feedforward 14, num_encoder_layers 2, ", 0) == 0);
     CHECK(what.substr(what.size() - 16) == ", more than 2^62");
+  }
+}
+
+TEST_CASE("load_transformer: a NaN or infinite weight, or one in the sinusoid table, is refused with the tensor's name (issue 13)") {
+  const std::string name = "post_gelu_odd";
+  const SafeTensors original(translator_fixture_dir(name) + "/model.safetensors");
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  for (DType dtype : {DType::F32, DType::F16, DType::BF16, DType::F64}) {
+    for (const std::string bad : {"src_tok_emb.embedding.weight", "transformer.decoder.layers.0.multihead_attn.in_proj_weight", "generator.bias",
+                                  "positional_encoding.pos_embedding"}) {
+      for (const auto& [value, text] : {std::pair<double, std::string>{nan, "nan"}, {-inf, "-inf"}}) {
+        CAPTURE(dtype_name(dtype));
+        CAPTURE(bad);
+        CAPTURE(text);
+        TempDir dir;
+        std::filesystem::copy_file(translator_fixture_dir(name) + "/config.json", dir.path() + "/config.json");
+        SafeTensorsWriter w;
+        for (const std::string& n : original.names()) {
+          Tensor<double> t = original.get<double>(n);
+          if (n == bad) t[7] = value;
+          w.add(n, t, dtype);
+        }
+        w.write(dir.path() + "/model.safetensors");
+        CHECK_THROWS_WITH_AS(load_transformer<float>(dir.path()),
+                             (dir.path() + "/model.safetensors: tensor '" + bad + "' element 7 is " + text + "; expected a finite number").c_str(), RangeError);
+      }
+    }
   }
 }

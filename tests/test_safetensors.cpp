@@ -5,8 +5,10 @@
 
 #include <doctest/doctest.h>
 
+#include "support/address_limit.hpp"
 #include "support/temp_file.hpp"
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -14,6 +16,7 @@
 #include <iterator>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace eigenformer;
@@ -390,14 +393,14 @@ TEST_CASE("SafeTensors rejects: a shape that is not an array") {
 
 TEST_CASE("SafeTensors rejects: a negative dimension") {
   check_entry_rejected(R"({"dtype":"F32","shape":[2,-1],"data_offsets":[0,4]})", "abcd",
-                       "tensor 'x': shape dimension 1 is -1; expected a non-negative integer");
+                       "tensor 'x': shape dimension 1 is -1; expected an integer from 0 to 18446744073709551615");
 }
 
 TEST_CASE("SafeTensors rejects: a dimension that is not an integer") {
   check_entry_rejected(R"({"dtype":"F32","shape":[2.5],"data_offsets":[0,4]})", "abcd",
-                       "tensor 'x': shape dimension 0 is 2.5; expected a non-negative integer");
+                       "tensor 'x': shape dimension 0 is 2.5; expected an integer from 0 to 18446744073709551615");
   check_entry_rejected(R"({"dtype":"F32","shape":["2"],"data_offsets":[0,4]})", "abcd",
-                       "tensor 'x': shape dimension 0 is \"2\"; expected a non-negative integer");
+                       "tensor 'x': shape dimension 0 is \"2\"; expected an integer from 0 to 18446744073709551615");
 }
 
 TEST_CASE("SafeTensors rejects: more than 4 dimensions") {
@@ -414,11 +417,11 @@ TEST_CASE("SafeTensors rejects: an element count that overflows") {
 
 TEST_CASE("SafeTensors rejects: data_offsets that are not two non-negative integers") {
   check_entry_rejected(R"({"dtype":"F32","shape":[1],"data_offsets":[4]})", "abcd",
-                       "tensor 'x': \"data_offsets\" is [4]; expected two non-negative integers [begin, end]");
+                       "tensor 'x': \"data_offsets\" is [4]; expected two integers [begin, end] from 0 to 18446744073709551615");
   check_entry_rejected(R"({"dtype":"F32","shape":[1],"data_offsets":[-4,0]})", "abcd",
-                       "tensor 'x': \"data_offsets\" is [-4,0]; expected two non-negative integers [begin, end]");
+                       "tensor 'x': \"data_offsets\" is [-4,0]; expected two integers [begin, end] from 0 to 18446744073709551615");
   check_entry_rejected(R"({"dtype":"F32","shape":[1],"data_offsets":{"begin":0}})", "abcd",
-                       "tensor 'x': \"data_offsets\" is {\"begin\":0}; expected two non-negative integers [begin, end]");
+                       "tensor 'x': \"data_offsets\" is {\"begin\":0}; expected two integers [begin, end] from 0 to 18446744073709551615");
 }
 
 TEST_CASE("SafeTensors rejects: data_offsets that begin after they end") {
@@ -524,7 +527,7 @@ TEST_CASE("SafeTensors rejects: what fuzz_safetensors found (a number too large 
   // A shape nested a million levels deep: writing the message recursed once per level and overflowed the stack.
   const std::size_t depth = 1000000;
   check_entry_rejected(R"({"dtype":"U8","shape":[)" + std::string(depth, '[') + std::string(depth, ']') + R"(],"data_offsets":[0,1]})", "\x01",
-                       "tensor 'x': shape dimension 0 is " + std::string(16, '[') + "[...]" + std::string(16, ']') + "; expected a non-negative integer");
+                       "tensor 'x': shape dimension 0 is " + std::string(16, '[') + "[...]" + std::string(16, ']') + "; expected an integer from 0 to 18446744073709551615");
 }
 
 namespace {
@@ -582,3 +585,100 @@ TEST_CASE("SafeTensors: names and paths quoted in messages are escaped and cut (
   const std::string path = "/nonexistent/\x1b[31mred\n.safetensors";
   CHECK_THROWS_WITH_AS(SafeTensors{path}, "/nonexistent/\\u001b[31mred\\n.safetensors: cannot open: No such file or directory", IoError);
 }
+
+TEST_CASE("SafeTensors rejects: shapes and offsets beyond 64 bits, quoted as written, never wrapped or rounded (issue 13)") {
+  // nlohmann made 2^64 and more a double: the message showed 1.8446744073709552e+19.
+  check_entry_rejected(R"({"dtype":"F32","shape":[18446744073709551617],"data_offsets":[0,4]})", "abcd",
+                       "tensor 'x': shape dimension 0 is 18446744073709551617; expected an integer from 0 to 18446744073709551615");
+  check_entry_rejected(R"({"dtype":"F32","shape":[1,-9223372036854775809],"data_offsets":[0,4]})", "abcd",
+                       "tensor 'x': shape dimension 1 is -9223372036854775809; expected an integer from 0 to 18446744073709551615");
+  check_entry_rejected(R"({"dtype":"F32","shape":[1],"data_offsets":[0,18446744073709551616]})", "abcd",
+                       "tensor 'x': \"data_offsets\" is [0,18446744073709551616]; expected two integers [begin, end] from 0 to 18446744073709551615");
+  // 2^64 - 1 is a count as any other, taken whole.
+  check_entry_rejected(R"({"dtype":"F32","shape":[1],"data_offsets":[0,18446744073709551615]})", "abcd",
+                       "tensor 'x' has 18446744073709551615 bytes (data_offsets [0, 18446744073709551615]), but F32 [1] needs 4");
+}
+
+namespace {
+// A one-tensor file "w" of n values, all 0.5 but `bad` at index `at`, stored as `dtype`.
+template <typename Scalar>
+std::string one_tensor_file(Index n, Index at, Scalar bad, DType dtype) {
+  Tensor<Scalar> t(Shape{n});
+  for (Index i = 0; i < n; ++i) t[i] = Scalar(0.5);
+  t[at] = bad;
+  SafeTensorsWriter w;
+  w.add("w", t, dtype);
+  TempFile f;
+  w.write(f.path());
+  return f.read();
+}
+}  // namespace
+
+TEST_CASE("SafeTensors: NonFinite::refuse names the tensor and the first NaN or infinity, in every float dtype (issue 13)") {
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  const std::pair<double, std::string> values[] = {{nan, "nan"}, {inf, "inf"}, {-inf, "-inf"}};
+  // Positions at the edges of the 64-value test blocks and the 1024-value copy blocks, and the last of 3000.
+  const Index positions[] = {0, 63, 64, 1023, 1024, 1500, 2999};
+  for (DType dtype : {DType::F32, DType::F16, DType::BF16, DType::F64}) {
+    for (const auto& [value, text] : values) {
+      for (Index at : positions) {
+        CAPTURE(dtype_name(dtype));
+        CAPTURE(text);
+        CAPTURE(at);
+        const std::string bytes = one_tensor_file<double>(3000, at, value, dtype);
+        const SafeTensors file = SafeTensors::from_bytes(bytes.data(), bytes.size(), "m.safetensors");
+        const std::string message = "m.safetensors: tensor 'w' element " + std::to_string(at) + " is " + text + "; expected a finite number";
+        CHECK_THROWS_WITH_AS(file.get<float>("w", NonFinite::refuse), message.c_str(), RangeError);
+        CHECK_THROWS_WITH_AS(file.get<double>("w", NonFinite::refuse), message.c_str(), RangeError);
+        // Without the check the value is read as it is (an activation dump may hold -inf on purpose).
+        const Tensor<float> read = file.get<float>("w");
+        CHECK((std::isnan(value) ? std::isnan(read[at]) : read[at] == static_cast<float>(value)));
+      }
+    }
+  }
+  // Finite values pass, and integer dtypes have nothing to check.
+  const std::string fine = one_tensor_file<double>(3000, 7, -2.0, DType::F32);
+  const SafeTensors file = SafeTensors::from_bytes(fine.data(), fine.size(), "m.safetensors");
+  CHECK(file.get<float>("w", NonFinite::refuse)[7] == -2.0f);
+  const std::string ints = one_tensor_file<std::int64_t>(100, 7, std::numeric_limits<std::int64_t>::max(), DType::I64);
+  const SafeTensors int_file = SafeTensors::from_bytes(ints.data(), ints.size(), "i.safetensors");
+  CHECK(int_file.get<std::int64_t>("w", NonFinite::refuse)[7] == std::numeric_limits<std::int64_t>::max());
+}
+
+TEST_CASE("SafeTensors: NonFinite::refuse also refuses a finite F64 value that float cannot hold (issue 13)") {
+  const std::string bytes = one_tensor_file<double>(100, 42, 1e300, DType::F64);
+  const SafeTensors file = SafeTensors::from_bytes(bytes.data(), bytes.size(), "m.safetensors");
+  CHECK_THROWS_WITH_AS(file.get<float>("w", NonFinite::refuse), "m.safetensors: tensor 'w' element 42 is 1e+300, which F32 cannot hold (it would be inf)",
+                       RangeError);
+  CHECK(file.get<double>("w", NonFinite::refuse)[42] == 1e300);  // as double it is finite
+}
+
+TEST_CASE("SafeTensors: NonFinite::refuse counts elements across release_after_read's 4 MiB steps (issue 13)") {
+  const Index n = (Index(1) << 20) + 100, at = (Index(1) << 20) + 5;  // the second step of a file read as float
+  TempFile f(one_tensor_file<float>(n, at, std::numeric_limits<float>::quiet_NaN(), DType::F32));
+  const SafeTensors file(f.path(), /*release_after_read=*/true);
+  Tensor<float> out(Shape{n});
+  CHECK_THROWS_WITH_AS(file.read_into("w", out.view(), NonFinite::refuse),
+                       (f.path() + ": tensor 'w' element " + std::to_string(at) + " is nan; expected a finite number").c_str(), RangeError);
+}
+
+#ifndef EIGENFORMER_TEST_UNDER_ASAN
+TEST_CASE("SafeTensors: a file that the address space has no room to map is out of memory, with its size (issue 13)") {
+  // Under ulimit -v, mmap fails with ENOMEM: an OutOfMemoryError naming the file and its size, not a plain IoError.
+  // The file: one U8 tensor of 256 MiB, sparse (resize_file), mapped by a child limited to 64 MiB more than it uses.
+  const std::uint64_t n = std::uint64_t(256) << 20;
+  const std::string header = R"({"x":{"dtype":"U8","shape":[)" + std::to_string(n) + R"(],"data_offsets":[0,)" + std::to_string(n) + "]}}";
+  TempFile f(file_bytes(header));
+  std::filesystem::resize_file(f.path(), 8 + header.size() + n);
+  const std::string result = eigenformer::testing::run_with_address_limit(std::size_t(64) << 20, [&] {
+    try {
+      return std::to_string(SafeTensors(f.path()).data_bytes());
+    } catch (const OutOfMemoryError& e) {
+      return std::string("OutOfMemoryError: ") + e.what();
+    }
+  });
+  CHECK(result == "OutOfMemoryError: " + f.path() + ": cannot map its " + std::to_string(8 + header.size() + n) +
+                      " bytes into memory: Cannot allocate memory");
+  CHECK(SafeTensors(f.path()).data_bytes() == n);  // without the limit, it maps
+}
+#endif

@@ -90,6 +90,20 @@ TEST_CASE("Transformer: bad configs and inputs are refused with the field or siz
   c.eos_id = 10;
   CHECK_THROWS_WITH_AS(Transformer<float>{c}, "TransformerConfig: eos_id 10 is outside the target vocabulary [0, 10)", RangeError);
   c.eos_id = 3;
+  // The source vocabulary holds the specials too (sources are BOS, ids, EOS, then pad_id): each is checked against it
+  // (issue 13; this failed later, inside Embedding.forward, or read past the source embedding).
+  c.src_vocab_size = 3;
+  CHECK_THROWS_WITH_AS(Transformer<float>{c}, "TransformerConfig: eos_id 3 is outside the source vocabulary [0, 3); sources hold BOS, EOS and padding too",
+                       RangeError);
+  c.src_vocab_size = 2;
+  CHECK_THROWS_WITH_AS(Transformer<float>{c}, "TransformerConfig: bos_id 2 is outside the source vocabulary [0, 2); sources hold BOS, EOS and padding too",
+                       RangeError);
+  c.src_vocab_size = 4;
+  c.pad_id = 5;
+  CHECK_THROWS_WITH_AS(Transformer<float>{c}, "TransformerConfig: pad_id 5 is outside the source vocabulary [0, 4); sources hold BOS, EOS and padding too",
+                       RangeError);
+  c.pad_id = 1;
+  c.src_vocab_size = 10;
   c.tgt_vocab_size = 0;
   CHECK_THROWS_WITH_AS(Transformer<float>{c}, "TransformerConfig: tgt_vocab_size is 0; expected > 0", RangeError);
   c.tgt_vocab_size = 10;

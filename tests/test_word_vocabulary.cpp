@@ -95,6 +95,10 @@ TEST_CASE("WordVocabulary.load: every malformed file is refused, naming the file
   CHECK(error("{" + specials + ", \"a\": \"4\"}") == p + ": the word 'a' has id \"4\"; expected an integer in [0, 5), the 5 words numbered 0..4 each once");
   CHECK(error("{" + specials + ", \"a\": 5}") == p + ": the word 'a' has id 5; expected an integer in [0, 5), the 5 words numbered 0..4 each once");
   CHECK(error("{" + specials + ", \"a\": 4.0}") == p + ": the word 'a' has id 4.0; expected an integer in [0, 5), the 5 words numbered 0..4 each once");
+  // Ids beyond 64 bits, quoted as written (issue 13): 2^63 was wrapped into a negative id, 2^64 + 1 became 1.8446744073709552e+19.
+  for (const std::string digits : {"9223372036854775808", "18446744073709551617", "-9223372036854775809"})
+    CHECK(error("{" + specials + ", \"a\": " + digits + "}") ==
+          p + ": the word 'a' has id " + digits + "; expected an integer in [0, 5), the 5 words numbered 0..4 each once");
   CHECK(error("{" + specials + ", \"a\": 3}") == p + ": the words '<eos>' and 'a' both have id 3; expected each id once");
   CHECK(error("{" + specials + ", \"a b\": 4}") == p + ": the word 'a b' (id 4) is empty or holds whitespace; a word cannot");
   CHECK(error("{" + specials + ", \"\": 4}") == p + ": the word '' (id 4) is empty or holds whitespace; a word cannot");

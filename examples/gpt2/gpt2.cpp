@@ -108,6 +108,47 @@ void inspect(const GPT2<float>& model, const std::optional<GPT2Tokenizer>& token
   std::cerr << "gpt2: wrote " << a.explain << " (" << T << " tokens, " << c.n_layer << " x " << c.n_head << " attention maps)\n";
 }
 
+// Loads the model, generates from `prompt` (streaming text or printing ids) and, if asked, shows or dumps the run.
+int generate_text(const Arguments& a, const std::optional<GPT2Tokenizer>& tokenizer, const std::vector<std::int64_t>& prompt,
+                  const ModelLoadOptions& load) {
+  const bool text_out = !a.output_ids;
+  GPT2<float> model = load_gpt2<float>(a.model, load);
+  model.narrow_weights(parse_weight_type(a.dtype));  // f32: nothing changes
+
+  GenerateOptions options;
+  options.max_new_tokens = a.max_new_tokens;
+  options.sampling.temperature = a.temperature;
+  options.sampling.top_k = a.top_k;
+  options.sampling.top_p = a.top_p;
+  options.sampling.repetition_penalty = a.repetition_penalty;
+  options.sampling.seed = a.seed;
+  std::optional<StreamingDecoder> stream;
+  if (text_out) stream.emplace(*tokenizer);
+  const Clock::time_point start = Clock::now();
+  Clock::time_point first = start;
+  Index generated = 0;
+  options.on_token = [&](Index, std::int64_t id) {
+    if (generated++ == 0) first = Clock::now();
+    if (stream && id != model.config().eos_token_id) std::cout << stream->push(id) << std::flush;
+    return true;
+  };
+  const std::vector<GenerationResult> out = generate(model, {prompt}, options);
+  const Clock::time_point end = Clock::now();
+  if (stream) std::cout << stream->flush() << "\n";
+  else print_ids(out[0].ids);
+
+  const double prompt_s = std::chrono::duration<double>(first - start).count();
+  const double gen_s = std::chrono::duration<double>(end - first).count();
+  std::cerr << std::fixed << std::setprecision(1) << "gpt2: prompt " << prompt.size() << " tokens in " << prompt_s * 1e3 << " ms ("
+            << static_cast<double>(prompt.size()) / std::max(prompt_s, 1e-9) << " tokens/s); generated " << out[0].ids.size() << " tokens";
+  if (generated > 1) std::cerr << " in " << gen_s * 1e3 << " ms (" << static_cast<double>(generated - 1) / std::max(gen_s, 1e-9) << " tokens/s)";
+  std::cerr << "; stopped: " << stop_reason_name(out[0].stop) << "\n";
+  if (out[0].stop == StopReason::context_full)
+    std::cerr << "gpt2: the context of " << model.config().n_positions << " positions (n_positions) is full\n";
+  if (!a.explain.empty() || !a.dump_activations.empty()) inspect(model, tokenizer, prompt, out[0], a);
+  return 0;
+}
+
 int run(const Arguments& a) {
   if (a.threads > 0) set_num_threads(a.threads);
   if (a.command == "train") {
@@ -166,41 +207,9 @@ int run(const Arguments& a) {
   // the context; a prompt longer than the context is refused by generate() below, with its own message.
   const Index prompt_length = static_cast<Index>(prompt.size());
   load.context = std::min(config.n_positions, std::max(prompt_length, prompt_length + a.max_new_tokens - 1));
-  GPT2<float> model = load_gpt2<float>(a.model, load);
-  model.narrow_weights(parse_weight_type(a.dtype));  // f32: nothing changes
-
-  GenerateOptions options;
-  options.max_new_tokens = a.max_new_tokens;
-  options.sampling.temperature = a.temperature;
-  options.sampling.top_k = a.top_k;
-  options.sampling.top_p = a.top_p;
-  options.sampling.repetition_penalty = a.repetition_penalty;
-  options.sampling.seed = a.seed;
-  std::optional<StreamingDecoder> stream;
-  if (text_out) stream.emplace(*tokenizer);
-  const Clock::time_point start = Clock::now();
-  Clock::time_point first = start;
-  Index generated = 0;
-  options.on_token = [&](Index, std::int64_t id) {
-    if (generated++ == 0) first = Clock::now();
-    if (stream && id != model.config().eos_token_id) std::cout << stream->push(id) << std::flush;
-    return true;
-  };
-  const std::vector<GenerationResult> out = generate(model, {prompt}, options);
-  const Clock::time_point end = Clock::now();
-  if (stream) std::cout << stream->flush() << "\n";
-  else print_ids(out[0].ids);
-
-  const double prompt_s = std::chrono::duration<double>(first - start).count();
-  const double gen_s = std::chrono::duration<double>(end - first).count();
-  std::cerr << std::fixed << std::setprecision(1) << "gpt2: prompt " << prompt.size() << " tokens in " << prompt_s * 1e3 << " ms ("
-            << static_cast<double>(prompt.size()) / std::max(prompt_s, 1e-9) << " tokens/s); generated " << out[0].ids.size() << " tokens";
-  if (generated > 1) std::cerr << " in " << gen_s * 1e3 << " ms (" << static_cast<double>(generated - 1) / std::max(gen_s, 1e-9) << " tokens/s)";
-  std::cerr << "; stopped: " << stop_reason_name(out[0].stop) << "\n";
-  if (out[0].stop == StopReason::context_full)
-    std::cerr << "gpt2: the context of " << model.config().n_positions << " positions (n_positions) is full\n";
-  if (!a.explain.empty() || !a.dump_activations.empty()) inspect(model, tokenizer, prompt, out[0], a);
-  return 0;
+  // Out of memory past loading (the KV cache, activations, --dtype's copy) is reported with the model's figures too.
+  const MemoryEstimate need = estimate_gpt2_memory<float>(config, load.batch, load.context, a.model);
+  return with_memory_estimate(need, a.model, "generating with GPT-2 as float", [&] { return generate_text(a, tokenizer, prompt, load); });
 }
 
 }  // namespace
@@ -217,7 +226,7 @@ int main(int argc, char** argv) {
   try {
     return run(a);
   } catch (const std::exception& e) {
-    std::cerr << "gpt2: " << detail::printable_message(e.what()) << "\n";  // whatever a message quotes, no control byte reaches the terminal
+    std::cerr << example_cli::error_line("gpt2", e) << "\n";  // escaped: whatever a message quotes, no control byte reaches the terminal
     return 1;
   }
 }

@@ -100,22 +100,18 @@ void inspect_translation(const Transformer<float>& model, const std::vector<std:
   std::cerr << "translator: wrote " << args.explain << " (" << S << " source and " << T << " target tokens)\n";
 }
 
-// Words in, words out: a model that `train` wrote, with its vocabularies.
-int translate_words(const Arguments& args) {
-  std::vector<std::string> texts = args.sentences, names;
-  if (texts.empty()) {
-    eigenformer::BoundedReader in = translator_cli::standard_input();
-    for (std::string line; in.read_line(line, translator_cli::max_stdin_line_bytes);) {
-      texts.push_back(line);
-      names.push_back("line " + std::to_string(in.lines()));
-    }
-  } else {
-    for (std::size_t i = 0; i < texts.size(); ++i) names.push_back("sentence " + std::to_string(i + 1));
-  }
+// How the model is loaded for `sources` sources: the memory budget, and a KV cache for the rows translated at once
+// (--batch-size sources, each --beam times).
+ModelLoadOptions load_options(const Arguments& args, std::size_t sources) {
   ModelLoadOptions load;
   load.memory_budget = args.memory_budget_bytes;
-  load.batch = std::max<Index>(1, std::min<Index>(args.batch_size, static_cast<Index>(texts.size())));
-  const translator_train::TrainedModel m = translator_train::load_trained(args.model, load);
+  load.batch = std::max<Index>(1, std::min<Index>(args.batch_size, static_cast<Index>(sources))) * args.beam;
+  return load;
+}
+
+// translate_words, once the model is loaded: each text to ids, translated, and its words printed.
+int translate_texts(const Arguments& args, const translator_train::TrainedModel& m, const std::vector<std::string>& texts,
+                    const std::vector<std::string>& names) {
   std::vector<std::vector<std::int64_t>> sources;
   for (std::size_t i = 0; i < texts.size(); ++i) {
     const std::string text = translator_train::normalize_sentence(texts[i]);
@@ -144,32 +140,28 @@ int translate_words(const Arguments& args) {
   return 0;
 }
 
-int translate(const Arguments& args) {
-  if (args.threads > 0) set_num_threads(args.threads);
-  std::error_code exists_ec;
-  if (!args.sentences.empty() ||
-      (args.src_ids.empty() && std::filesystem::exists(args.model + "/src_vocab.json", exists_ec) &&
-       std::filesystem::exists(args.model + "/tgt_vocab.json", exists_ec)))
-    return translate_words(args);
-  // Every source is read and checked before any is translated, and before the model is loaded: the batch they
-  // make sizes the KV cache that the memory budget counts.
-  const TransformerConfig config = read_transformer_config(args.model + "/config.json");
-  std::vector<std::vector<std::int64_t>> sources;
-  std::vector<std::string> names;
-  if (!args.src_ids.empty()) {
-    for (std::size_t i = 0; i < args.src_ids.size(); ++i) {
-      names.push_back("--src-ids " + std::to_string(i + 1));
-      sources.push_back(parse_ids(args.src_ids[i], names.back(), config));
+// Words in, words out: a model that `train` wrote, with its vocabularies.
+int translate_words(const Arguments& args) {
+  std::vector<std::string> texts = args.sentences, names;
+  if (texts.empty()) {
+    eigenformer::BoundedReader in = translator_cli::standard_input();
+    for (std::string line; in.read_line(line, translator_cli::max_stdin_line_bytes);) {
+      texts.push_back(line);
+      names.push_back("line " + std::to_string(in.lines()));
     }
   } else {
-    eigenformer::BoundedReader in = translator_cli::standard_input();
-    sources = translator_cli::read_sources(in, config, names);
+    for (std::size_t i = 0; i < texts.size(); ++i) names.push_back("sentence " + std::to_string(i + 1));
   }
-  ModelLoadOptions load;
-  load.memory_budget = args.memory_budget_bytes;
-  load.batch = std::max<Index>(1, std::min<Index>(args.batch_size, static_cast<Index>(sources.size())));
-  const Transformer<float> model = load_transformer<float>(args.model, load);
+  const ModelLoadOptions load = load_options(args, texts.size());
+  const translator_train::TrainedModel m = translator_train::load_trained(args.model, load);
+  // Out of memory past loading (the KV cache, activations) is reported with the model's figures too.
+  const MemoryEstimate need = estimate_transformer_memory<float>(m.model.config(), load.batch, load.context, args.model);
+  return with_memory_estimate(need, args.model, "translating with the Seq2SeqTransformer as float", [&] { return translate_texts(args, m, texts, names); });
+}
 
+// translate with ids, once the sources are read and the model loaded: --batch-size sources at a time, one line of ids each.
+int translate_sources(const Arguments& args, const Transformer<float>& model, const std::vector<std::vector<std::int64_t>>& sources,
+                      const std::vector<std::string>& names) {
   TranslateOptions options;
   options.max_new_tokens = args.max_new_tokens;
   BeamSearchOptions beam;
@@ -197,6 +189,35 @@ int translate(const Arguments& args) {
     }
   }
   return 0;
+}
+
+int translate(const Arguments& args) {
+  if (args.threads > 0) set_num_threads(args.threads);
+  std::error_code exists_ec;
+  if (!args.sentences.empty() ||
+      (args.src_ids.empty() && std::filesystem::exists(args.model + "/src_vocab.json", exists_ec) &&
+       std::filesystem::exists(args.model + "/tgt_vocab.json", exists_ec)))
+    return translate_words(args);
+  // Every source is read and checked before any is translated, and before the model is loaded: the batch they
+  // make sizes the KV cache that the memory budget counts.
+  const TransformerConfig config = read_transformer_config(args.model + "/config.json");
+  std::vector<std::vector<std::int64_t>> sources;
+  std::vector<std::string> names;
+  if (!args.src_ids.empty()) {
+    for (std::size_t i = 0; i < args.src_ids.size(); ++i) {
+      names.push_back("--src-ids " + std::to_string(i + 1));
+      sources.push_back(parse_ids(args.src_ids[i], names.back(), config));
+    }
+  } else {
+    eigenformer::BoundedReader in = translator_cli::standard_input();
+    sources = translator_cli::read_sources(in, config, names);
+  }
+  const ModelLoadOptions load = load_options(args, sources.size());
+  const MemoryEstimate need = estimate_transformer_memory<float>(config, load.batch, load.context, args.model);
+  return with_memory_estimate(need, args.model, "translating with the Seq2SeqTransformer as float", [&] {
+    const Transformer<float> model = load_transformer<float>(args.model, load);
+    return translate_sources(args, model, sources, names);
+  });
 }
 
 // Trains (trainer.hpp), then scores the model on the corpus's test split, greedily.
@@ -295,7 +316,7 @@ int main(int argc, char** argv) {
     if (args.command == "eval") return eval(args);
     return args.command == "resave" ? resave(args) : translate(args);
   } catch (const std::exception& e) {
-    std::cerr << "translator: " << detail::printable_message(e.what()) << "\n";  // whatever a message quotes, no control byte reaches the terminal
+    std::cerr << example_cli::error_line("translator", e) << "\n";  // escaped: whatever a message quotes, no control byte reaches the terminal
     return 1;
   }
 }

@@ -43,6 +43,13 @@ class IoError : public Error {
   using Error::Error;
 };
 
+// Memory for a model that passed every check could not be had (std::bad_alloc while loading or running it): the message
+// says how much the model needs (io/memory_budget.hpp), so that the caller can set a budget or free memory.
+class OutOfMemoryError : public Error {
+ public:
+  using Error::Error;
+};
+
 // An internal invariant failed: a bug in Eigenformer, never the caller's input.
 class InternalError : public Error {
  public:

@@ -1,7 +1,8 @@
 // core/json.hpp: the JSON helpers that io/ (config.json, safetensors headers) and text/ (vocab.json) share, below
 // both: parse_json() turns every syntax error into a FormatError with the caller's prefix and reports a repeated
-// top-level key; read_json_file() reads a file of bounded size and names it; brief_json() quotes a value from anywhere, short and ASCII, for
-// messages. Only io/ and text/ include it, so the core blocks never need nlohmann/json.
+// top-level key, and keeps an integer beyond 64 bits as written; read_json_file() reads a file of bounded size and names
+// it; brief_json() quotes a value from anywhere, short and ASCII, for messages. Only io/ and text/ include it, so the
+// core blocks never need nlohmann/json.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -11,11 +12,36 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "eigenformer/core/bounded_reader.hpp"
 #include "eigenformer/core/error.hpp"
 
 namespace eigenformer {
+
+// An integer literal beyond 64 bits (above 2^64 - 1, or below -2^63) as parse_json keeps it: nlohmann would turn it
+// into a double (18446744073709551617 -> 1.8446744073709552e19), losing the digits that a message must quote, so
+// parse_json stores it as written, in a binary value of this subtype, which no JSON text can produce otherwise. A reader
+// that expects an integer or a string refuses it by its type, brief_json() quotes it as written, and
+// json_integer_beyond_int64() gives its digits.
+inline constexpr std::uint64_t json_big_integer_subtype = 0x6269676e756dULL;  // "bignum"
+
+namespace detail {
+// True for a big integer as parse_json keeps it (json_big_integer_subtype).
+inline bool is_json_big_integer(const nlohmann::json& j) {
+  return j.is_binary() && j.get_binary().has_subtype() && j.get_binary().subtype() == json_big_integer_subtype;
+}
+}  // namespace detail
+
+// The digits of a JSON integer that int64 cannot hold, as the file wrote them: a big integer literal (above), or an
+// unsigned value from 2^63 to 2^64 - 1. "" for any other value. For messages: "n_layer is 18446744073709551617".
+inline std::string json_integer_beyond_int64(const nlohmann::json& j) {
+  if (detail::is_json_big_integer(j))
+    return std::string(j.get_binary().begin(), j.get_binary().end());
+  if (j.is_number_unsigned() && j.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+    return std::to_string(j.get<std::uint64_t>());
+  return "";
+}
 
 namespace detail {
 
@@ -39,6 +65,8 @@ inline void append_brief_json(const nlohmann::json& j, std::string& out, std::si
       append_brief_json(it.value(), out, limit, depth + 1);
     }
     out += array ? ']' : '}';
+  } else if (is_json_big_integer(j)) {
+    out += json_integer_beyond_int64(j);  // digits and a sign, as written
   } else {
     out += j.dump(-1, ' ', /*ensure_ascii=*/true);
   }
@@ -81,7 +109,14 @@ class TopLevelWatcher {
   bool boolean(bool v) { return dom_.boolean(v); }
   bool number_integer(json::number_integer_t v) { return dom_.number_integer(v); }
   bool number_unsigned(json::number_unsigned_t v) { return dom_.number_unsigned(v); }
-  bool number_float(json::number_float_t v, const json::string_t& s) { return dom_.number_float(v, s); }
+  bool number_float(json::number_float_t v, const json::string_t& s) {
+    // nlohmann reports an integer literal that overflows 64 bits as a double, with the literal in s: kept as written.
+    if (s.find_first_not_of("-0123456789") == std::string::npos) {
+      json::binary_t digits(std::vector<std::uint8_t>(s.begin(), s.end()), json_big_integer_subtype);
+      return dom_.binary(digits);
+    }
+    return dom_.number_float(v, s);
+  }
   bool string(json::string_t& v) { return dom_.string(v); }
   bool binary(json::binary_t& v) { return dom_.binary(v); }
   bool start_object(std::size_t n) {
@@ -121,7 +156,8 @@ class TopLevelWatcher {
 
 }  // namespace detail
 
-// Parses `text` as JSON, in time linear in its length. A syntax error, or a number too large for a double ("1e999",
+// Parses `text` as JSON, in time linear in its length. An integer beyond 64 bits is kept as written
+// (json_big_integer_subtype), not rounded to a double. A syntax error, or a number too large for a double ("1e999",
 // which nlohmann reports as out_of_range, not parse_error), throws FormatError(error_prefix + nlohmann's message
 // without its id, cut to 200 characters, since it may quote a long token). `top` notes what the top-level object
 // holds (JsonTopLevel); when top.stopped(), the value returned is null and the caller reports the count.

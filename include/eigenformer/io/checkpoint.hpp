@@ -4,7 +4,9 @@
 // (LoadOptions: prefix, rename, transposed, ignore) and any tensor beyond the parameters.
 // Loading checks, before the model is allocated, that the file could hold the values the config describes
 // (FormatError) and that weights plus KV cache fit the caller's memory budget (RangeError); then every missing,
-// unexpected and wrong-shape tensor is reported in one FormatError naming the file (io/parameters.hpp).
+// unexpected and wrong-shape tensor is reported in one FormatError naming the file (io/parameters.hpp), and the first
+// NaN or infinite value in a RangeError naming its tensor. If the model still cannot be allocated, OutOfMemoryError
+// says what it needs.
 // Saving writes config.json and every parameter under its file name, transposed where the table says, in F32.
 #pragma once
 
@@ -42,9 +44,12 @@ Model load_checkpoint(const std::string& dir, const std::string& config_path, co
                       const CheckpointModel& model_info, const LoadOptions& names, const ModelLoadOptions& load) {
   detail::check_file_can_hold(file, model_info.values, config_path, model_info.sizes);
   check_memory_budget(model_info.memory, load, dir, model_info.name);
-  Model model(config);
-  load_parameters(model, file, names);
-  return model;
+  // A model that passed both checks may still not fit the memory the system gives: say how much it needs.
+  return with_memory_estimate(model_info.memory, dir, "loading " + model_info.name, [&] {
+    Model model(config);
+    load_parameters(model, file, names);
+    return model;
+  });
 }
 
 // Writes DIR/config.json and DIR/model.safetensors: every parameter as names.rename gives it (transposed where

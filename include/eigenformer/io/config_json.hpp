@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <string>
 #include <utility>
 
@@ -20,13 +21,21 @@ class ConfigReader {
   ConfigReader(const nlohmann::json& j, std::string path) : j_(j), path_(std::move(path)), shown_(detail::printable(path_)) {
     if (!j_.is_object()) throw FormatError(shown_ + ": the top level is not a JSON object");
   }
+  // A 64-bit integer. One beyond it (9223372036854775808, 18446744073709551617, -9223372036854775809) is a RangeError
+  // that quotes it as written: never wrapped into a negative count, nor rounded.
   Index integer(const char* key) const {
     const nlohmann::json& v = field(key);
+    const std::string beyond = json_integer_beyond_int64(v);
+    if (!beyond.empty())
+      throw RangeError(shown_ + ": field '" + key + "' is " + detail::brief_json(v, 100) +
+                       "; expected an integer from -9223372036854775808 to 9223372036854775807");
     if (!v.is_number_integer()) throw FormatError(shown_ + ": field '" + key + "' is " + detail::brief_json(v, 100) + "; expected an integer");
     return v.get<Index>();
   }
+  // A number; an integer beyond 64 bits, kept as written by parse_json, is read as the double nearest to it.
   double number(const char* key) const {
     const nlohmann::json& v = field(key);
+    if (detail::is_json_big_integer(v)) return std::strtod(json_integer_beyond_int64(v).c_str(), nullptr);
     if (!v.is_number()) throw FormatError(shown_ + ": field '" + key + "' is " + detail::brief_json(v, 100) + "; expected a number");
     return v.get<double>();
   }

@@ -113,8 +113,10 @@ inline bool hf_gpt2_is_mask_buffer(const std::string& name) {
 
 // Loads DIR/config.json and DIR/model.safetensors. Before the model is allocated: a config describing more values than
 // the file could hold is refused (FormatError), and so is a model whose weights and KV cache (for load.batch x
-// load.context positions) exceed load.memory_budget (RangeError with both figures). Then every missing,
-// unexpected and wrong-shape tensor is listed in one FormatError naming the file.
+// load.context positions) exceed load.memory_budget (RangeError with both figures; checked before the file is mapped).
+// Then every missing, unexpected and wrong-shape tensor is listed in one FormatError naming the file; a NaN or infinite
+// weight is a RangeError naming its tensor; a model that the system cannot give memory for, an OutOfMemoryError with
+// the same figures as the budget's.
 // The name table: our name -> Hugging Face's (rename), the Conv1D weights (transposed), and the file's tensors that
 // are not parameters (ignore): the mask buffers, and lm_head.weight, which load_gpt2 checks against wte.
 inline LoadOptions hf_gpt2_names(const std::string& prefix = "") {
@@ -131,18 +133,19 @@ template <typename Scalar>
 GPT2<Scalar> load_gpt2(const std::string& dir, const ModelLoadOptions& load = {}) {
   const std::string config_path = dir + "/config.json";
   const GPT2Config config = read_gpt2_config(config_path);
-  const SafeTensors file = open_checkpoint(dir);
   CheckpointModel info;
+  info.memory = estimate_gpt2_memory<Scalar>(config, load.batch, load.context, "load_gpt2");
+  info.name = std::string("GPT-2 as ") + detail::scalar_name<Scalar>();
+  check_memory_budget(info.memory, load, dir, info.name);  // from the config alone: before the file is even mapped
+  const SafeTensors file = open_checkpoint(dir);
   info.values = gpt2_parameter_count(config, config_path);
   info.sizes = "n_layer " + std::to_string(config.n_layer) + ", n_embd " + std::to_string(config.n_embd) + ", n_positions " +
                std::to_string(config.n_positions) + " and vocab_size " + std::to_string(config.vocab_size);
-  info.memory = estimate_gpt2_memory<Scalar>(config, load.batch, load.context, "load_gpt2");
-  info.name = std::string("GPT-2 as ") + detail::scalar_name<Scalar>();
   const std::string prefix = file.contains("transformer.wte.weight") ? "transformer." : "";
   GPT2<Scalar> model = load_checkpoint<GPT2<Scalar>>(dir, config_path, config, file, info, hf_gpt2_names(prefix), load);
   if (file.contains("lm_head.weight")) {
     // GPT-2 ties the output projection to wte; a file whose lm_head differs is another model.
-    const Tensor<Scalar> lm_head = file.get<Scalar>("lm_head.weight");
+    const Tensor<Scalar> lm_head = file.get<Scalar>("lm_head.weight", NonFinite::refuse);
     Tensor<Scalar>* wte = nullptr;
     model.visit_parameters([&](const std::string& n, Tensor<Scalar>& t) {
       if (n == "wte.weight") wte = &t;

@@ -3,7 +3,9 @@
 //   - a config must not describe more values than its checkpoint could hold (at least one byte each), so that a few
 //     bytes of JSON never make us allocate terabytes before the file is even compared with the model;
 //   - a model whose weights plus KV cache exceed a caller's budget is refused up front, naming both figures, rather
-//     than killed by the system mid-generation.
+//     than killed by the system mid-generation;
+//   - a model that passes both but still cannot be allocated (std::bad_alloc) is reported with the same figures
+//     (OutOfMemoryError), not as a bare "std::bad_alloc".
 // The figures, for a model loaded into Scalar (an F16 file loaded into float takes 4 bytes a value):
 //   weights  = every parameter and fixed table x sizeof(Scalar)
 //   KV cache = 2 (keys, values) x layers x batch x context x d_model x sizeof(Scalar), per attention that caches
@@ -13,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <initializer_list>
+#include <new>
 #include <string>
 #include <type_traits>
 
@@ -67,9 +70,9 @@ inline std::uint64_t parse_byte_size(const std::string& text, const std::string&
     if (whole > (std::uint64_t(1) << 62) / 10) throw bad("is too large");
     whole = whole * 10 + static_cast<std::uint64_t>(text[i] - '0');
   }
-  double fraction = 0, scale = 0.1;  // the digits after it
+  std::string fraction;  // the digits after it
   if (i < text.size() && text[i] == '.') {
-    for (++i; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits, scale /= 10) fraction += scale * (text[i] - '0');
+    for (++i; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits) fraction += text[i];
   }
   if (digits == 0) throw bad("is not a size");
   std::uint64_t unit = 1;
@@ -83,7 +86,11 @@ inline std::uint64_t parse_byte_size(const std::string& text, const std::string&
   const std::string rest = text.substr(i);
   if (!(rest.empty() || rest == "B" || rest == "b" || (unit > 1 && (rest == "iB" || rest == "ib")))) throw bad("has an unknown unit");
   if (whole > (std::uint64_t(1) << 62) / unit) throw bad("is too large");
-  return whole * unit + static_cast<std::uint64_t>(fraction * static_cast<double>(unit));
+  // floor(0.d1d2...dk x unit), exactly (no double rounding "0.99999999999999999999K" up to a whole KiB): the decimal
+  // fraction times unit by long multiplication from its last digit; what carries past the point is the whole part.
+  std::uint64_t carry = 0;  // below unit <= 2^40, so 9 x unit + carry fits
+  for (auto d = fraction.rbegin(); d != fraction.rend(); ++d) carry = (static_cast<std::uint64_t>(*d - '0') * unit + carry) / 10;
+  return whole * unit + carry;
 }
 
 namespace detail {
@@ -157,13 +164,37 @@ inline void check_file_can_hold(const SafeTensors& file, std::uint64_t values, c
 
 }  // namespace detail
 
+namespace detail {
+// "<total>: <weights> of weights and <cache> of KV cache (batch B x C positions)"
+inline std::string estimate_text(const MemoryEstimate& need) {
+  return format_bytes(need.total_bytes()) + ": " + format_bytes(need.weight_bytes) + " of weights and " + format_bytes(need.cache_bytes) +
+         " of KV cache (batch " + std::to_string(need.batch) + " x " + std::to_string(need.context) + " positions)";
+}
+}  // namespace detail
+
 // Throws RangeError "<where>: loading <what> needs <total>: <weights> of weights and <cache> of KV cache (batch B x
 // C positions); more than the memory budget of <budget>" when options.memory_budget is set and exceeded.
 inline void check_memory_budget(const MemoryEstimate& need, const ModelLoadOptions& options, const std::string& where, const std::string& what) {
   if (options.memory_budget == 0 || need.total_bytes() <= options.memory_budget) return;
-  throw RangeError(where + ": loading " + what + " needs " + format_bytes(need.total_bytes()) + ": " + format_bytes(need.weight_bytes) +
-                   " of weights and " + format_bytes(need.cache_bytes) + " of KV cache (batch " + std::to_string(need.batch) + " x " +
-                   std::to_string(need.context) + " positions); more than the memory budget of " + format_bytes(options.memory_budget));
+  throw RangeError(where + ": loading " + what + " needs " + detail::estimate_text(need) + "; more than the memory budget of " +
+                   format_bytes(options.memory_budget));
+}
+
+// What to throw when a model that passed every check still cannot be allocated (std::bad_alloc while `doing` it,
+// "loading GPT-2 as float"): OutOfMemoryError "<where>: out of memory loading GPT-2 as float, which needs <total>:
+// <weights> of weights and <cache> of KV cache (batch B x C positions)", the figures a memory budget is compared with.
+inline OutOfMemoryError out_of_memory_error(const MemoryEstimate& need, const std::string& where, const std::string& doing) {
+  return OutOfMemoryError(detail::printable(where) + ": out of memory " + doing + ", which needs " + detail::estimate_text(need));
+}
+
+// Runs f() and returns what it returns; a std::bad_alloc inside becomes out_of_memory_error(need, where, doing).
+template <typename F>
+decltype(auto) with_memory_estimate(const MemoryEstimate& need, const std::string& where, const std::string& doing, F&& f) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    throw out_of_memory_error(need, where, doing);
+  }
 }
 
 }  // namespace eigenformer

@@ -3,8 +3,9 @@
 // in one FormatError, as CTranslate2's ModelSpec.validate does, then copies (converting the dtype):
 //   "gpt2/model.safetensors: 3 problems loading GPT2: missing 'h.11.ln_2.weight'; unexpected 'lm_head.bias';
 //    'wpe.weight' is [512, 768], expected [1024, 768]"   (one line; names as they are in the file)
-// Traps: only file names under `prefix` can be unexpected; `ignore` sees the full file name; nothing is
-// written into the block unless the whole check passes.
+// Then each value is checked to be finite as it is copied: a NaN or an infinity is a RangeError naming the tensor and
+// the element. Traps: only file names under `prefix` can be unexpected; `ignore` sees the full file name; nothing is
+// written into the block unless the whole check passes (a non-finite value stops the copy half-way).
 #pragma once
 
 #include <cstdint>
@@ -54,7 +55,8 @@ inline std::string problems_message(const std::vector<std::string>& problems, co
 
 }  // namespace detail
 
-// Fills every parameter of `block` from `file`; throws one FormatError listing every problem first.
+// Fills every parameter of `block` from `file`; throws one FormatError listing every problem first, and RangeError
+// for the first value that is not finite.
 template <typename Block>
 void load_parameters(Block& block, const SafeTensors& file, const LoadOptions& options = {}) {
   std::vector<std::string> missing, wrong_shape, unexpected;
@@ -82,13 +84,15 @@ void load_parameters(Block& block, const SafeTensors& file, const LoadOptions& o
   problems.insert(problems.end(), wrong_shape.begin(), wrong_shape.end());
   if (!problems.empty()) throw detail::file_error<FormatError>(file.path(), detail::problems_message(problems, options.what));
 
+  // A NaN or infinite weight is refused by name as it is read (NonFinite::refuse): a model would run with it and emit
+  // garbage (greedy decoding picks token 0 forever).
   block.visit_parameters([&](const std::string& name, auto& tensor) {
     const std::string in_file = detail::file_name_of(name, options);
     if (!(options.transposed && options.transposed(name))) {
-      file.read_into(in_file, tensor.view());
+      file.read_into(in_file, tensor.view(), NonFinite::refuse);
       return;
     }
-    auto stored = file.template get<typename std::remove_reference_t<decltype(tensor)>::value_type>(in_file);  // [in, out]
+    auto stored = file.template get<typename std::remove_reference_t<decltype(tensor)>::value_type>(in_file, NonFinite::refuse);  // [in, out]
     tensor.matrix() = stored.matrix().transpose();
   });
 }

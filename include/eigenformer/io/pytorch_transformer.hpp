@@ -127,32 +127,34 @@ inline TransformerConfig read_transformer_config(const std::string& path) { retu
 // Loads DIR/config.json and DIR/model.safetensors (F32, F16, BF16 or F64) into a Transformer<Scalar>. Before the model
 // is allocated: a config describing more values than the file could hold is refused (FormatError), and so is a model
 // whose weights and KV cache (load.batch sources of load.context positions) exceed load.memory_budget (RangeError with
-// both figures). Every missing, unexpected and wrong-shape tensor is reported in one message; the sinusoid buffer
-// must match ours.
+// both figures; checked before the file is mapped). Every missing, unexpected and wrong-shape tensor is reported in one
+// message; a NaN or infinite value (a weight or the sinusoid buffer) is a RangeError naming its tensor; the sinusoid
+// buffer must match ours; a model that the system cannot give memory for is an OutOfMemoryError with the figures.
 template <typename Scalar>
 Transformer<Scalar> load_transformer(const std::string& dir, const ModelLoadOptions& load = {}) {
   const std::string config_path = dir + "/config.json";
   const TransformerConfig config = read_transformer_config(config_path);
-  const SafeTensors file = open_checkpoint(dir);
   CheckpointModel info;
+  info.memory = estimate_transformer_memory<Scalar>(config, load.batch, load.context, "load_transformer");
+  info.name = std::string("the Seq2SeqTransformer as ") + detail::scalar_name<Scalar>();
+  check_memory_budget(info.memory, load, dir, info.name);  // from the config alone: before the file is even mapped
+  const SafeTensors file = open_checkpoint(dir);
   info.values = transformer_value_count(config, config_path);
   info.sizes = "d_model " + std::to_string(config.d_model) + ", dim_feedforward " + std::to_string(config.d_ff) + ", " +
                std::to_string(config.num_encoder_layers) + " + " + std::to_string(config.num_decoder_layers) + " layers, vocabularies " +
                std::to_string(config.src_vocab_size) + " and " + std::to_string(config.tgt_vocab_size) + " and max_len " +
                std::to_string(config.max_len);
-  info.memory = estimate_transformer_memory<Scalar>(config, load.batch, load.context, "load_transformer");
-  info.name = std::string("the Seq2SeqTransformer as ") + detail::scalar_name<Scalar>();
   Transformer<Scalar> model = load_checkpoint<Transformer<Scalar>>(dir, config_path, config, file, info, pytorch_transformer_names(), load);
 
   // The tutorial keeps its sinusoid table in the state dict; a model trained with another table would decode
   // garbage here, so it must be ours (to float32 rounding), and as long as max_len says.
   const std::string buffer = pytorch_position_buffer();
   if (!file.contains(buffer)) throw FormatError(file.path() + ": missing '" + buffer + "' (the sinusoid table)");
-  const Tensor<double> table = file.get<double>(buffer);
+  const Tensor<double> table = file.get<double>(buffer, NonFinite::refuse);
   check_shape(file.path() + ": tensor '" + buffer + "'", "it", table.shape(), {config.max_len, 1, config.d_model}, "max_len, 1, d_model");
   const Tensor<Scalar>& ours = model.position_table();
   for (Index i = 0; i < ours.size(); ++i)
-    if (std::abs(table[i] - static_cast<double>(ours[i])) > 1e-5)
+    if (!(std::abs(table[i] - static_cast<double>(ours[i])) <= 1e-5))
       throw FormatError(file.path() + ": '" + buffer + "' differs from the sinusoidal table at position " + std::to_string(i / config.d_model) +
                         ", column " + std::to_string(i % config.d_model) + " (" + std::to_string(table[i]) + " vs " +
                         std::to_string(static_cast<double>(ours[i])) + "); only the standard sinusoid is supported");

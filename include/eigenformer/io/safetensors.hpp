@@ -45,6 +45,10 @@ namespace eigenformer {
 
 enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
 
+// What a read checks of the values themselves: nothing beyond conversion (allow), or that every value is finite
+// (refuse NaN and the infinities, as a model's weights must be; an F64 value too large for float counts as infinite).
+enum class NonFinite { allow, refuse };
+
 namespace detail {
 
 // The one dtype table: safetensors name and bytes per element.
@@ -186,21 +190,88 @@ void store_element(T x, unsigned char* p) {
   else std::memcpy(p, &x, sizeof(T));
 }
 
-// n elements of dtype `Src` at `bytes` into `out`, converted; throws RangeError "<where>element i is ...".
-template <typename Src, typename Dst>
-void convert_from_bytes(const unsigned char* bytes, Index n, Dst* out, const std::string& where, Index first = 0) {
-  if constexpr (std::is_same_v<Src, Dst> && !std::is_same_v<Dst, bool>) {
-    if (n > 0) std::memcpy(out, bytes, static_cast<std::size_t>(n) * sizeof(Dst));
+// The unsigned integer as wide as a floating type, and the bits of its exponent: all ones for NaN and the infinities.
+template <typename T> struct FloatBits;
+template <> struct FloatBits<float> { using U = std::uint32_t; static constexpr U exponent = 0x7f800000u; };
+template <> struct FloatBits<double> { using U = std::uint64_t; static constexpr U exponent = 0x7ff0000000000000ull; };
+template <> struct FloatBits<Eigen::half> { using U = std::uint16_t; static constexpr U exponent = 0x7c00u; };
+template <> struct FloatBits<Eigen::bfloat16> { using U = std::uint16_t; static constexpr U exponent = 0x7f80u; };
+
+// The index of the first NaN or infinity among the n values of T at `from` (bytes, possibly unaligned), or -1 (always
+// -1 for integer and bool types); with Copy, each value is also stored to `to` as it is read, so that a file's values
+// are copied and checked in one pass. A value is not finite when its exponent bits are all ones: they are tested 64
+// values at a time, a loop of fixed length that the compiler vectorises even at -O2, so that the check costs little
+// beside the copy (measured: docs/reliability.md). The first loop stops at the block that holds a bad value; the
+// second finds which value it was, copying the rest when there is none.
+template <typename T, bool Copy>
+Index scan_finite(const unsigned char* __restrict from, T* __restrict to, Index n) {  // __restrict: no runtime alias check
+  if constexpr (std::is_integral_v<T>) {
+    if constexpr (Copy) std::memcpy(to, from, static_cast<std::size_t>(n) * sizeof(T));
+    return -1;
   } else {
-    constexpr std::size_t size = std::is_same_v<Src, bool> ? 1 : sizeof(Src);
-    for (Index i = 0; i < n; ++i) {
-      const Src x = load_element<Src>(bytes + static_cast<std::size_t>(i) * size);
-      if (!convert_value(x, out[i])) throw RangeError(conversion_message(where, first + i, x, DTypeOf<Dst>::value));
+    using U = typename FloatBits<T>::U;
+    constexpr U exponent = FloatBits<T>::exponent;
+    constexpr Index block = 64;
+    const auto at = [&](Index i) {
+      U u;
+      std::memcpy(&u, from + static_cast<std::size_t>(i) * sizeof(U), sizeof(U));
+      if constexpr (Copy) std::memcpy(static_cast<void*>(to + i), &u, sizeof(U));  // T is trivially copyable (asserted above)
+      return u;
+    };
+    Index i = 0;
+    for (; i + block <= n; i += block) {
+      U bad = 0;  // nonzero once a value of the block has every exponent bit set
+      for (Index k = 0; k < block; ++k) bad |= static_cast<U>((at(i + k) & exponent) == exponent);
+      if (bad) break;
+    }
+    for (; i < n; ++i)
+      if ((at(i) & exponent) == exponent) return i;
+    return -1;
+  }
+}
+
+// "<where>element 3 is nan; expected a finite number", or, for a finite value that Dst cannot hold (an F64 1e300 read
+// as float), "<where>element 3 is 1e+300, which F32 cannot hold (it would be inf)".
+template <typename Src>
+std::string non_finite_message(const std::string& where, Index element, Src x, DType to) {
+  const bool finite_in_file = std::isfinite(static_cast<double>(x));
+  return where + "element " + std::to_string(element) + " is " + value_str(x) +
+         (finite_in_file ? ", which " + std::string(dtype_entry(to).name) + " cannot hold (it would be inf)" : "; expected a finite number");
+}
+
+// n elements of dtype `Src` at `bytes` into `out`, converted; throws RangeError "<where>element i is ...". With
+// NonFinite::refuse, each block of values is checked as soon as it is converted, while it is still in cache.
+template <typename Src, typename Dst>
+void convert_from_bytes(const unsigned char* bytes, Index n, Dst* out, const std::string& where, Index first = 0,
+                        NonFinite non_finite = NonFinite::allow) {
+  constexpr std::size_t size = std::is_same_v<Src, bool> ? 1 : sizeof(Src);
+  const bool check = non_finite == NonFinite::refuse && !std::is_integral_v<Dst>;
+  const auto refuse = [&](Index i) {  // value i of the file is not finite, or not as Dst
+    throw RangeError(non_finite_message(where, first + i, load_element<Src>(bytes + static_cast<std::size_t>(i) * size), DTypeOf<Dst>::value));
+  };
+  if constexpr (std::is_same_v<Src, Dst> && !std::is_same_v<Dst, bool>) {
+    if (!check) {
+      if (n > 0) std::memcpy(out, bytes, static_cast<std::size_t>(n) * sizeof(Dst));
+    } else if (const Index bad = scan_finite<Dst, /*Copy=*/true>(bytes, out, n); bad >= 0) {
+      refuse(bad);
+    }
+  } else {
+    // Converted 1024 values at a time, each block checked while it is still in the L1 cache.
+    const Index block = check ? 1024 : std::max<Index>(n, 1);
+    for (Index b = 0; b < n; b += block) {
+      const Index m = std::min(block, n - b);
+      for (Index i = b; i < b + m; ++i) {
+        const Src x = load_element<Src>(bytes + static_cast<std::size_t>(i) * size);
+        if (!convert_value(x, out[i])) throw RangeError(conversion_message(where, first + i, x, DTypeOf<Dst>::value));
+      }
+      if (check)
+        if (const Index bad = scan_finite<Dst, /*Copy=*/false>(reinterpret_cast<const unsigned char*>(out + b), nullptr, m); bad >= 0) refuse(b + bad);
     }
   }
 }
 
-// A JSON integer >= 0 (nlohmann keeps "-0" signed), for shapes and offsets.
+// A JSON integer from 0 to 2^64 - 1 (nlohmann keeps "-0" signed), for shapes and offsets. One beyond 2^64 - 1 is false,
+// and the message quotes it as written (brief_json; parse_json keeps it so), never wrapped or rounded.
 inline bool json_count(const nlohmann::json& j, std::uint64_t& out) {
   if (j.is_number_unsigned()) {
     out = j.get<std::uint64_t>();
@@ -245,7 +316,8 @@ class SafeTensors {
   // alone would allow almost two million entries.
   static constexpr std::uint64_t max_tensors = std::uint64_t(1) << 18;
 
-  // Maps the file and validates all of it; throws IoError (cannot open or map) or FormatError (malformed).
+  // Maps the file and validates all of it; throws IoError (cannot open or map), OutOfMemoryError (no address space left
+  // to map it) or FormatError (malformed).
   // release_after_read: drop each tensor's mapped pages as soon as it has been read (in 4 MiB steps), so that
   // loading a model never holds the file and the model in memory at once; reading a tensor again re-reads the file.
   explicit SafeTensors(const std::string& path, bool release_after_read = false) : path_(path), release_after_read_(release_after_read) {
@@ -258,8 +330,12 @@ class SafeTensors {
     }
     void* map = ::mmap(nullptr, static_cast<std::size_t>(file_bytes), PROT_READ, MAP_PRIVATE, fd, 0);
     if (map == MAP_FAILED) {
+      // ENOMEM: the address space (ulimit -v) has no room for the file; said as out of memory, with the size.
+      const int err = errno;
       const IoError e = io_error("cannot map into memory");
       ::close(fd);
+      if (err == ENOMEM)
+        throw detail::file_error<OutOfMemoryError>(path_, "cannot map its " + std::to_string(file_bytes) + " bytes into memory: " + std::strerror(err));
       throw e;
     }
     ::close(fd);  // the mapping stays valid
@@ -321,16 +397,17 @@ class SafeTensors {
   std::uint64_t data_bytes() const { return data_bytes_; }
 
   // A tensor converted to Scalar (double, float, Eigen::half, Eigen::bfloat16, std::int64_t ... bool).
-  // Integer targets must hold each value exactly, else RangeError.
+  // Integer targets must hold each value exactly, else RangeError. NonFinite::refuse: a NaN or infinite value (or one
+  // that overflows Scalar) is a RangeError naming the tensor and the element, as loading a model's weights requires.
   template <typename Scalar>
-  Tensor<Scalar> get(const std::string& name) const {
+  Tensor<Scalar> get(const std::string& name, NonFinite non_finite = NonFinite::allow) const {
     Tensor<Scalar> t(info(name).shape);
-    read_into<Scalar>(name, t.view());
+    read_into<Scalar>(name, t.view(), non_finite);
     return t;
   }
   // The same into caller-owned memory whose shape must equal the tensor's.
   template <typename Scalar>
-  void read_into(const std::string& name, TensorView<Scalar> out) const {
+  void read_into(const std::string& name, TensorView<Scalar> out, NonFinite non_finite = NonFinite::allow) const {
     static_assert(!std::is_const_v<Scalar>, "read_into writes: pass a TensorView<Scalar>, not TensorView<const Scalar>");
     (void)detail::DTypeOf<Scalar>::value;  // Scalar must be one of the types a dtype holds
     const TensorInfo& t = info(name);
@@ -345,7 +422,7 @@ class SafeTensors {
       const unsigned char* from = bytes + static_cast<std::size_t>(first) * element;
       detail::visit_dtype(t.dtype, [&](auto tag) {
         using Src = typename decltype(tag)::type;
-        detail::convert_from_bytes<Src>(from, n, out.data() + first, detail::printable(path_) + ": tensor " + quote(name) + " ", first);
+        detail::convert_from_bytes<Src>(from, n, out.data() + first, detail::printable(path_) + ": tensor " + quote(name) + " ", first, non_finite);
       });
       if (release_after_read_) release(from, static_cast<std::size_t>(n) * element);
     }
@@ -450,7 +527,7 @@ class SafeTensors {
       std::uint64_t d = 0;
       if (!detail::json_count(shape[i], d))
         throw format_error(tensor + ": shape dimension " + std::to_string(i) + " is " + detail::brief_json(shape[i]) +
-                           "; expected a non-negative integer");
+                           "; expected an integer from 0 to 18446744073709551615");
       dims.push_back(d);
     }
     std::string dims_str = "[";
@@ -481,7 +558,7 @@ class SafeTensors {
     if (!offsets.is_array() || offsets.size() != 2 || !detail::json_count(offsets[0], info.begin) ||
         !detail::json_count(offsets[1], info.end))
       throw format_error(tensor + ": \"data_offsets\" is " + detail::brief_json(offsets) +
-                         "; expected two non-negative integers [begin, end]");
+                         "; expected two integers [begin, end] from 0 to 18446744073709551615");
     const std::string range = "[" + std::to_string(info.begin) + ", " + std::to_string(info.end) + "]";
     if (info.begin > info.end) throw format_error(tensor + " has data_offsets " + range + ", which begin after they end");
     if (info.end - info.begin != nbytes)

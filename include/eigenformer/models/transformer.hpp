@@ -74,10 +74,16 @@ struct TransformerConfig {
       throw RangeError(where + ": d_model " + std::to_string(d_model) + " is not a multiple of nhead " + std::to_string(num_heads));
     if (!(layer_norm_eps >= 0)) throw RangeError(where + ": layer_norm_eps is " + std::to_string(layer_norm_eps) + "; expected >= 0");
     if (!(dropout >= 0 && dropout < 1)) throw RangeError(where + ": dropout is " + detail::number_text(dropout) + "; expected 0 <= dropout < 1");
-    for (auto [id, name] : {std::pair{bos_id, "bos_id"}, std::pair{eos_id, "eos_id"}, std::pair{pad_id, "pad_id"}})
+    // Both sides read the specials: a source is BOS, ids, EOS, padded with pad_id (translate, beam_search, Seq2SeqBatch),
+    // and a target starts with BOS and ends at EOS. So each must be an id of both vocabularies.
+    for (auto [id, name] : {std::pair{bos_id, "bos_id"}, std::pair{eos_id, "eos_id"}, std::pair{pad_id, "pad_id"}}) {
       if (id < 0 || id >= tgt_vocab_size)
         throw RangeError(where + ": " + name + " " + std::to_string(id) + " is outside the target vocabulary [0, " +
                          std::to_string(tgt_vocab_size) + ")");
+      if (id >= src_vocab_size)
+        throw RangeError(where + ": " + name + " " + std::to_string(id) + " is outside the source vocabulary [0, " +
+                         std::to_string(src_vocab_size) + "); sources hold BOS, EOS and padding too");
+    }
   }
 
   EncoderLayerConfig encoder_layer() const { return {d_model, num_heads, d_ff, activation, norm_first, layer_norm_eps, dropout}; }
