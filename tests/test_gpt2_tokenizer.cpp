@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/allocations.hpp"
 #include "support/gpt2_tokenizer.hpp"
 #include "support/temp_file.hpp"
 
@@ -18,6 +19,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -428,4 +430,126 @@ TEST_CASE("GPT2Tokenizer: tokens, lines and file names quoted in messages are es
   // A merges.txt line with an escape sequence and a file name with one.
   CHECK_THROWS_WITH_AS(GPT2Tokenizer::from_text(good, "#version: 0.2\n\x1b[2J\x1b[H x y\n", {}, "v", "dir\x1b]0;x\x07/merges.txt"),
                        "dir\\u001b]0;x\\u0007/merges.txt:2: \"\\u001b[2J\\u001b[H x y\" is not two tokens separated by one space", FormatError);
+}
+
+// Issue 13, item 7: one long piece (10 MB of letters without a space) took about 100 bytes of memory per byte in the
+// BPE. Pieces over detail::gpt2_heap_bpe_max_bytes now go through detail::bpe_long_piece, in linear memory.
+namespace {
+
+// The real files' rules, read again: the detail functions take a Gpt2Vocabulary.
+const detail::Gpt2Vocabulary& real_vocabulary() {
+  static const detail::Gpt2Vocabulary v = [] {
+    (void)gpt2();  // fails the test, with what to do, if the files are missing
+    const auto read = [](const std::string& path) {
+      std::ifstream in(path, std::ios::binary);
+      return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    };
+    detail::Gpt2Vocabulary r;
+    detail::parse_gpt2_vocab(read(gpt2_dir + "/vocab.json"), "vocab.json", r);
+    detail::parse_gpt2_merges(read(gpt2_dir + "/merges.txt"), "merges.txt", "vocab.json", r);
+    return r;
+  }();
+  return v;
+}
+
+Ids heap_bpe(const detail::Gpt2Vocabulary& v, std::string_view piece) {
+  detail::Gpt2EncodeScratch s;
+  Ids out;
+  detail::bpe_piece(v, piece, s, out);
+  return out;
+}
+Ids long_bpe(const detail::Gpt2Vocabulary& v, std::string_view piece) {
+  detail::Gpt2LongPieceScratch s;
+  Ids out;
+  detail::bpe_long_piece(v, piece, s, out);
+  return out;
+}
+
+// Words longer than the heap's limit, each one piece: a run of one letter, random letters, random CJK ideographs,
+// digits, punctuation, and white space at the end of the text.
+std::vector<std::string> long_words(std::size_t bytes) {
+  std::uint32_t state = 12345;
+  const auto next = [&] { return state = state * 1664525u + 1013904223u; };  // a fixed sequence, no <random> needed
+  std::vector<std::string> words(6);
+  words[0].assign(bytes, 'a');
+  while (words[1].size() < bytes) words[1] += static_cast<char>('a' + (next() >> 8) % 26);
+  while (words[2].size() < bytes) words[2] += detail::utf8_encode(0x4E00 + (next() >> 8) % 0x5000);
+  while (words[3].size() < bytes) words[3] += static_cast<char>('0' + (next() >> 8) % 10);
+  while (words[4].size() < bytes) words[4] += "!?.,;:-()"[(next() >> 8) % 9];
+  words[5].assign(bytes, ' ');
+  return words;
+}
+
+}  // namespace
+
+TEST_CASE("bpe_long_piece: gpt-3-encoder's ids on every case, piece by piece (issue 13)") {
+  const detail::Gpt2Vocabulary& v = real_vocabulary();
+  check_every_case(
+      [&](const nlohmann::json& c) {
+        const std::string text = c.at("text").get<std::string>();
+        Ids ids;
+        for (const std::string_view piece : gpt2_pretokenize(text)) {
+          const Ids p = long_bpe(v, piece);
+          ids.insert(ids.end(), p.begin(), p.end());
+        }
+        return ids;
+      },
+      plain_ids_of);  // "<|endoftext|>" as plain text, as gpt2_pretokenize cuts it
+}
+
+TEST_CASE("GPT2Tokenizer: a word longer than the heap's limit has bpe_piece's ids and decodes back (issue 13)") {
+  const detail::Gpt2Vocabulary& v = real_vocabulary();
+  const GPT2Tokenizer& tok = gpt2();
+  for (const std::string& word : long_words(detail::gpt2_heap_bpe_max_bytes + 1001)) {
+    const std::string start = word.substr(0, 12);
+    CAPTURE(start);
+    REQUIRE(gpt2_pretokenize(word).size() == 1);
+    const Ids ids = tok.encode(word);
+    CHECK(ids == heap_bpe(v, word));  // bpe_piece: gpt-3-encoder's ids on every case above
+    CHECK(tok.decode(ids) == word);
+  }
+  // Short runs of one byte, where left-to-right without overlaps matters most: both ways agree at every length.
+  for (const char c : {'a', ' ', '!', '0', '\n'})
+    for (std::size_t n = 1; n <= 200; ++n) {
+      const std::string run(n, c);
+      CHECK(long_bpe(v, run) == heap_bpe(v, run));
+    }
+}
+
+TEST_CASE("bpe_long_piece: merges follow encoder.py on a small vocabulary, out-of-order rules too (issue 13)") {
+  // As "merges follow encoder.py" above: "a a" (rank 0), "ab a" (rank 1, listed before the rule that makes "ab"),
+  // "a b" (rank 2). Both ways, and through encode() on a run longer than the heap's limit.
+  TempFile vocab(tiny_vocab({"aa", "ab", "aba"}).dump());
+  TempFile merges("#version: 0.2\na a\nab a\na b\n");
+  const GPT2Tokenizer tok = GPT2Tokenizer::load(vocab.path(), merges.path());
+  detail::Gpt2Vocabulary v;
+  detail::parse_gpt2_vocab(tiny_vocab({"aa", "ab", "aba"}).dump(), "vocab.json", v);
+  detail::parse_gpt2_merges("#version: 0.2\na a\nab a\na b\n", "merges.txt", "vocab.json", v);
+  const std::int64_t a = 'a', aa = 256, ab = 257, aba = 258;
+  CHECK(long_bpe(v, "aaa") == Ids{aa, a});
+  CHECK(long_bpe(v, "aaaaa") == Ids{aa, aa, a});
+  CHECK(long_bpe(v, "ababa") == Ids{ab, aba});  // every (a, b) first, then (ab, a)
+  const std::size_t n = detail::gpt2_heap_bpe_max_bytes + 1;  // odd: pairs from the left, one "a" left over
+  Ids want(n / 2, aa);
+  want.push_back(a);
+  CHECK(tok.encode(std::string(n, 'a')) == want);
+  std::string abab;
+  while (abab.size() < n) abab += "ababa";
+  CHECK(tok.encode(abab) == heap_bpe(v, abab));
+}
+
+TEST_CASE("GPT2Tokenizer: one long word takes a few bytes of memory per byte, not about 100 (issue 13)") {
+  if (eigenformer::testing::new_bytes_in_use() < 0) return;  // no malloc_usable_size: nothing to measure with
+  const GPT2Tokenizer& tok = gpt2();
+  // The worst case of the old BPE: one repeated letter (101 bytes per byte at 1 MiB); and random letters.
+  for (const std::size_t bytes : {std::size_t(1) << 20, std::size_t(1) << 18}) {
+    const std::string word = bytes == (std::size_t(1) << 20) ? std::string(bytes, 'a') : long_words(bytes)[1];
+    const long long before = eigenformer::testing::new_bytes_in_use();
+    eigenformer::testing::reset_peak_new_bytes();
+    const Ids ids = tok.encode(word);
+    const double per_byte = static_cast<double>(eigenformer::testing::peak_new_bytes() - before) / static_cast<double>(bytes);
+    CAPTURE(bytes);
+    CAPTURE(per_byte);
+    CHECK(per_byte < 32);  // the text's characters (4), the BPE's symbols (8) and pairs (<= 16), the ids
+  }
 }

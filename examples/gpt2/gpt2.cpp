@@ -2,7 +2,7 @@
 //   gpt2 --model DIR --prompt "text" [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]
 //        [--repetition-penalty R] [--seed S] [--threads N] [--memory-budget 2G] [--dtype f32|bf16|int8]
 //   gpt2 --model DIR --prompt-ids "15496 995" --output-ids      ids in, ids out (no tokenizer needed)
-//   gpt2 --model DIR --tokenize-file PATH                        the ids of a file's exact bytes (at most 16 MiB)
+//   gpt2 --model DIR --tokenize-file PATH                        the ids of a file's exact bytes (at most 64 MiB)
 //   gpt2 --init-random DIR --tokenizer-dir .deps/gpt2            a random-weight checkpoint, for trying things out
 //   gpt2 train --text FILE --output DIR [--init DIR] [...]       train one on a text (gpt2_trainer.hpp, docs/gpt2_training.md)
 //   gpt2 --model DIR --prompt "text" --explain page.html [--dump-activations acts.safetensors]

@@ -54,9 +54,9 @@ inline std::vector<std::int64_t> parse_ids(const std::string& text, Index vocab_
   return ids;
 }
 
-// The largest file --tokenize-file reads (16 MiB), checked as it is read: the tokenizer needs about 100 bytes of memory
-// per byte of one long word (issue 13).
-inline constexpr std::uint64_t max_tokenize_file_bytes = std::uint64_t(16) << 20;
+// The largest file --tokenize-file reads (64 MiB), checked as it is read: encoding one long word takes 21 to 26 bytes
+// of memory per byte, ids included (1.4 GB for 64 MiB; docs/reliability.md), what 16 MiB took before (issue 13).
+inline constexpr std::uint64_t max_tokenize_file_bytes = std::uint64_t(64) << 20;
 
 // --tokenize-file's bytes: a regular file of at most max_tokenize_file_bytes (IoError or FormatError naming it).
 inline std::string read_tokenize_file(const std::string& path) {

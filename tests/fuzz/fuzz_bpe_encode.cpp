@@ -1,7 +1,8 @@
 // fuzz_bpe_encode: GPT2Tokenizer::encode on arbitrary bytes, with the real GPT-2 vocabulary. Invalid UTF-8 must be
 // refused with a FormatError; valid text must come back from decode_bytes exactly (with and without
-// "<|endoftext|>" as a special token), the piece cache must not change the ids, and streaming the ids through a
-// StreamingDecoder must give what decode() gives.
+// "<|endoftext|>" as a special token), the piece cache must not change the ids, both BPE functions (bpe_piece,
+// bpe_long_piece) must give the same ids on every piece, and streaming the ids through a StreamingDecoder must give
+// what decode() gives.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -29,6 +30,7 @@ const GPT2Tokenizer& uncached() {
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   (void)fuzz::gpt2_tokenizer();
   (void)uncached();
+  (void)fuzz::gpt2_vocabulary();
   return 0;
 }
 
@@ -48,6 +50,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     fuzz::require(valid, "invalid UTF-8 is refused");
     fuzz::require(uncached().encode(text, options) == ids, "the piece cache does not change the ids");
+    if (!special) gpt2_pretokenize(text, [](std::string_view piece) { fuzz::require_same_bpe(fuzz::gpt2_vocabulary(), piece); });
     fuzz::require(tokenizer.decode_bytes(ids) == text, "decode_bytes(encode(text)) == text");
     const std::string decoded = tokenizer.decode(ids);
     fuzz::require(decoded == text, "decode(encode(text)) == text for valid UTF-8");

@@ -8,11 +8,18 @@ invalid UTF-8, ...). The files are committed; run this again after changing it, 
     python3 tests/fuzz/make_corpus.py          # needs .deps/gpt2 (./setup.sh) for the slice of the real vocabulary
 
 It replaces the whole corpus directory of each target, so a corpus grown by fuzzing is never committed by accident.
+
+    python3 tests/fuzz/make_corpus.py --large TARGET DIR
+
+writes TARGET's large seeds (megabytes, generated, never committed) into DIR instead; tools/fuzz.sh does this for
+each run.
 """
 import json
 import os
+import random
 import shutil
 import struct
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORPUS = os.path.join(ROOT, "tests", "fuzz", "corpus")
@@ -391,7 +398,57 @@ def translator_cli_corpus():
         write(name + ".args", argv(*args))
 
 
+# --- large seeds, written at run time ------------------------------------------------------------------------------
+
+def large_seeds(name, directory):
+    """Inputs of realistic size for one target, a megabyte or so for the JSON readers, written into `directory`.
+    tools/fuzz.sh runs the target once over them, under its time limits, before fuzzing (they are generated, never
+    committed). Each one is valid, so that it goes deep into the reader. Returns how many were written."""
+    written = []
+
+    def write(file_name, data):
+        data = data.encode("utf-8") if isinstance(data, str) else data
+        with open(os.path.join(directory, "large_" + file_name), "wb") as f:
+            f.write(data)
+        written.append(file_name)
+
+    rng = random.Random(13)
+    if name == "safetensors":
+        # 15,000 one-byte tensors (a header of 1 MB; GPT-2 small has about 150 tensors, a 70B Llama 723 in all).
+        n = 15000
+        write("many_tensors.safetensors", safetensors({f"h.{i}.w": entry("U8", [1], i, i + 1) for i in range(n)}, bytes(n)))
+        write("long_metadata.safetensors", safetensors({"__metadata__": {"notes": "x" * 1000000}, "a": entry("F32", [1], 0, 4)}, bytes(4)))
+    elif name in ("gpt2_config", "translator_config"):
+        # A config with label maps of 20,000 classes, about 1 MB (Hugging Face's largest configs are such maps).
+        fixture = (os.path.join(FIXTURES, "gpt2", "gpt2_small_config.json") if name == "gpt2_config"
+                   else os.path.join(FIXTURES, "translator", "pre_gelu_1layer", "config.json"))
+        config = json.loads(read(fixture))
+        config["id2label"] = {str(i): f"LABEL_{i}" for i in range(20000)}
+        config["label2id"] = {f"LABEL_{i}": i for i in range(20000)}
+        write("label_maps.json", json.dumps(config, indent=1))
+    elif name == "tokenizer_files":
+        vocab_path, merges_path = os.path.join(GPT2_DIR, "vocab.json"), os.path.join(GPT2_DIR, "merges.txt")
+        if os.path.exists(vocab_path) and os.path.exists(merges_path):  # the real files, 1.5 MB
+            write("gpt2.bin", read(vocab_path) + b"\0" + read(merges_path))
+    elif name == "bpe_encode":
+        # Words over the 16 KiB that bpe_piece takes (longer ones go to bpe_long_piece), and 16 KB of prose.
+        n = 20000
+        write("word_one_letter.txt", "a" * n)
+        write("word_letters.txt", "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(n)))
+        write("word_cjk.txt", "".join(chr(0x4E00 + rng.randrange(0x5000)) for _ in range(n // 3)))
+        write("word_digits.txt", "".join(rng.choice("0123456789") for _ in range(n)))
+        write("spaces.txt", "x" + " " * n)
+        words = ["the", "tokenizer", "of", "GPT-2,", "it's", "caf\u00e9", "\u4e2d\u6587", "2024", "\n\n", "\U0001F600"]
+        write("prose.txt", " ".join(rng.choice(words) for _ in range(3000)))
+    elif name == "decode":
+        write("many_ids.bin", b"\x00" + b"".join(struct.pack("<H", rng.randrange(50257)) for _ in range(30000)))
+    return len(written)
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--large":
+        print(large_seeds(sys.argv[2], sys.argv[3]))
+        sys.exit(0)
     safetensors_corpus()
     gpt2_config_corpus()
     translator_config_corpus()

@@ -13,6 +13,7 @@
 #include <utf8proc.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,13 +55,20 @@ inline Gpt2CharClass gpt2_char_class(char32_t cp) {
 
 namespace detail {
 
+// One character of the text in 4 bytes (the pre-tokenizer holds one per character of the text it cuts, so a text
+// of n bytes takes at most 4n bytes here): its code point (21 bits), its class and its UTF-8 length - 1. Pieces
+// are cut at byte offsets found by adding up the lengths, so no offset is stored.
 struct Gpt2Char {
-  std::size_t offset;  // of its first byte in the text
-  char32_t cp;
-  Gpt2CharClass cls;
+  std::uint32_t packed;  // code point << 4 | (length - 1) << 2 | class
+
+  Gpt2Char(char32_t code_point, std::size_t length, Gpt2CharClass cls)
+      : packed(static_cast<std::uint32_t>(code_point) << 4 | static_cast<std::uint32_t>(length - 1) << 2 | static_cast<std::uint32_t>(cls)) {}
+  char32_t cp() const { return packed >> 4; }
+  std::size_t length() const { return ((packed >> 2) & 3u) + 1; }
+  Gpt2CharClass cls() const { return static_cast<Gpt2CharClass>(packed & 3u); }
 };
 
-// Decodes `text` into `chars` (plus a sentinel holding text.size()); throws FormatError
+// Decodes `text` into `chars` (plus a sentinel of class `other`); throws FormatError
 // "<where>: invalid UTF-8 at byte <base + i> ..." at the first ill-formed sequence.
 inline void decode_for_pretokenizer(std::string_view text, const std::string& where, std::size_t base,
                                     std::vector<Gpt2Char>& chars) {
@@ -70,7 +78,7 @@ inline void decode_for_pretokenizer(std::string_view text, const std::string& wh
   while (pos < text.size()) {
     const unsigned char b = static_cast<unsigned char>(text[pos]);
     if (b < 0x80) {  // ASCII, most of most text: no need for the general step
-      chars.push_back({pos, b, gpt2_char_class(b)});
+      chars.emplace_back(b, 1, gpt2_char_class(b));
       ++pos;
       continue;
     }
@@ -78,10 +86,10 @@ inline void decode_for_pretokenizer(std::string_view text, const std::string& wh
     if (step.kind != Utf8Step::Kind::code_point) {
       throw FormatError(where + ": " + utf8_error_message(text, pos, base));
     }
-    chars.push_back({pos, step.code_point, gpt2_char_class(step.code_point)});
+    chars.emplace_back(step.code_point, step.length, gpt2_char_class(step.code_point));
     pos += step.length;
   }
-  chars.push_back({text.size(), 0, Gpt2CharClass::other});  // sentinel: never read as a character
+  chars.emplace_back(0, 1, Gpt2CharClass::other);  // sentinel: never read as a character
 }
 
 // The matcher. chars[0..n) are the text's code points, chars[n] the sentinel. Calls emit(begin, end)
@@ -91,17 +99,17 @@ void match_gpt2_pattern(const std::vector<Gpt2Char>& chars, Emit&& emit) {
   const std::size_t n = chars.size() - 1;
   std::size_t i = 0;
   while (i < n) {
-    const char32_t c = chars[i].cp;
+    const char32_t c = chars[i].cp();
     // 's|'t|'re|'ve|'m|'ll|'d  (lower case only, as in the pattern)
     if (c == U'\'' && i + 1 < n) {
-      const char32_t a = chars[i + 1].cp;
+      const char32_t a = chars[i + 1].cp();
       if (a == U's' || a == U't' || a == U'm' || a == U'd') {
         emit(i, i + 2);
         i += 2;
         continue;
       }
       if (i + 2 < n) {
-        const char32_t b = chars[i + 2].cp;
+        const char32_t b = chars[i + 2].cp();
         if ((a == U'r' && b == U'e') || (a == U'v' && b == U'e') || (a == U'l' && b == U'l')) {
           emit(i, i + 3);
           i += 3;
@@ -111,11 +119,11 @@ void match_gpt2_pattern(const std::vector<Gpt2Char>& chars, Emit&& emit) {
     }
     // ' ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+': an optional space, then a run of one class. The space
     // belongs to the piece only if a run follows it; otherwise the space is white space (below).
-    const std::size_t start = (c == U' ' && i + 1 < n && chars[i + 1].cls != Gpt2CharClass::space) ? i + 1 : i;
-    const Gpt2CharClass cls = chars[start].cls;
+    const std::size_t start = (c == U' ' && i + 1 < n && chars[i + 1].cls() != Gpt2CharClass::space) ? i + 1 : i;
+    const Gpt2CharClass cls = chars[start].cls();
     if (cls != Gpt2CharClass::space) {
       std::size_t end = start + 1;
-      while (end < n && chars[end].cls == cls) ++end;
+      while (end < n && chars[end].cls() == cls) ++end;
       emit(i, end);
       i = end;
       continue;
@@ -124,7 +132,7 @@ void match_gpt2_pattern(const std::vector<Gpt2Char>& chars, Emit&& emit) {
     // non-space, the first alternative backtracks by one character (the last white space then starts
     // the next piece, e.g. " word"); a single white space before a non-space falls to \s+.
     std::size_t end = i + 1;
-    while (end < n && chars[end].cls == Gpt2CharClass::space) ++end;
+    while (end < n && chars[end].cls() == Gpt2CharClass::space) ++end;
     if (end < n && end - i >= 2) --end;
     emit(i, end);
     i = end;
@@ -135,8 +143,12 @@ template <typename Emit>
 void gpt2_pretokenize(std::string_view text, const std::string& where, std::size_t base, std::vector<Gpt2Char>& chars,
                       Emit&& emit) {
   decode_for_pretokenizer(text, where, base, chars);
+  std::size_t offset = 0;  // of chars[b]: the pieces come in order and join up to the text
   match_gpt2_pattern(chars, [&](std::size_t b, std::size_t e) {
-    emit(text.substr(chars[b].offset, chars[e].offset - chars[b].offset));
+    std::size_t bytes = 0;
+    for (std::size_t k = b; k < e; ++k) bytes += chars[k].length();
+    emit(text.substr(offset, bytes));
+    offset += bytes;
   });
 }
 

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -107,6 +108,10 @@ struct Gpt2MergeRule {
   std::int32_t merged;  // id of the two tokens joined
 };
 
+struct Gpt2RankedMerge {  // the rule of one rank: left + right -> merged (ids)
+  std::int32_t left, right, merged;
+};
+
 // Everything read from the two files; immutable once built, shared by copies of a tokenizer and by
 // its StreamingDecoders.
 struct Gpt2Vocabulary {
@@ -115,6 +120,7 @@ struct Gpt2Vocabulary {
   std::unordered_map<std::string, std::int32_t> id_of_spelling;
   std::array<std::int32_t, 256> byte_id{};  // id of each single-byte token
   std::unordered_map<std::uint64_t, Gpt2MergeRule> merges;  // key: left id << 32 | right id
+  std::vector<Gpt2RankedMerge> merge_of_rank;               // [merges] the same rules, by rank
   std::int32_t eos_id = -1;
 
   static std::uint64_t pair_key(std::int32_t left, std::int32_t right) {
@@ -251,6 +257,7 @@ inline void parse_gpt2_merges(std::string_view text, const std::string& file, co
     if (seen != line_of.end()) throw FormatError(where + "the merge " + json_quoted(line) + " repeats line " + std::to_string(seen->second));
     line_of.emplace(key, line_no);
     v.merges.emplace(key, Gpt2MergeRule{rank++, merged->second});
+    v.merge_of_rank.push_back({ids[0], ids[1], merged->second});
   }
   if (line_no == 0) throw FormatError(path + ":1: the file is empty; expected the header \"#version: 0.2\"");
 }
@@ -290,6 +297,14 @@ class Gpt2PieceCache {
   std::unordered_map<std::string, std::vector<std::int32_t>> map_;
 };
 
+// Working memory of bpe_long_piece.
+struct Gpt2LongPieceScratch {
+  std::vector<std::int32_t> symbol, prev;                              // [bytes of the piece]
+  std::unordered_map<std::int32_t, std::vector<std::int32_t>> bucket;  // rank -> starts of pairs of that rank
+  std::vector<std::int32_t> ranks;                                     // min-heap: the ranks with a bucket
+  std::vector<std::int32_t> round;                                     // the bucket being merged
+};
+
 // Working memory of one encode() call (so that encode() is const and needs no lock for it).
 struct Gpt2EncodeScratch {
   struct Candidate {  // the adjacent symbols left, right could merge, with rule rank
@@ -299,7 +314,13 @@ struct Gpt2EncodeScratch {
   std::vector<std::int32_t> id, prev, next;    // [bytes of the piece] a linked list of symbols
   std::vector<Candidate> heap, round;
   std::string key;
+  Gpt2LongPieceScratch long_piece;
 };
+
+// Pieces up to this many bytes go through bpe_piece, longer ones through bpe_long_piece: both give the same ids.
+// bpe_piece is the faster on the short pieces of text; its working memory grows by about 100 bytes per byte of a
+// piece (a run of one letter), so it is kept to at most 16 KiB, where bpe_long_piece is as fast (issue 13, item 7).
+inline constexpr std::size_t gpt2_heap_bpe_max_bytes = 16384;
 
 // BPE on one piece, with encoder.py's semantics: while some adjacent pair has a merge rule, take the
 // rule of lowest rank and merge every occurrence of its pair, left to right without overlaps; repeat.
@@ -355,6 +376,66 @@ inline void bpe_piece(const Gpt2Vocabulary& v, std::string_view piece, Gpt2Encod
     }
   }
   for (std::int32_t k = 0; k >= 0; k = s.next[static_cast<std::size_t>(k)]) out.push_back(s.id[static_cast<std::size_t>(k)]);
+}
+
+// The same BPE as bpe_piece, for a piece of any length, in working memory linear in the piece with a small constant.
+// bpe_piece's heap holds 24 bytes per candidate pair and its rounds may hold every pair once more: about 100 bytes per
+// byte of a long run of one letter, reached in random order. Here, for a piece of n bytes:
+//   symbol[k]  the id of the token that starts at byte k, -1 if none does; the token ends at k + its length in bytes
+//   prev[k]    the start of the token before the one at k
+//   bucket[r]  the starts k whose pair (token at k, token after it) had merge rank r when it formed
+// A round takes the bucket of the lowest rank, sorts it into text order and merges each pair that still is that
+// rank's rule (a pair that has changed since is not: its tokens only grow). A merge never forms a pair of its own
+// rank (the new token is longer than either part), so a round is one iteration of encoder.py's loop; a pair of a
+// lower rank that a merge forms (merges.txt may list rules in any order) waits in its bucket for the next round, as
+// it does in encoder.py. The buckets hold at most n - 1 + (merges so far) <= 2n starts: with symbol and prev, at
+// most 16 bytes per byte, 24 with the slack of growing vectors, and every round walks memory in text order.
+inline void bpe_long_piece(const Gpt2Vocabulary& v, std::string_view piece, Gpt2LongPieceScratch& s, std::vector<std::int64_t>& out) {
+  const auto n = static_cast<std::int32_t>(piece.size());
+  if (n == 0) return;
+  const auto length = [&](std::int32_t id) { return static_cast<std::int32_t>(v.bytes[static_cast<std::size_t>(id)].size()); };
+  s.symbol.resize(piece.size());
+  s.prev.resize(piece.size());
+  for (std::int32_t k = 0; k < n; ++k) {
+    s.symbol[static_cast<std::size_t>(k)] = v.byte_id[static_cast<unsigned char>(piece[static_cast<std::size_t>(k)])];
+    s.prev[static_cast<std::size_t>(k)] = k - 1;
+  }
+  s.bucket.clear();
+  s.ranks.clear();
+  const auto consider = [&](std::int32_t left, std::int32_t right) {
+    const auto it = v.merges.find(Gpt2Vocabulary::pair_key(s.symbol[static_cast<std::size_t>(left)], s.symbol[static_cast<std::size_t>(right)]));
+    if (it == v.merges.end()) return;
+    const auto [b, added] = s.bucket.try_emplace(it->second.rank);
+    if (added) {
+      s.ranks.push_back(it->second.rank);
+      std::push_heap(s.ranks.begin(), s.ranks.end(), std::greater<std::int32_t>());
+    }
+    b->second.push_back(left);
+  };
+  for (std::int32_t k = 0; k + 1 < n; ++k) consider(k, k + 1);
+  while (!s.ranks.empty()) {
+    std::pop_heap(s.ranks.begin(), s.ranks.end(), std::greater<std::int32_t>());
+    const std::int32_t rank = s.ranks.back();
+    s.ranks.pop_back();
+    const auto taken = s.bucket.find(rank);
+    s.round.swap(taken->second);  // the last round's memory goes with the erased bucket
+    s.bucket.erase(taken);
+    if (!std::is_sorted(s.round.begin(), s.round.end())) std::sort(s.round.begin(), s.round.end());
+    const Gpt2RankedMerge& rule = v.merge_of_rank[static_cast<std::size_t>(rank)];
+    for (const std::int32_t k : s.round) {
+      if (s.symbol[static_cast<std::size_t>(k)] != rule.left) continue;  // merged away or grown since
+      const std::int32_t r = k + length(rule.left);
+      if (r >= n || s.symbol[static_cast<std::size_t>(r)] != rule.right) continue;
+      s.symbol[static_cast<std::size_t>(k)] = rule.merged;
+      s.symbol[static_cast<std::size_t>(r)] = -1;
+      const std::int32_t after = r + length(rule.right);
+      if (after < n) s.prev[static_cast<std::size_t>(after)] = k;
+      if (k > 0) consider(s.prev[static_cast<std::size_t>(k)], k);
+      if (after < n) consider(k, after);
+    }
+    s.round.clear();
+  }
+  for (std::int32_t k = 0; k < n; k += length(s.symbol[static_cast<std::size_t>(k)])) out.push_back(s.symbol[static_cast<std::size_t>(k)]);
 }
 
 }  // namespace detail
@@ -476,7 +557,14 @@ class GPT2Tokenizer {
       if (cache_->find(scratch.key, ids)) return;
     }
     const std::size_t first = ids.size();
-    detail::bpe_piece(*vocab_, piece, scratch, ids);
+    if (piece.size() <= detail::gpt2_heap_bpe_max_bytes) {
+      detail::bpe_piece(*vocab_, piece, scratch, ids);
+    } else {
+      if (piece.size() > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
+        throw FormatError("GPT2Tokenizer.encode: one piece of the text (a run of letters, digits, spaces or other characters) is " +
+                          std::to_string(piece.size()) + " bytes long; at most 2147483647 are supported");
+      detail::bpe_long_piece(*vocab_, piece, scratch.long_piece, ids);
+    }
     if (cacheable) cache_->insert(scratch.key, ids.data() + first, ids.size() - first);
   }
 
