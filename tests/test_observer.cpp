@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <initializer_list>
 #include <limits>
 #include <map>
@@ -81,6 +82,16 @@ Tensor<double> part_at(const Tensor<double>& full, const std::string& name, cons
     for (Index b = 0; b < step[0]; ++b) out.slice(b).matrix() = full.slice(b).matrix().row(t);
   }
   return out;
+}
+
+// A Transformer of `config` with every parameter drawn from N(0, 0.3^2) by Random(seed).
+Transformer<double> random_transformer(const TransformerConfig& config, std::uint64_t seed) {
+  Transformer<double> model(config);
+  Random rng(seed);
+  model.visit_parameters([&](const std::string&, Tensor<double>& t) {
+    for (Index i = 0; i < t.size(); ++i) t.data()[i] = rng.normal() * 0.3;
+  });
+  return model;
 }
 
 // An observer that counts what it is shown, by name, and says yes only to `wanted`.
@@ -193,11 +204,7 @@ TEST_CASE("Observer: the Transformer shows encoder, decoder and cross-attention 
   TransformerConfig config;
   config.src_vocab_size = 11, config.tgt_vocab_size = 13, config.d_model = 8, config.num_heads = 2, config.d_ff = 16;
   config.num_encoder_layers = 2, config.num_decoder_layers = 1, config.max_len = 16;
-  Transformer<double> model(config);
-  Random rng(7);
-  model.visit_parameters([&](const std::string&, Tensor<double>& t) {
-    for (Index i = 0; i < t.size(); ++i) t.data()[i] = rng.normal() * 0.3;
-  });
+  const Transformer<double> model = random_transformer(config, 7);
   const Tensor<std::int64_t> src = ids_of({3, 4, 5, 6, 7}), tgt = ids_of({1, 8, 9});
   Counter counter;
   counter.wanted = {Probe::attention_weights, Probe::logits};
@@ -266,11 +273,7 @@ TEST_CASE("Observer: a Transformer decoding step shows self- and cross-attention
   TransformerConfig config;
   config.src_vocab_size = 11, config.tgt_vocab_size = 13, config.d_model = 8, config.num_heads = 2, config.d_ff = 16;
   config.num_encoder_layers = 1, config.num_decoder_layers = 2, config.max_len = 16;
-  Transformer<double> model(config);
-  Random rng(11);
-  model.visit_parameters([&](const std::string&, Tensor<double>& t) {
-    for (Index i = 0; i < t.size(); ++i) t.data()[i] = rng.normal() * 0.3;
-  });
+  const Transformer<double> model = random_transformer(config, 11);
   Tensor<std::int64_t> src(Shape{2, 5}), tgt(Shape{2, 3});
   const std::vector<std::int64_t> src_ids{3, 4, 5, 6, 7, 8, 9, 10, 0, 0}, tgt_ids{1, 8, 9, 1, 12, 2};
   std::copy(src_ids.begin(), src_ids.end(), src.data());

@@ -228,20 +228,25 @@ class MultiHeadAttention {
                const Tensor<Scalar>& v, const AttentionOptions<Scalar>& options, Tensor<Scalar>& out, Activations* saved) const {
     const Index H = config_.num_heads, Dh = config_.d_model / H;
     const Watch<Scalar>& watch = options.watch;
-    watch.record("q", Probe::qkv, q);
-    watch.record("k", Probe::qkv, k);
-    watch.record("v", Probe::qkv, v);
-    if (watch.wants(Probe::attention_scores)) {
-      Tensor<Scalar> scores;
-      attention_.scores(qh, kh, scores);
-      watch.record("scores", Probe::attention_scores, scores);
-    }
+    record_projections(watch, q, k, v);
     Tensor<Scalar> weights;
     AttentionOptions<Scalar> with_weights = options;
     if (!with_weights.weights && watch.wants(Probe::attention_weights)) with_weights.weights = &weights;
     attention_.forward(qh, kh, HeadsView<const Scalar>::token_major(v, H, Dh), HeadsView<Scalar>::token_major(out, H, Dh), with_weights,
                        saved ? &saved->attention : nullptr);
     if (with_weights.weights) watch.record("weights", Probe::attention_weights, *with_weights.weights);
+  }
+  // What observe() and observe_step() show before the weights: q [B, T, D], k and v [B, S, D] and, if asked for, the
+  // scores q k^T * scale [B, H, T, S].
+  void record_projections(const Watch<Scalar>& watch, const Tensor<Scalar>& q, const Tensor<Scalar>& k, const Tensor<Scalar>& v) const {
+    watch.record("q", Probe::qkv, q);
+    watch.record("k", Probe::qkv, k);
+    watch.record("v", Probe::qkv, v);
+    if (!watch.wants(Probe::attention_scores)) return;
+    const Index H = config_.num_heads, Dh = config_.d_model / H;
+    Tensor<Scalar> scores;
+    attention_.scores(HeadsView<const Scalar>::token_major(q, H, Dh), HeadsView<const Scalar>::token_major(k, H, Dh), scores);
+    watch.record("scores", Probe::attention_scores, scores);
   }
   // part 0, 1, 2 = the q, k or v projection of x: [B, L, D] -> [B, L, D].
   Tensor<Scalar> project(const TensorView<const Scalar>& x, int part) const {
@@ -312,19 +317,11 @@ class MultiHeadAttention {
       for (Index b = 0; b < B; ++b) out.slice(b).matrix() = t.slice(b).matrix().topRows(L);
       return out;
     };
-    const Tensor<Scalar> k = held(cache.keys), v = held(cache.values);
-    const HeadsView<const Scalar> qh = HeadsView<const Scalar>::token_major(ws.q, H, Dh), kh = HeadsView<const Scalar>::token_major(k, H, Dh);
-    watch.record("q", Probe::qkv, ws.q);
-    watch.record("k", Probe::qkv, k);
-    watch.record("v", Probe::qkv, v);
-    if (watch.wants(Probe::attention_scores)) {
-      Tensor<Scalar> scores;
-      attention_.scores(qh, kh, scores);
-      watch.record("scores", Probe::attention_scores, scores);
-    }
+    if (watch.wants(Probe::qkv) || watch.wants(Probe::attention_scores)) record_projections(watch, ws.q, held(cache.keys), held(cache.values));
     Tensor<Scalar> weights(Shape{B, H, 1, L});
-    attention_.decode(qh, HeadsView<const Scalar>::token_major(cache.keys, H, Dh), HeadsView<const Scalar>::token_major(cache.values, H, Dh),
-                      key_begin, key_end, HeadsView<Scalar>::token_major(ws.context, H, Dh), ws.scores, &weights);
+    const auto heads = [&](const Tensor<Scalar>& t) { return HeadsView<const Scalar>::token_major(t, H, Dh); };
+    attention_.decode(heads(ws.q), heads(cache.keys), heads(cache.values), key_begin, key_end, HeadsView<Scalar>::token_major(ws.context, H, Dh),
+                      ws.scores, &weights);
     watch.record("weights", Probe::attention_weights, weights);
   }
 
