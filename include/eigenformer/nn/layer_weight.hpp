@@ -8,7 +8,8 @@
 //                      w = q * scale, rounded to nearest; absolute error <= scale / 2 per weight.
 // Products accumulate in Scalar (float or double) and x is never rounded: a narrow weight is widened where it is used.
 // Few rows of x (decoding) go through the streaming kernel of ops/linear_stream.hpp, which widens weights in SIMD registers
-// (AVX-512 or AVX2 instructions for float, a portable loop otherwise), so memory traffic is the narrow bytes alone.
+// (AVX-512 or AVX2 instructions for float, chosen at run time in a portable x86-64 build; a portable loop elsewhere),
+// so memory traffic is the narrow bytes alone.
 // Many rows (a prompt) widen blocks of weight rows into a buffer and hand each to Eigen's GEMM: one widening per
 // weight per call against T multiply-adds. (A kernel on AVX512_BF16's dot-product instruction, which needs x rounded
 // to bfloat16 too, measured slower than widening on Zen 4, and was removed: decoding is bound by memory, not arithmetic.)
