@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch's side of bench/bench_translator.cpp, bench_gpt2.cpp and bench_attention.cpp: the same workloads.
 
---workloads translator (the default), gpt2, attention, or all (translator, GPT-2, then attention, in one
+--workloads translator (the default), gpt2, attention, gemm, or all (translator, GPT-2, then attention, in one
 process; bench/report runs them as separate processes so that each peak RSS is that workload's alone).
 
 What it measures: translator (needs DIR)
@@ -66,6 +66,14 @@ What it measures: attention (no DIR)
     for attention), at least 3 times; seconds per call (mean = total / calls), min and max are recorded.
     --attention-filter REGEX keeps the rows whose name it matches (re.search).
 
+What it measures: gemm (no DIR)
+    bench_ops.cpp's prompt-sized products of GPT-2 small, float32, torch.set_num_threads(2): y = F.linear(x, W, b)
+    with x [M, K], W [N, K] (the layout of nn.Linear and of our weights), b [N], from torch.randn (Generator
+    seeded 3), for M = 128 and 512 and the shapes of c_attn [2304, 768], attn.c_proj [768, 768], c_fc [3072, 768],
+    mlp.c_proj [768, 3072] and the tied lm_head [50257, 768]; rows linear/torch/gpt2/<layer>/M:m. F.linear with a
+    bias is one addmm, i.e. OpenBLAS's SGEMM onto the broadcast bias. FLOPs 2 * M * N * K. Measured as attention's
+    rows (--min-time, default 0.5).
+
 BLAS
     Debian's torch links libblas.so.3; as installed that is the reference BLAS (about 60x slower).
     By default this script re-executes itself with LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp
@@ -88,7 +96,9 @@ Usage (from the repository root)
     /usr/bin/python3 bench/compare_torch.py DIR [--json OUT] [--unset-openblas-env] [--blas system]
     /usr/bin/python3 bench/compare_torch.py --workloads gpt2 [--json OUT] [--unset-openblas-env]
     /usr/bin/python3 bench/compare_torch.py --workloads attention [--min-time 0.2] [--attention-filter REGEX]
-    bench/report runs bench_translator / bench_gpt2 / bench_attention and this script and prints the tables.
+    /usr/bin/python3 bench/compare_torch.py --workloads gemm [--min-time 0.5]
+    bench/report runs bench_translator / bench_gpt2 / bench_attention / bench_ops and this script and prints the
+    tables.
 """
 
 import argparse
@@ -117,7 +127,7 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("model_dir", nargs="?",
                    help="directory written by bench_translator (EIGENFORMER_BENCH_SAVE); needed by the translator")
-    p.add_argument("--workloads", choices=("translator", "gpt2", "attention", "all"), default="translator",
+    p.add_argument("--workloads", choices=("translator", "gpt2", "attention", "gemm", "all"), default="translator",
                    help="translator (default; needs DIR), gpt2 (GPT-2 124M shape, random weights), attention "
                         "(attention core, MultiheadAttention, decode over a cache) or all")
     p.add_argument("--json", help="also write the results to this file")
@@ -127,7 +137,7 @@ def parse_args():
     p.add_argument("--unset-openblas-env", action="store_true",
                    help="remove OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for this process only")
     p.add_argument("--min-time", type=float,
-                   help="seconds per measurement (default 2; attention: 0.2 per row)")
+                   help="seconds per measurement (default 2; attention: 0.2 per row; gemm: 0.5 per row)")
     p.add_argument("--attention-filter", help="attention: only the rows whose name matches this regex")
     p.add_argument("--variants", default="tutorial,kv_cache", help="translator, comma-separated: tutorial, kv_cache")
     args = p.parse_args()
@@ -322,7 +332,7 @@ VARIANTS = {"tutorial": tutorial_greedy, "kv_cache": cached_greedy}
 
 
 def seconds_per_measurement(default):
-    """--min-time if given, else the workload set's default (2 s; attention 0.2 s per row)."""
+    """--min-time if given, else the workload set's default (2 s; attention 0.2 s, gemm 0.5 s per row)."""
     return default if ARGS.min_time is None else ARGS.min_time
 
 
@@ -566,6 +576,32 @@ def run_attention(result):
     result["attention"]["peak_rss_mb"] = peak_rss_mb()
 
 
+# The products bench_ops.cpp times as linear/gpt2/<layer>/M:m/f32: (layer, N, K).
+GEMM_SHAPES = (("c_attn", 2304, 768), ("attn.c_proj", 768, 768), ("c_fc", 3072, 768), ("mlp.c_proj", 768, 3072),
+               ("lm_head", 50257, 768))
+GEMM_ROWS = (128, 512)
+
+
+def run_gemm(result):
+    gen = torch.Generator().manual_seed(3)
+    rows = []
+    min_time = seconds_per_measurement(0.5)
+    result["gemm"] = dict(min_time=min_time, rows=rows)
+    for layer, N, K in GEMM_SHAPES:
+        w, b = torch.randn(N, K, generator=gen), torch.randn(N, generator=gen)
+        for M in GEMM_ROWS:
+            x = torch.randn(M, K, generator=gen)
+            times = measure(lambda: F.linear(x, w, b), min_time)
+            name = f"linear/torch/gpt2/{layer}/M:{M}"
+            row = dict(name=name, layer=layer, M=M, N=N, K=K, reps=len(times), seconds=sum(times) / len(times),
+                       seconds_min=min(times), seconds_max=max(times), flops=2 * M * N * K)
+            row["gflops"] = row["flops"] / row["seconds"] / 1e9
+            rows.append(row)
+            print(f"PyTorch {name:34s} {1e6 * row['seconds']:10.1f} us per call (min {1e6 * row['seconds_min']:.1f}, "
+                  f"max {1e6 * row['seconds_max']:.1f}, {len(times)} calls), {row['gflops']:6.1f} GFLOP/s", flush=True)
+    result["gemm"]["peak_rss_mb"] = peak_rss_mb()
+
+
 def main():
     torch.set_num_threads(THREADS)
     original_env = json.loads(os.environ.get(ORIGINAL_ENV, "{}"))
@@ -601,6 +637,8 @@ def main():
             run_gpt2(result)
         if ARGS.workloads in ("attention", "all"):
             run_attention(result)
+        if ARGS.workloads == "gemm":
+            run_gemm(result)
     result["loadavg_end"] = loadavg()
     result["peak_rss_mb"] = peak_rss_mb()
     print(f"load average: {result['loadavg_start']} at start, {result['loadavg_end']} at end; "
