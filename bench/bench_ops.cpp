@@ -6,18 +6,24 @@
 //                                            sources: Eigen's GEMM); dtype f32, and bf16 / int8 for decoding rows
 //   linear_eigen/<model>/<layer>/M:m         the same product by Eigen's GEMM, whatever m (what the streaming
 //                                            kernel replaces)
+//   linear_kernel/gpt2/<layer>/M:m/<dtype>/<kernel>
+//                                            a portable x86-64 build only: the narrow rows (m = 1 and 8) on each
+//                                            kernel it can dispatch to on this CPU (portable, avx2, avx512), so that
+//                                            an AVX-512 machine also times what an AVX2-only one runs
 //   softmax/R:r/S:s, layer_norm/R:r/D:d, gelu_tanh/R:r/F:f
 // Counters: GFLOP/s and frac_gemm for products; GB/s of weights read for decoding rows (set it against a memory
 // copy: bench_gpt2's BM_Machine_Copy); GB/s of data for the element-wise kernels.
 #include <benchmark/benchmark.h>
 
 #include <string>
+#include <vector>
 
 #include <eigenformer/core/random.hpp>
 #include <eigenformer/core/threading.hpp>
 #include <eigenformer/ops/activations.hpp>
 #include <eigenformer/ops/layer_norm.hpp>
 #include <eigenformer/ops/linear.hpp>
+#include <eigenformer/ops/linear_stream.hpp>
 #include <eigenformer/nn/layer_weight.hpp>
 #include <eigenformer/ops/softmax.hpp>
 
@@ -50,6 +56,37 @@ void linear(benchmark::State& state, Index M, Index N, Index K, WeightType type,
   flop_counters(state, 2.0 * M * N * K);
   const double bytes = type == WeightType::full ? 4.0 : type == WeightType::bf16 ? 2.0 : 1.0;
   state.counters["weight_GB/s"] = benchmark::Counter(bytes * N * K * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// The narrow product of `linear` on a given kernel of ops/linear_stream.hpp, as linear_forward runs it.
+void linear_on_kernel(benchmark::State& state, Index M, Index N, Index K, WeightType type, detail::NarrowKernel kernel) {
+  set_num_threads(bench::threads());
+  const Tensor<float> x = random_tensor<float>({M, K}, 1), w = random_tensor<float>({N, K}, 2), bias = random_tensor<float>({N}, 3);
+  Tensor<float> y({M, N});
+  const NarrowMatrix<float> narrow(w.matrix(), type);
+  for (auto _ : state) {
+    if (type == WeightType::bf16)
+      detail::linear_stream_on<float>(kernel, x.matrix(), narrow.bf16_data(), K, N, bias.data(), y.matrix(), nullptr, Accumulate::no);
+    else
+      detail::linear_stream_on<float>(kernel, x.matrix(), narrow.int8_data(), K, N, bias.data(), y.matrix(), narrow.scales(),
+                                      Accumulate::no);
+    benchmark::DoNotOptimize(y.data());
+  }
+  flop_counters(state, 2.0 * M * N * K);
+  state.counters["weight_GB/s"] =
+      benchmark::Counter((type == WeightType::bf16 ? 2.0 : 1.0) * N * K * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// The narrow kernels a portable build can run here (none to compare in a native build: it has one).
+std::vector<detail::NarrowKernel> dispatchable_kernels() {
+#if defined(EIGENFORMER_NARROW_DISPATCH)
+  std::vector<detail::NarrowKernel> kernels{detail::NarrowKernel::portable};
+  if (detail::narrow_kernel() != detail::NarrowKernel::portable) kernels.push_back(detail::NarrowKernel::avx2);
+  if (detail::narrow_kernel() == detail::NarrowKernel::avx512) kernels.push_back(detail::NarrowKernel::avx512);
+  return kernels;
+#else
+  return {};
+#endif
 }
 
 void softmax(benchmark::State& state, Index R, Index S) {
@@ -114,6 +151,13 @@ void register_all() {
       add(s, M, WeightType::full, false);
       add(s, M, WeightType::full, true);
     }
+    for (Index M : {1, 8})
+      for (WeightType type : {WeightType::bf16, WeightType::int8})
+        for (detail::NarrowKernel kernel : dispatchable_kernels()) {
+          const std::string name = std::string("linear_kernel/gpt2/") + s.layer + "/M:" + std::to_string(M) + "/" + weight_type_name(type) +
+                                   "/" + detail::narrow_kernel_name(kernel);
+          benchmark::RegisterBenchmark(name.c_str(), linear_on_kernel, M, s.N, s.K, type, kernel)->UseRealTime()->Unit(benchmark::kMicrosecond);
+        }
   }
   for (const Shape3& s : translator) {
     for (Index M : {1, 16}) {
