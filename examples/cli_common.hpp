@@ -19,19 +19,29 @@
 namespace example_cli {
 
 // A whole decimal integer in [0, vocab_size); otherwise RangeError "<where>: ..." naming the word and the
-// `vocabulary` ("vocabulary", "source vocabulary") it must fall in.
+// `vocabulary` ("vocabulary", "source vocabulary") it must fall in. A whole number too long for 64 bits
+// (99999999999999999999999) is outside the vocabulary too, and is quoted as written (cut to 80 characters), never
+// wrapped or saturated.
 inline std::int64_t parse_token_id(const std::string& word, eigenformer::Index vocab_size, const std::string& where,
                                    const std::string& vocabulary = "vocabulary") {
+  const auto outside = [&] {
+    return eigenformer::RangeError(where + ": token id " + eigenformer::detail::printable(word) + " is outside the " + vocabulary + " [0, " +
+                                   std::to_string(vocab_size) + ")");
+  };
   std::size_t used = 0;
   long long id = -1;
   try {
     id = std::stoll(word, &used);
+  } catch (const std::out_of_range&) {
+    // std::stoll's digits, too many for long long: a number, but not one the vocabulary can hold.
+    const std::size_t digits = word[0] == '-' || word[0] == '+' ? 1 : 0;
+    if (word.size() > digits && word.find_first_not_of("0123456789", digits) == std::string::npos) throw outside();
+    used = 0;
   } catch (const std::exception&) {
-    used = 0;  // not a number, or beyond long long
+    used = 0;  // not a number
   }
   if (used != word.size()) throw eigenformer::RangeError(where + ": " + eigenformer::quote(word) + " is not a token id");
-  if (id < 0 || id >= vocab_size)
-    throw eigenformer::RangeError(where + ": token id " + word + " is outside the " + vocabulary + " [0, " + std::to_string(vocab_size) + ")");
+  if (id < 0 || id >= vocab_size) throw outside();
   return id;
 }
 

@@ -125,9 +125,27 @@ TEST_CASE("gpt2_cli::parse_ids: ids in the vocabulary, each bad word named") {
   CHECK(gpt2_cli::parse_ids(" 15496  995\n", 50257) == std::vector<std::int64_t>{15496, 995});
   CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("5 x", 50257), "--prompt-ids: 'x' is not a token id", RangeError);
   CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("5 5.0", 50257), "--prompt-ids: '5.0' is not a token id", RangeError);
-  CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("99999999999999999999", 50257), "--prompt-ids: '99999999999999999999' is not a token id", RangeError);
   CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("-1", 50257), "--prompt-ids: token id -1 is outside the vocabulary [0, 50257)", RangeError);
   CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("  ", 50257), "--prompt-ids: no token ids given", RangeError);
+}
+
+TEST_CASE("example_cli::parse_token_id: an id past 64 bits is outside the vocabulary, quoted as written (harden-c)") {
+  // std::stoll's out_of_range had made these "not a token id", as if they were words.
+  for (const std::string& word : {std::string("99999999999999999999999"), std::string("18446744073709551616"), std::string("9223372036854775808"),
+                                 std::string("-99999999999999999999999"), std::string("+99999999999999999999999")}) {
+    CAPTURE(word);
+    CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("5 " + word, 50257), ("--prompt-ids: token id " + word + " is outside the vocabulary [0, 50257)").c_str(),
+                         RangeError);
+    TransformerConfig config;
+    config.src_vocab_size = 37;
+    CHECK_THROWS_WITH_AS(translator_cli::parse_ids(word, "--src-ids 1", config),
+                         ("--src-ids 1: token id " + word + " is outside the source vocabulary [0, 37)").c_str(), RangeError);
+  }
+  const std::string huge(1000, '9');  // cut as every quoted text is: both ends, 80 characters
+  CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids(huge, 50257),
+                       ("--prompt-ids: token id " + detail::printable(huge) + " is outside the vocabulary [0, 50257)").c_str(), RangeError);
+  CHECK(detail::printable(huge).size() <= 80);
+  CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("99999999999999999999999x", 50257), "--prompt-ids: '99999999999999999999999x' is not a token id", RangeError);
 }
 
 TEST_CASE("translator_cli: subcommands, options and source ids with BOS and EOS") {
