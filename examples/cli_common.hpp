@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <exception>
 #include <filesystem>
@@ -44,6 +45,18 @@ inline std::int64_t parse_token_id(const std::string& word, eigenformer::Index v
   if (id < 0 || id >= vocab_size) throw outside();
   return id;
 }
+
+// Put before CLI::Range on every floating-point option: CLI11 reads "nan", "inf" and "1e400" (inf) as doubles, and its
+// Range compares with < and >, which a NaN passes, so `--temperature nan` was taken and sampled from NaN
+// probabilities. No option of the two programs has a meaning for an infinity either. The error, as CLI11 reports a
+// validator's: "--temperature: 'nan' is not a finite number".
+inline const CLI::Validator finite_number(
+    [](std::string& input) -> std::string {
+      double value = 0;
+      if (CLI::detail::lexical_cast(input, value) && !std::isfinite(value)) return eigenformer::quote(input) + " is not a finite number";
+      return "";  // a finite number, or not a number at all: Range, after this, names either
+    },
+    "", "finite");
 
 // --memory-budget on `app`, bound to `text` ("none" unless given).
 inline void add_memory_budget_option(CLI::App& app, std::string& text) {

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <new>
 #include <sstream>
@@ -146,6 +147,49 @@ TEST_CASE("example_cli::parse_token_id: an id past 64 bits is outside the vocabu
                        ("--prompt-ids: token id " + detail::printable(huge) + " is outside the vocabulary [0, 50257)").c_str(), RangeError);
   CHECK(detail::printable(huge).size() <= 80);
   CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("99999999999999999999999x", 50257), "--prompt-ids: '99999999999999999999999x' is not a token id", RangeError);
+}
+
+TEST_CASE("gpt2_cli and translator_cli: every floating-point option refuses nan and inf, by name (harden-c)") {
+  // CLI::Range compares with < and >, which a NaN passes: --temperature nan was taken. Every option whose type is
+  // FLOAT, found on the parsers themselves (so that a new one is covered), with the arguments its command needs.
+  const auto check_app = [](auto add_options, auto parse, const auto& fresh, const std::map<std::string, std::vector<std::string>>& base) {
+    std::size_t checked = 0;
+    CLI::App probe;
+    auto probe_args = fresh;
+    add_options(probe, probe_args);
+    std::vector<std::pair<std::string, const CLI::App*>> commands{{"", &probe}};
+    for (const CLI::App* sub : probe.get_subcommands([](const CLI::App*) { return true; })) commands.emplace_back(sub->get_name(), sub);
+    for (const auto& [command, app] : commands) {
+      for (const CLI::Option* opt : app->get_options()) {
+        if (opt->get_type_name().rfind("FLOAT", 0) != 0) continue;  // "FLOAT", then the validators' descriptions
+        for (const char* word : {"nan", "NaN", "-nan", "inf", "-inf", "infinity", "1e400"}) {
+          std::vector<std::string> args = base.at(command);
+          args.push_back(opt->get_name());
+          args.push_back(word);
+          CAPTURE(args);
+          auto a = fresh;
+          CHECK(parse_error(args, a, add_options, parse) == opt->get_name() + ": " + quote(word) + " is not a finite number");
+        }
+        ++checked;
+      }
+    }
+    return checked;
+  };
+  const std::size_t gpt2 = check_app(gpt2_cli::add_options, gpt2_cli::parse, gpt2_cli::Arguments{},
+                                     {{"", {"--model", "dir", "--prompt-ids", "5"}}, {"train", {"train", "--text", "t", "--output", "o"}}});
+  const std::size_t translator = check_app(translator_cli::add_options, translator_cli::parse, translator_cli::Arguments{},
+                                           {{"translate", {"translate", "--model", "dir", "--src-ids", "5"}},
+                                            {"train", {"train", "--corpus", "c", "--output", "o"}},
+                                            {"eval", {"eval", "--model", "m", "--corpus", "c"}},
+                                            {"resave", {"resave", "--model", "m", "--output", "o"}},
+                                            {"make-corpus", {"make-corpus", "--output", "o"}}});
+  CHECK(gpt2 >= 3);  // --temperature, --top-p, --repetition-penalty at least: the search found the options
+  CHECK(translator >= 1);
+  gpt2_cli::Arguments a;  // finite values still parse, and the range still applies after
+  CHECK(gpt2_error({"--model", "dir", "--prompt-ids", "5", "--temperature", "0.5", "--top-p", "1e-3"}, a).empty());
+  CHECK(a.temperature == 0.5);
+  gpt2_cli::Arguments b;
+  CHECK(gpt2_error({"--model", "dir", "--prompt-ids", "5", "--temperature", "-1"}, b).rfind("--temperature: Value -1 not in range", 0) == 0);
 }
 
 TEST_CASE("translator_cli: subcommands, options and source ids with BOS and EOS") {

@@ -83,15 +83,15 @@ inline void add_train_options(CLI::App& app, Arguments& a) {
   tn->add_option("--context", t.context, "tokens per training window (a new model's n_positions)")->capture_default_str()->check(CLI::Range(Index(1), Index(65536)));
   tn->add_option("--batch-size", t.batch_size, "windows per step")->capture_default_str()->check(CLI::Range(Index(1), Index(100000)));
   tn->add_option("--steps", t.steps, "optimiser steps")->capture_default_str()->check(CLI::Range(I64(1), I64(100000000)));
-  tn->add_option("--lr", t.lr, "peak learning rate (AdamW)")->capture_default_str()->check(CLI::Range(1e-7, 1.0));
-  tn->add_option("--min-lr", t.min_lr, "learning rate at the last step (cosine decay from the peak)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  tn->add_option("--lr", t.lr, "peak learning rate (AdamW)")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(1e-7, 1.0));
+  tn->add_option("--min-lr", t.min_lr, "learning rate at the last step (cosine decay from the peak)")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(0.0, 1.0));
   tn->add_option("--warmup", t.warmup, "steps of linear warmup")->capture_default_str()->check(CLI::Range(I64(0), I64(100000000)));
   tn->add_option("--weight-decay", t.weight_decay, "AdamW's decoupled weight decay (weight matrices and embeddings)")
-      ->capture_default_str()->check(CLI::Range(0.0, 10.0));
-  tn->add_option("--clip", t.clip, "clip the gradients' global norm to this (0: no clipping)")->capture_default_str()->check(CLI::Range(0.0, 1e6));
-  tn->add_option("--dropout", t.dropout, "dropout probability in training (embd_pdrop, resid_pdrop)")->capture_default_str()->check(CLI::Range(0.0, 0.95));
+      ->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(0.0, 10.0));
+  tn->add_option("--clip", t.clip, "clip the gradients' global norm to this (0: no clipping)")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(0.0, 1e6));
+  tn->add_option("--dropout", t.dropout, "dropout probability in training (embd_pdrop, resid_pdrop)")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(0.0, 0.95));
   tn->add_option("--seed", a.train_seed_text, "seed of the weights, the windows and dropout, 0 to 2^64 - 1")->capture_default_str();
-  tn->add_option("--val-fraction", t.val_fraction, "the share of the text, at its end, kept for validation")->capture_default_str()->check(CLI::Range(0.001, 0.5));
+  tn->add_option("--val-fraction", t.val_fraction, "the share of the text, at its end, kept for validation")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(0.001, 0.5));
   tn->add_option("--max-val-tokens", t.max_val_tokens, "validation targets scored at most")->capture_default_str()->check(CLI::Range(Index(1), Index(1) << 30));
   tn->add_option("--eval-every", r.eval_every, "steps between validation losses (and at the end; 0: only at the end)")
       ->capture_default_str()->check(CLI::Range(I64(0), I64(100000000)));
@@ -136,10 +136,10 @@ inline void add_options(CLI::App& app, Arguments& a) {
   app.add_flag("--output-ids", a.output_ids, "print the generated ids on one line instead of text");
   app.add_option("--tokenize-file", a.tokenize_file, "print the ids of this file's bytes and exit (needs vocab.json, merges.txt)");
   app.add_option("--max-new-tokens", a.max_new_tokens, "tokens to generate at most")->capture_default_str()->check(CLI::Range(Index(1), Index(1) << 30));
-  app.add_option("--temperature", a.temperature, "sampling temperature; 0 is greedy")->capture_default_str()->check(CLI::Range(0.0, 1e6));
+  app.add_option("--temperature", a.temperature, "sampling temperature; 0 is greedy")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(0.0, 1e6));
   app.add_option("--top-k", a.top_k, "sample among the k most likely tokens (0: all)")->capture_default_str()->check(CLI::Range(Index(0), Index(1) << 30));
-  app.add_option("--top-p", a.top_p, "sample within the nucleus of probability p")->capture_default_str()->check(CLI::Range(1e-9, 1.0));
-  app.add_option("--repetition-penalty", a.repetition_penalty, "penalty for tokens already present (1: none)")->capture_default_str()->check(CLI::Range(1e-6, 1e6));
+  app.add_option("--top-p", a.top_p, "sample within the nucleus of probability p")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(1e-9, 1.0));
+  app.add_option("--repetition-penalty", a.repetition_penalty, "penalty for tokens already present (1: none)")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(1e-6, 1e6));
   app.add_option("--seed", a.seed_text, "seed of the sampler, 0 to 2^64 - 1: the same seed gives the same text")->capture_default_str();
   app.add_option("--threads", a.threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
   example_cli::add_memory_budget_option(app, a.memory_budget);
