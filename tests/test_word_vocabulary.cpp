@@ -99,6 +99,10 @@ TEST_CASE("WordVocabulary.load: every malformed file is refused, naming the file
   for (const std::string digits : {"9223372036854775808", "18446744073709551617", "-9223372036854775809"})
     CHECK(error("{" + specials + ", \"a\": " + digits + "}") ==
           p + ": the word 'a' has id " + digits + "; expected an integer in [0, 5), the 5 words numbered 0..4 each once");
+  // An id beyond a double's range: the word it belongs to and the number as written (harden-c).
+  const std::string huge = "{" + specials + ", \"a\": 1e400}";
+  CHECK(error(huge) == p + ": not valid JSON: number overflow: field 'a' is 1e400 (at byte " + std::to_string(huge.find("1e400")) +
+                           "), beyond the range of a double (about 1.8e308)");
   CHECK(error("{" + specials + ", \"a\": 3}") == p + ": the words '<eos>' and 'a' both have id 3; expected each id once");
   CHECK(error("{" + specials + ", \"a b\": 4}") == p + ": the word 'a b' (id 4) is empty or holds whitespace; a word cannot");
   CHECK(error("{" + specials + ", \"\": 4}") == p + ": the word '' (id 4) is empty or holds whitespace; a word cannot");
