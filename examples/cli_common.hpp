@@ -5,14 +5,18 @@
 
 #include <CLI/CLI.hpp>
 
+#include <sys/stat.h>
+
 #include <cmath>
 #include <cstdint>
 #include <exception>
 #include <filesystem>
+#include <initializer_list>
 #include <new>
 #include <string>
 #include <vector>
 
+#include <eigenformer/core/bounded_reader.hpp>
 #include <eigenformer/core/error.hpp>
 #include <eigenformer/core/shape.hpp>
 #include <eigenformer/io/memory_budget.hpp>
@@ -118,16 +122,37 @@ inline std::string ids_text(const std::vector<std::int64_t>& ids) {
 }
 
 // A file the program will write (--explain, --dump-activations): checked before any work, so that a typo costs no
-// generation. CLI::ValidationError naming `option` when the name is empty, names a directory, or its directory does
-// not exist.
+// generation. CLI::ValidationError naming `option` when the name is empty, names something that is not a regular
+// file (a directory, a FIFO, a device such as /dev/null or /dev/full: the page would vanish, block or fail, and its
+// temporary would be renamed over the device), or its directory does not exist.
 inline void check_output_file(const std::string& path, const std::string& option) {
   namespace fs = std::filesystem;
   if (path.empty()) throw CLI::ValidationError(option, "is empty; expected a file name");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    throw CLI::ValidationError(option, eigenformer::quote(path) + " is " + eigenformer::detail::file_kind(st.st_mode) + "; expected a file name");
   std::error_code ec;
-  if (fs::is_directory(path, ec)) throw CLI::ValidationError(option, eigenformer::quote(path) + " is a directory; expected a file name");
   const fs::path dir = fs::path(path).parent_path();
   if (!dir.empty() && !fs::is_directory(dir, ec))
     throw CLI::ValidationError(option, eigenformer::quote(path) + ": the directory " + eigenformer::quote(dir.string()) + " does not exist");
+}
+
+// A directory the program will write `files` into (--output, --init-random), checked before any work: if it exists it
+// must be a directory, and each of the files there that exists must be a regular file (it is replaced). A
+// CLI::ValidationError naming `option` and the path otherwise: "--output: '/dev/null' is a character device; expected a
+// directory", "--output: 'run/loss.svg' is a directory; the program writes a file there".
+inline void check_output_directory(const std::string& dir, const std::string& option, std::initializer_list<const char*> files) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return;  // created when written (or the error then names it)
+  if (!S_ISDIR(st.st_mode))
+    throw CLI::ValidationError(option, eigenformer::quote(dir) + " is " + (S_ISREG(st.st_mode) ? std::string("a file") : eigenformer::detail::file_kind(st.st_mode)) +
+                                           "; expected a directory");
+  for (const char* file : files) {
+    const std::string path = dir + "/" + file;
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+      throw CLI::ValidationError(option, eigenformer::quote(path) + " is " + eigenformer::detail::file_kind(st.st_mode) +
+                                             "; the program writes a file there");
+  }
 }
 
 }  // namespace example_cli

@@ -192,6 +192,73 @@ TEST_CASE("gpt2_cli and translator_cli: every floating-point option refuses nan 
   CHECK(gpt2_error({"--model", "dir", "--prompt-ids", "5", "--temperature", "-1"}, b).rfind("--temperature: Value -1 not in range", 0) == 0);
 }
 
+TEST_CASE("gpt2_cli and translator_cli: an output that exists and is not a regular file is refused by name before any work (harden-c)") {
+  // A device (/dev/null: the output vanishes; /dev/full: it fails after the work; run as root, the temporary renamed
+  // over it would replace the device), a FIFO (blocks) or a directory, for a file or for a file in an output directory.
+  testing::TempDir dir;
+  const std::string fifo = dir.path() + "/fifo", file = dir.path() + "/file";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  testing::write_text_file(file, "x");
+  for (const char* option : {"--explain", "--dump-activations"}) {
+    CAPTURE(option);
+    for (const std::string& path : {std::string("/dev/null"), std::string("/dev/full")}) {
+      gpt2_cli::Arguments a;
+      CHECK(gpt2_error({"--model", "m", "--prompt-ids", "5", option, path}, a) == std::string(option) + ": " + quote(path) + " is a character device; expected a file name");
+      translator_cli::Arguments b;
+      CHECK(translator_error({"translate", "--model", "m", "--src-ids", "5", option, path}, b) ==
+            std::string(option) + ": " + quote(path) + " is a character device; expected a file name");
+    }
+    gpt2_cli::Arguments a;
+    CHECK(gpt2_error({"--model", "m", "--prompt-ids", "5", option, fifo}, a) == std::string(option) + ": " + quote(fifo) + " is a FIFO (named pipe); expected a file name");
+    gpt2_cli::Arguments b;  // a regular file is replaced
+    CHECK(gpt2_error({"--model", "m", "--prompt-ids", "5", option, file}, b).empty());
+  }
+  // Output directories: the directory itself, and each file the command writes there.
+  const std::string out = dir.path() + "/out";
+  std::filesystem::create_directory(out);
+  gpt2_cli::Arguments a;
+  CHECK(gpt2_error({"--init-random", "/dev/null", "--tokenizer-dir", "t"}, a) == "--init-random: '/dev/null' is a character device; expected a directory");
+  gpt2_cli::Arguments b;
+  CHECK(gpt2_error({"--init-random", file, "--tokenizer-dir", "t"}, b) == "--init-random: " + quote(file) + " is a file; expected a directory");
+  gpt2_cli::Arguments c;
+  CHECK(gpt2_error({"--init-random", out, "--tokenizer-dir", "t"}, c).empty());
+  translator_cli::Arguments d;
+  CHECK(translator_error({"make-corpus", "--output", "/dev/full"}, d) == "--output: '/dev/full' is a character device; expected a directory");
+  translator_cli::Arguments e;
+  CHECK(translator_error({"train", "--corpus", "c", "--output", fifo}, e) == "--output: " + quote(fifo) + " is a FIFO (named pipe); expected a directory");
+  const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> writers = {
+      {{"config.json", "model.safetensors", "vocab.json", "merges.txt"}, {"--init-random", out, "--tokenizer-dir", "t"}},
+      {{"checkpoint.safetensors", "train_log.tsv", "loss.svg", "vocab.json", "merges.txt", "config.json", "model.safetensors"},
+       {"train", "--text", "t", "--output", out}},
+  };
+  for (const auto& [files, args] : writers) {
+    for (const std::string& name : files) {
+      CAPTURE(name);
+      const std::string taken = out + "/" + name;
+      std::filesystem::create_directory(taken);
+      gpt2_cli::Arguments g;
+      CHECK(gpt2_error(args, g) == args[args[0] == "train" ? 3 : 0] + ": " + quote(taken) + " is a directory; the program writes a file there");
+      std::filesystem::remove(taken);
+    }
+  }
+  const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> translator_writers = {
+      {{"checkpoint.safetensors", "train_log.tsv", "loss.svg", "src_vocab.json", "tgt_vocab.json", "config.json", "model.safetensors"},
+       {"train", "--corpus", "c", "--output", out}},
+      {{"config.json", "model.safetensors"}, {"resave", "--model", "m", "--output", out}},
+      {{"train.tsv", "test.tsv"}, {"make-corpus", "--output", out, "--force"}},
+  };
+  for (const auto& [files, args] : translator_writers) {
+    for (const std::string& name : files) {
+      CAPTURE(name);
+      const std::string taken = out + "/" + name;
+      REQUIRE(::mkfifo(taken.c_str(), 0600) == 0);
+      translator_cli::Arguments t;
+      CHECK(translator_error(args, t) == "--output: " + quote(taken) + " is a FIFO (named pipe); the program writes a file there");
+      std::filesystem::remove(taken);
+    }
+  }
+}
+
 TEST_CASE("translator_cli: subcommands, options and source ids with BOS and EOS") {
   translator_cli::Arguments a;
   CHECK(translator_error({"translate", "--model", "dir", "--src-ids", "5 9", "--src-ids", "4", "--batch-size", "2", "--memory-budget", "64M"}, a)

@@ -8,6 +8,8 @@
 #include "support/address_limit.hpp"
 #include "support/temp_file.hpp"
 
+#include <sys/stat.h>
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -305,6 +307,24 @@ TEST_CASE("SafeTensorsWriter: rejects duplicate and reserved names, and unwritab
   CHECK_THROWS_WITH_AS(w.add("bad\xff", Tensor<float>(Shape{1})), "SafeTensorsWriter.add: tensor name is not valid UTF-8", RangeError);
   const std::string path = (std::filesystem::temp_directory_path() / "eigenformer_no_such_dir" / "x.safetensors").string();
   CHECK_THROWS_WITH_AS(w.write(path), (path + ": cannot open for writing: No such file or directory").c_str(), IoError);
+}
+
+TEST_CASE("SafeTensorsWriter.write: a directory, FIFO or device at the path is refused by name, and left as it was (harden-c)") {
+  SafeTensorsWriter w;
+  w.add("t", Tensor<float>(Shape{2}, 1.0f));
+  eigenformer::testing::TempDir dir;
+  const std::string fifo = dir.path() + "/acts.safetensors";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);  // opened for writing, it would block until someone read it
+  CHECK_THROWS_WITH_AS(w.write(fifo), (fifo + ": is a FIFO (named pipe), not a regular file; refusing to write over it").c_str(), IoError);
+  struct stat st {};
+  REQUIRE(::stat(fifo.c_str(), &st) == 0);
+  CHECK(S_ISFIFO(st.st_mode));
+  CHECK_THROWS_WITH_AS(w.write(dir.path()), (dir.path() + ": is a directory, not a regular file; refusing to write over it").c_str(), IoError);
+  // A file there is replaced whole.
+  const std::string path = dir.path() + "/ok.safetensors";
+  eigenformer::testing::write_text_file(path, "old");
+  w.write(path);
+  CHECK(SafeTensors(path).get<float>("t")[1] == 1.0f);
 }
 
 // ---- Malformed files: one case per check, each message in full. ----

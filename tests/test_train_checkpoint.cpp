@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -444,4 +445,20 @@ TEST_CASE("training checkpoint: a failed save leaves the checkpoint already ther
   }
   CHECK(read_text_file(path) == saved);
   CHECK(files_in(dir.path()) == std::vector<std::string>{"run.safetensors"});
+}
+
+TEST_CASE("training checkpoint: a directory or FIFO where the checkpoint goes is refused by name before anything is copied (harden-c)") {
+  TempDir dir;
+  Run run(1, 2);
+  run.train(0, 1);
+  const std::string fifo = dir.path() + "/fifo.safetensors";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);  // renamed over, the FIFO would vanish; written, it would block
+  CHECK_THROWS_WITH_AS(save_training_checkpoint(fifo, run.model, run.adamw, run.rng, TrainingProgress{1, {}}),
+                       (fifo + ": is a FIFO (named pipe), not a regular file; refusing to write over it").c_str(), IoError);
+  std::filesystem::create_directory(dir.path() + "/sub");
+  CHECK_THROWS_WITH_AS(save_training_checkpoint(dir.path() + "/sub", run.model, run.adamw, run.rng, TrainingProgress{1, {}}),
+                       (dir.path() + "/sub: is a directory, not a regular file; refusing to write over it").c_str(), IoError);
+  std::vector<std::string> left = files_in(dir.path());
+  std::sort(left.begin(), left.end());
+  CHECK(left == std::vector<std::string>{"fifo.safetensors", "sub"});
 }

@@ -74,6 +74,9 @@ TEST_CASE("WordVocabulary.save and load: a JSON object {word: id} in id order, r
   const WordVocabulary w = WordVocabulary::load(f.path());
   CHECK(w.words() == v.words());
   CHECK(w.encode("la moto rápida") == std::vector<std::int64_t>{4, 6, 7});
+  // A directory where the file goes: refused by name (harden-c).
+  const testing::TempDir dir;
+  CHECK_THROWS_WITH_AS(v.save(dir.path()), (dir.path() + ": is a directory, not a regular file; refusing to write over it").c_str(), IoError);
 }
 
 TEST_CASE("WordVocabulary.load: every malformed file is refused, naming the file") {

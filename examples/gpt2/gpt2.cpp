@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include <eigenformer/core/bounded_reader.hpp>
+#include <eigenformer/core/output_file.hpp>
 #include <eigenformer/core/random.hpp>
 #include <eigenformer/core/threading.hpp>
 #include <eigenformer/generate/generate.hpp>
@@ -58,11 +60,13 @@ int init_random(const Arguments& a) {
   std::error_code ec;
   std::filesystem::create_directories(a.init_random, ec);
   if (ec) throw IoError(detail::printable(a.init_random) + ": cannot create the directory: " + ec.message());
+  // The tokenizer first and config.json last (save_gpt2), each file through a temporary: a directory left half-way
+  // holds no config.json, so it is never taken for a model.
+  const std::pair<const char*, std::uint64_t> tokenizer_files[] = {{"vocab.json", GPT2Tokenizer::max_vocab_json_bytes},
+                                                                   {"merges.txt", GPT2Tokenizer::max_merges_txt_bytes}};
+  for (const auto& [file, cap] : tokenizer_files)
+    write_file_atomically(a.init_random + "/" + file, read_file_bounded(a.tokenizer_dir + "/" + file, std::string("a ") + file, cap));
   save_gpt2(model, a.init_random);
-  for (const char* file : {"vocab.json", "merges.txt"}) {
-    std::filesystem::copy_file(a.tokenizer_dir + "/" + file, a.init_random + "/" + file, std::filesystem::copy_options::overwrite_existing, ec);
-    if (ec) throw IoError(detail::printable(a.tokenizer_dir + "/" + file) + ": cannot copy: " + ec.message());
-  }
   std::cerr << "gpt2: wrote a random " << count_parameters(model) << "-parameter GPT-2 to " << a.init_random << "\n";
   return 0;
 }

@@ -112,6 +112,9 @@ inline void check_train(const CLI::App& train, Arguments& a) {
   if (a.run.text.empty()) throw CLI::ValidationError("--text", "is empty; expected a file");
   if (a.run.output.empty()) throw CLI::ValidationError("--output", "is empty; expected a directory");
   if (a.run.resume && a.run.force) throw CLI::ValidationError("--resume and --force", "contradict each other; give one");
+  // What gpt2_train::train writes in OUTPUT, checked before the text is even read.
+  example_cli::check_output_directory(a.run.output, "--output", {"checkpoint.safetensors", "train_log.tsv", "loss.svg", "vocab.json", "merges.txt",
+                                                                  "config.json", "model.safetensors"});
   if (!a.run.init.empty()) {
     for (const char* shape : {"--n-layer", "--n-head", "--n-embd", "--vocab-size", "--tokenizer"})
       if (train.count(shape) > 0) throw CLI::ValidationError(shape, "cannot go with --init: the model and its tokenizer come from the --init directory");
@@ -190,6 +193,8 @@ inline void check(const CLI::App& app, Arguments& a) {
     }
   } else if (a.tokenizer_dir.empty()) {
     throw CLI::ValidationError("--init-random", "needs --tokenizer-dir");
+  } else {
+    example_cli::check_output_directory(a.init_random, "--init-random", {"config.json", "model.safetensors", "vocab.json", "merges.txt"});
   }
   a.memory_budget_bytes = example_cli::memory_budget_bytes(a.memory_budget);
   a.seed = example_cli::parse_u64(a.seed_text, "--seed");

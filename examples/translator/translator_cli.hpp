@@ -170,6 +170,9 @@ inline void check(const CLI::App& app, Arguments& a) {
     if (a.corpus.empty()) throw CLI::ValidationError("--corpus", "is empty; expected a directory");
     if (a.run.output.empty()) throw CLI::ValidationError("--output", "is empty; expected a directory");
     if (a.run.resume && a.run.force) throw CLI::ValidationError("--resume and --force", "contradict each other; give one");
+    // What translator_train::train writes in OUTPUT, checked before the corpus is even read.
+    example_cli::check_output_directory(a.run.output, "--output", {"checkpoint.safetensors", "train_log.tsv", "loss.svg", "src_vocab.json",
+                                                                    "tgt_vocab.json", "config.json", "model.safetensors"});
     a.train.decoder_layers = a.train.encoder_layers;
     a.train.seed = example_cli::parse_u64(a.train_seed_text, "--seed");
     a.run.corpus = a.corpus;
@@ -199,12 +202,14 @@ inline void check(const CLI::App& app, Arguments& a) {
   }
   if (a.command == "make-corpus") {
     if (a.output.empty()) throw CLI::ValidationError("--output", "is empty; expected a directory");
+    example_cli::check_output_directory(a.output, "--output", {"train.tsv", "test.tsv"});
     a.seed = example_cli::parse_u64(a.seed_text, "--seed");
     return;
   }
   // Given but empty (--model ""), a directory would become "/config.json": a file at the root, not the user's.
   if (a.model.empty()) throw CLI::ValidationError("--model", "is empty; expected a directory");
   if (a.command == "resave" && a.output.empty()) throw CLI::ValidationError("--output", "is empty; expected a directory");
+  if (a.command == "resave") example_cli::check_output_directory(a.output, "--output", {"config.json", "model.safetensors"});
   a.memory_budget_bytes = example_cli::memory_budget_bytes(a.memory_budget);
 }
 

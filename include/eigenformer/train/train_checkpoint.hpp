@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "eigenformer/core/error.hpp"
+#include "eigenformer/core/output_file.hpp"
 #include "eigenformer/core/random.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/io/parameters.hpp"
@@ -113,6 +114,7 @@ template <typename Model, typename Scalar>
 void save_training_checkpoint(const std::string& path, Model& model, AdamW<Scalar>& optimizer, const Random& rng,
                               const TrainingProgress& progress) {
   const std::string where = detail::printable(path) + ": training checkpoint not saved";
+  check_output_path(path);  // a directory, FIFO or device there: refused by name before anything is copied
   if (progress.step < 0) throw RangeError(where + ": step is " + std::to_string(progress.step) + "; expected a count >= 0");
   optimizer.initialize(model);  // before the first step: zero moments, as the first step would make them
   SafeTensorsWriter writer;
