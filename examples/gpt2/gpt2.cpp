@@ -43,6 +43,8 @@ using gpt2_cli::Arguments;
 
 void print_ids(const std::vector<std::int64_t>& ids) { std::cout << example_cli::ids_text(ids) << "\n"; }
 
+int write_random_gpt2(const Arguments& a, const GPT2Config& c);
+
 // A GPT-2 with random weights (as Hugging Face initialises it: train/init.hpp) and the real vocabulary's size, written
 // with the tokenizer files beside it: a complete checkpoint directory for trying the program without downloads.
 int init_random(const Arguments& a) {
@@ -54,6 +56,22 @@ int init_random(const Arguments& a) {
   c.n_positions = a.n_positions;
   c.vocab_size = tokenizer.vocab_size();
   c.bos_token_id = c.eos_token_id = tokenizer.eos_id();
+  c.validate("--init-random");
+  // The model is made and saved, never run: its weights alone, checked against --memory-budget and what the machine
+  // has before anything is allocated; a std::bad_alloc after that says the same figures, as loading does.
+  MemoryEstimate need = estimate_gpt2_memory<float>(c, 1, 1, a.init_random);
+  need.weight_bytes *= 2;  // the weights, and the copy SafeTensorsWriter holds until it writes them
+  need.cache_bytes = 0, need.batch = 0, need.context = 0;
+  ModelLoadOptions budget;
+  budget.memory_budget = a.memory_budget_bytes;
+  const std::string doing = "creating a random GPT-2 as float (its weights, and their copy while they are written)";
+  check_memory_budget(need, budget, a.init_random, "a random GPT-2 as float", "creating");
+  check_memory_ceiling(need, a.init_random, doing);
+  return with_memory_estimate(need, a.init_random, doing, [&] { return write_random_gpt2(a, c); });
+}
+
+// init_random's work, once the model is known to fit.
+int write_random_gpt2(const Arguments& a, const GPT2Config& c) {
   GPT2<float> model(c);
   Random rng(a.seed);
   gpt2_normal_init(model, rng);

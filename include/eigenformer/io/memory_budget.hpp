@@ -12,6 +12,9 @@
 // Workspaces (one position's activations) and the logits [batch, V] are small beside these and not counted.
 #pragma once
 
+#include <sys/resource.h>
+#include <sys/sysinfo.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <initializer_list>
@@ -165,19 +168,36 @@ inline void check_file_can_hold(const SafeTensors& file, std::uint64_t values, c
 }  // namespace detail
 
 namespace detail {
-// "<total>: <weights> of weights and <cache> of KV cache (batch B x C positions)"
+// "<total>: <weights> of weights and <cache> of KV cache (batch B x C positions)"; "<total>" alone for an estimate
+// without a KV cache (batch 0: a model made and saved, or trained, whose caller says what the bytes are).
 inline std::string estimate_text(const MemoryEstimate& need) {
+  if (need.batch == 0 && need.cache_bytes == 0) return format_bytes(need.weight_bytes);
   return format_bytes(need.total_bytes()) + ": " + format_bytes(need.weight_bytes) + " of weights and " + format_bytes(need.cache_bytes) +
          " of KV cache (batch " + std::to_string(need.batch) + " x " + std::to_string(need.context) + " positions)";
 }
 }  // namespace detail
 
 // Throws RangeError "<where>: loading <what> needs <total>: <weights> of weights and <cache> of KV cache (batch B x
-// C positions); more than the memory budget of <budget>" when options.memory_budget is set and exceeded.
-inline void check_memory_budget(const MemoryEstimate& need, const ModelLoadOptions& options, const std::string& where, const std::string& what) {
+// C positions); more than the memory budget of <budget>" when options.memory_budget is set and exceeded. `doing`
+// replaces "loading" for a model that is made, not read ("creating").
+inline void check_memory_budget(const MemoryEstimate& need, const ModelLoadOptions& options, const std::string& where, const std::string& what,
+                                const std::string& doing = "loading") {
   if (options.memory_budget == 0 || need.total_bytes() <= options.memory_budget) return;
-  throw RangeError(where + ": loading " + what + " needs " + detail::estimate_text(need) + "; more than the memory budget of " +
+  throw RangeError(where + ": " + doing + " " + what + " needs " + detail::estimate_text(need) + "; more than the memory budget of " +
                    format_bytes(options.memory_budget));
+}
+
+// The most memory this process could ever be given: physical memory plus swap (sysinfo), or the address-space limit
+// (RLIMIT_AS, `ulimit -v`) if that is lower. 0 when neither is known.
+inline std::uint64_t memory_ceiling_bytes() {
+  std::uint64_t ceiling = 0;
+  struct sysinfo info {};
+  if (::sysinfo(&info) == 0)
+    ceiling = (static_cast<std::uint64_t>(info.totalram) + static_cast<std::uint64_t>(info.totalswap)) * static_cast<std::uint64_t>(info.mem_unit);
+  struct rlimit limit {};
+  if (::getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY && (ceiling == 0 || limit.rlim_cur < ceiling))
+    ceiling = static_cast<std::uint64_t>(limit.rlim_cur);
+  return ceiling;
 }
 
 // What to throw when a model that passed every check still cannot be allocated (std::bad_alloc while `doing` it,
@@ -185,6 +205,21 @@ inline void check_memory_budget(const MemoryEstimate& need, const ModelLoadOptio
 // <weights> of weights and <cache> of KV cache (batch B x C positions)", the figures a memory budget is compared with.
 inline OutOfMemoryError out_of_memory_error(const MemoryEstimate& need, const std::string& where, const std::string& doing) {
   return OutOfMemoryError(detail::printable(where) + ": out of memory " + doing + ", which needs " + detail::estimate_text(need));
+}
+
+// Before a model is made from sizes alone (gpt2 --init-random, training from scratch): OutOfMemoryError when it needs
+// more than memory_ceiling_bytes(), "<where>: out of memory creating a random GPT-2 as float (its weights), which
+// needs <bytes>; this machine has <ceiling> of memory and swap" (or "the address-space limit is"). Linux hands out memory it does not
+// have and finds out when the pages are first written: such a model would not throw std::bad_alloc but have the
+// process killed (the kernel's OOM killer) half-way through its initialisation.
+inline void check_memory_ceiling(const MemoryEstimate& need, const std::string& where, const std::string& doing,
+                                 std::uint64_t ceiling = memory_ceiling_bytes()) {
+  if (ceiling == 0 || need.total_bytes() <= ceiling) return;
+  struct rlimit limit {};
+  const bool address_limit = ::getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur == ceiling;
+  throw OutOfMemoryError(out_of_memory_error(need, where, doing).what() +
+                         std::string(address_limit ? "; the address-space limit (ulimit -v) is " : "; this machine has ") + format_bytes(ceiling) +
+                         (address_limit ? "" : " of memory and swap"));
 }
 
 // Runs f() and returns what it returns; a std::bad_alloc inside becomes out_of_memory_error(need, where, doing).
