@@ -104,13 +104,15 @@ inline std::uint64_t parse_u64(const std::string& word, const std::string& optio
 // What main() prints for an exception that ends the program, one line without its newline: "<program>: <message>",
 // the message's control characters escaped (eigenformer::detail::printable_message) whatever it quotes. Out of memory
 // (OutOfMemoryError, which says what the model needs, or a bare std::bad_alloc) also points at --memory-budget, with
-// which a model too large is refused before any of it is allocated.
-inline std::string error_line(const std::string& program, const std::exception& e) {
+// which a model too large is refused before any of it is allocated; a command without that option (training)
+// passes with_memory_budget false and is pointed at a smaller model instead.
+inline std::string error_line(const std::string& program, const std::exception& e, bool with_memory_budget = true) {
   std::string line = program + ": ";
   const bool out_of_memory = dynamic_cast<const eigenformer::OutOfMemoryError*>(&e) || dynamic_cast<const std::bad_alloc*>(&e);
   if (dynamic_cast<const std::bad_alloc*>(&e)) line += "out of memory (" + std::string(e.what()) + ")";
   else line += eigenformer::detail::printable_message(e.what());
-  if (out_of_memory) line += "; free memory, or give --memory-budget (such as 2G) to refuse before loading a model that needs more";
+  if (out_of_memory && with_memory_budget) line += "; free memory, or give --memory-budget (such as 2G) to refuse before loading a model that needs more";
+  else if (out_of_memory) line += "; free memory, or choose a smaller model";
   return line;
 }
 

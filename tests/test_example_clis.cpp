@@ -446,4 +446,8 @@ TEST_CASE("example_cli::error_line: one line; out of memory also points at --mem
   CHECK(line == "gpt2: dir: out of memory loading GPT-2 as float, which needs 3.0 GiB (3221225472 bytes): 3.0 GiB (3221225472 bytes) of weights and "
                 "0 bytes of KV cache (batch 1 x 1 positions)" + hint);
   CHECK(line.find('\n') == std::string::npos);
+  // A command without --memory-budget (training) is pointed at a smaller model instead (harden-c).
+  CHECK(example_cli::error_line("gpt2", OutOfMemoryError("out: out of memory training it"), /*with_memory_budget=*/false) ==
+        "gpt2: out: out of memory training it; free memory, or choose a smaller model");
+  CHECK(example_cli::error_line("gpt2", RangeError("x"), false) == "gpt2: x");
 }

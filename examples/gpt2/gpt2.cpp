@@ -248,7 +248,7 @@ int main(int argc, char** argv) {
   try {
     return run(a);
   } catch (const std::exception& e) {
-    std::cerr << example_cli::error_line("gpt2", e) << "\n";  // escaped: whatever a message quotes, no control byte reaches the terminal
+    std::cerr << example_cli::error_line("gpt2", e, /*with_memory_budget=*/a.command != "train") << "\n";  // escaped: whatever a message quotes, no control byte reaches the terminal
     return 1;
   }
 }

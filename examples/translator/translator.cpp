@@ -316,7 +316,7 @@ int main(int argc, char** argv) {
     if (args.command == "eval") return eval(args);
     return args.command == "resave" ? resave(args) : translate(args);
   } catch (const std::exception& e) {
-    std::cerr << example_cli::error_line("translator", e) << "\n";  // escaped: whatever a message quotes, no control byte reaches the terminal
+    std::cerr << example_cli::error_line("translator", e, /*with_memory_budget=*/args.command == "translate") << "\n";  // escaped: whatever a message quotes, no control byte reaches the terminal
     return 1;
   }
 }
