@@ -7,7 +7,9 @@
 
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <exception>
 #include <filesystem>
@@ -145,7 +147,12 @@ inline void check_output_file(const std::string& path, const std::string& option
 // directory", "--output: 'run/loss.svg' is a directory; the program writes a file there".
 inline void check_output_directory(const std::string& dir, const std::string& option, std::initializer_list<const char*> files) {
   struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) return;  // created when written (or the error then names it)
+  if (::stat(dir.c_str(), &st) != 0) {
+    const int err = errno;
+    if (err == ENOENT) return;  // created when written
+    // /dev/null/out, file.txt/out: no directory can be made there (ENOTDIR), or it cannot be looked at (EACCES).
+    throw CLI::ValidationError(option, eigenformer::quote(dir) + ": " + std::strerror(err) + "; expected a directory");
+  }
   if (!S_ISDIR(st.st_mode))
     throw CLI::ValidationError(option, eigenformer::quote(dir) + " is " + (S_ISREG(st.st_mode) ? std::string("a file") : eigenformer::detail::file_kind(st.st_mode)) +
                                            "; expected a directory");

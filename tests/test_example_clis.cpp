@@ -190,10 +190,20 @@ TEST_CASE("gpt2_cli and translator_cli: every floating-point option refuses nan 
   CHECK(a.temperature == 0.5);
   gpt2_cli::Arguments b;
   CHECK(gpt2_error({"--model", "dir", "--prompt-ids", "5", "--temperature", "-1"}, b).rfind("--temperature: Value -1 not in range", 0) == 0);
+  // --memory-budget is text read by parse_byte_size, which never took these for sizes: pinned all the same.
+  for (const char* word : {"nan", "inf", "-inf", "infG", "nanM"}) {
+    CAPTURE(word);
+    gpt2_cli::Arguments c;
+    CHECK(gpt2_error({"--model", "dir", "--prompt-ids", "5", "--memory-budget", word}, c) ==
+          "--memory-budget: " + quote(word) + " is not a size; expected bytes such as 512M or 2G, or none");
+  }
+  gpt2_cli::Arguments d;
+  CHECK(gpt2_error({"--model", "dir", "--prompt-ids", "5", "--memory-budget", "1e400"}, d) ==
+        "--memory-budget: '1e400' has an unknown unit; expected bytes such as 512M or 2G, or none");
 }
 
 TEST_CASE("gpt2_cli and translator_cli: an output that exists and is not a regular file is refused by name before any work (harden-c)") {
-  // A device (/dev/null: the output vanishes; /dev/full: it fails after the work; run as root, the temporary renamed
+  // A device (/dev/null or /dev/zero: the output vanishes; /dev/full: it fails after the work; run as root, the temporary renamed
   // over it would replace the device), a FIFO (blocks) or a directory, for a file or for a file in an output directory.
   testing::TempDir dir;
   const std::string fifo = dir.path() + "/fifo", file = dir.path() + "/file";
@@ -201,7 +211,7 @@ TEST_CASE("gpt2_cli and translator_cli: an output that exists and is not a regul
   testing::write_text_file(file, "x");
   for (const char* option : {"--explain", "--dump-activations"}) {
     CAPTURE(option);
-    for (const std::string& path : {std::string("/dev/null"), std::string("/dev/full")}) {
+    for (const std::string& path : {std::string("/dev/zero"), std::string("/dev/full")}) {
       gpt2_cli::Arguments a;
       CHECK(gpt2_error({"--model", "m", "--prompt-ids", "5", option, path}, a) == std::string(option) + ": " + quote(path) + " is a character device; expected a file name");
       translator_cli::Arguments b;
@@ -217,11 +227,16 @@ TEST_CASE("gpt2_cli and translator_cli: an output that exists and is not a regul
   const std::string out = dir.path() + "/out";
   std::filesystem::create_directory(out);
   gpt2_cli::Arguments a;
-  CHECK(gpt2_error({"--init-random", "/dev/null", "--tokenizer-dir", "t"}, a) == "--init-random: '/dev/null' is a character device; expected a directory");
+  CHECK(gpt2_error({"--init-random", "/dev/zero", "--tokenizer-dir", "t"}, a) == "--init-random: '/dev/zero' is a character device; expected a directory");
   gpt2_cli::Arguments b;
   CHECK(gpt2_error({"--init-random", file, "--tokenizer-dir", "t"}, b) == "--init-random: " + quote(file) + " is a file; expected a directory");
   gpt2_cli::Arguments c;
   CHECK(gpt2_error({"--init-random", out, "--tokenizer-dir", "t"}, c).empty());
+  gpt2_cli::Arguments c1;  // given but empty: its files would go to "/config.json", at the root
+  CHECK(gpt2_error({"--init-random", "", "--tokenizer-dir", "t"}, c1) == "--init-random: is empty; expected a directory");
+  gpt2_cli::Arguments c2;  // under a file: no directory can be made there
+  CHECK(gpt2_error({"train", "--text", "t", "--output", file + "/run"}, c2) ==
+        "--output: " + quote(file + "/run") + ": " + std::strerror(ENOTDIR) + "; expected a directory");
   translator_cli::Arguments d;
   CHECK(translator_error({"make-corpus", "--output", "/dev/full"}, d) == "--output: '/dev/full' is a character device; expected a directory");
   translator_cli::Arguments e;

@@ -179,6 +179,7 @@ inline void check(const CLI::App& app, Arguments& a) {
     check_train(*app.get_subcommand("train"), a);
     return;
   }
+  if (app.count("--init-random") > 0 && a.init_random.empty()) throw CLI::ValidationError("--init-random", "is empty; expected a directory");
   if (a.init_random.empty()) {
     // Given but empty (--model ""), a directory would become "/config.json": a file at the root, not the user's.
     if (a.model.empty()) throw CLI::ValidationError("--model", app.count("--model") > 0 ? "is empty; expected a directory" : "is required");

@@ -14,8 +14,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <type_traits>
 
 #include "eigenformer/core/bounded_reader.hpp"
@@ -31,14 +33,26 @@ inline void check_output_path(const std::string& path) {
   throw IoError(detail::printable(path) + ": is " + detail::file_kind(st.st_mode) + ", not a regular file; refusing to write over it");
 }
 
-// Writes a file through check_output_path, PATH.tmp-<pid> and a rename. write(std::FILE*) writes the contents and
+// Where a file written to `path` goes: `path` itself, or, when it is a symbolic link to something that exists, what
+// the link resolves to. A rename replaces the link, not its target: writing --explain /dev/stdout with standard
+// output redirected to a file would otherwise have replaced /dev's link (as root) instead of filling the file.
+inline std::string output_target(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return path;
+  std::error_code ec;
+  const std::filesystem::path resolved = std::filesystem::canonical(path, ec);
+  return ec ? path : resolved.string();
+}
+
+// Writes a file through check_output_path, output_target, TARGET.tmp-<pid> and a rename. write(std::FILE*) writes the contents and
 // returns false if a write failed (errno set). IoError naming `path`: "cannot open for writing: <reason>" (its
 // directory missing, no permission), "cannot write: <reason>" (disk full), "cannot rename the new file over it:
 // <reason>"; no temporary is left behind, and a file already at `path` is unchanged.
 template <typename Write, typename = std::enable_if_t<std::is_invocable_r_v<bool, Write&, std::FILE*>>>
 void write_file_atomically(const std::string& path, Write&& write) {
   check_output_path(path);
-  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
+  const std::string target = output_target(path);
+  const std::string temporary = target + ".tmp-" + std::to_string(::getpid());
   // A stale temporary of the same name (a crashed run with this pid) is replaced; O_EXCL then makes sure that what is
   // opened is the new file, never a FIFO or a link put there meanwhile.
   ::unlink(temporary.c_str());
@@ -60,7 +74,7 @@ void write_file_atomically(const std::string& path, Write&& write) {
     std::remove(temporary.c_str());
     throw IoError(detail::printable(path) + ": cannot write: " + std::strerror(!written ? write_errno : close_errno));
   }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+  if (std::rename(temporary.c_str(), target.c_str()) != 0) {
     const int err = errno;
     std::remove(temporary.c_str());
     throw IoError(detail::printable(path) + ": cannot rename the new file over it: " + std::strerror(err));

@@ -358,14 +358,15 @@ inline std::string explain_html(const ExplainData& data) {
 inline void write_explain_html(const ExplainData& data, const std::string& path) {
   check_output_path(path);
   const std::string page = explain_html(data);
-  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
+  const std::string target = output_target(path);  // a link's target, not the link
+  const std::string temporary = target + ".tmp-" + std::to_string(::getpid());
   std::FILE* f = std::fopen(temporary.c_str(), "wb");
   if (!f) throw IoError(detail::printable(path) + ": cannot write the explain page: " + std::strerror(errno));
   const bool written = std::fwrite(page.data(), 1, page.size(), f) == page.size();
   const int write_errno = errno;
   const bool closed = std::fclose(f) == 0;
   const int close_errno = errno;
-  if (!written || !closed || std::rename(temporary.c_str(), path.c_str()) != 0) {
+  if (!written || !closed || std::rename(temporary.c_str(), target.c_str()) != 0) {
     const int err = !written ? write_errno : !closed ? close_errno : errno;
     std::error_code ignored;
     std::filesystem::remove(temporary, ignored);

@@ -138,11 +138,12 @@ void save_training_checkpoint(const std::string& path, Model& model, AdamW<Scala
   writer.set_metadata("rng.has_spare", st.has_spare ? "1" : "0");
   for (const auto& [key, value] : progress.info) writer.set_metadata("user." + key, value);
 
-  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
+  const std::string target = output_target(path);  // a link's target, not the link
+  const std::string temporary = target + ".tmp-" + std::to_string(::getpid());
   try {
     writer.write(temporary);
     detail::sync_to_disk(temporary);
-    if (std::rename(temporary.c_str(), path.c_str()) != 0)
+    if (std::rename(temporary.c_str(), target.c_str()) != 0)
       throw IoError(detail::printable(temporary) + ": cannot rename it to " + detail::printable(path) + ": " + std::strerror(errno));
   } catch (const Error& e) {
     std::error_code ignored;
@@ -150,7 +151,7 @@ void save_training_checkpoint(const std::string& path, Model& model, AdamW<Scala
     throw IoError(where + " (a file already there is unchanged): " + e.what());
   }
   // The rename itself reaches the disk with the directory (best effort: the file is in place either way).
-  std::string dir = std::filesystem::path(path).parent_path().string();
+  std::string dir = std::filesystem::path(target).parent_path().string();
   if (dir.empty()) dir = ".";
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0) {
