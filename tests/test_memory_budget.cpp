@@ -125,14 +125,20 @@ TEST_CASE("check_memory_ceiling: a model the machine could never hold is refused
   MemoryEstimate need;
   need.weight_bytes = std::uint64_t(3) << 30;  // batch 0: no KV cache, the caller says what the bytes are
   const std::uint64_t ceiling = std::uint64_t(2) << 30;
-  CHECK_THROWS_WITH_AS(check_memory_ceiling(need, "dir", "creating a random GPT-2 as float (its weights)", ceiling),
+  CHECK_THROWS_WITH_AS(check_memory_ceiling(need, "dir", "creating a random GPT-2 as float (its weights)", MemoryCeiling{ceiling, ""}),
                        ("dir: out of memory creating a random GPT-2 as float (its weights), which needs " + format_bytes(need.weight_bytes) +
                         "; this machine has " + format_bytes(ceiling) + " of memory and swap")
                            .c_str(),
                        OutOfMemoryError);
-  CHECK_NOTHROW(check_memory_ceiling(need, "dir", "creating", need.weight_bytes));
-  CHECK_NOTHROW(check_memory_ceiling(need, "dir", "creating", 0));  // unknown: nothing to compare with
+  CHECK_NOTHROW(check_memory_ceiling(need, "dir", "creating", MemoryCeiling{need.weight_bytes, ""}));
+  CHECK_NOTHROW(check_memory_ceiling(need, "dir", "creating", MemoryCeiling{}));  // unknown: nothing to compare with
   CHECK(memory_ceiling_bytes() > 0);
+  // Below the machine's memory, the message names the limit.
+  CHECK_THROWS_WITH_AS(check_memory_ceiling(need, "dir", "creating", MemoryCeiling{ceiling, "the memory limit of its control group (cgroup)"}),
+                       ("dir: out of memory creating, which needs " + format_bytes(need.weight_bytes) +
+                        "; the memory limit of its control group (cgroup) is " + format_bytes(ceiling))
+                           .c_str(),
+                       OutOfMemoryError);
   // The budget says what is done when it is not loading.
   ModelLoadOptions budget;
   budget.memory_budget = 1024;

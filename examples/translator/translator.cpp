@@ -267,7 +267,10 @@ int resave(const Arguments& args) {
   std::error_code ec;
   std::filesystem::create_directories(args.output, ec);
   if (ec) throw IoError(detail::printable(args.output) + ": cannot create the directory: " + ec.message());
-  save_transformer(model, args.output);
+  // Saving copies every weight (SafeTensorsWriter holds them until it writes): out of memory there names the figures too.
+  MemoryEstimate need = estimate_transformer_memory<float>(model.config(), 1, 1, args.output);
+  need.cache_bytes = 0, need.batch = 0, need.context = 0;
+  with_memory_estimate(need, args.output, "saving the Seq2SeqTransformer as float (a copy of its weights)", [&] { save_transformer(model, args.output); });
   std::cerr << "translator: wrote " << args.output << "/config.json and model.safetensors (" << count_parameters(model) << " parameters)\n";
   return 0;
 }

@@ -1,11 +1,14 @@
 // io/memory_budget.hpp: what loading a model will take in memory, known from its config and its checkpoint's header
-// alone, before anything is allocated. Two checks use it:
+// alone, before anything is allocated. These checks use it:
 //   - a config must not describe more values than its checkpoint could hold (at least one byte each), so that a few
 //     bytes of JSON never make us allocate terabytes before the file is even compared with the model;
 //   - a model whose weights plus KV cache exceed a caller's budget is refused up front, naming both figures, rather
 //     than killed by the system mid-generation;
 //   - a model that passes both but still cannot be allocated (std::bad_alloc) is reported with the same figures
-//     (OutOfMemoryError), not as a bare "std::bad_alloc".
+//     (OutOfMemoryError), not as a bare "std::bad_alloc";
+//   - a model made from sizes alone (a random one, or one to train) that needs more than the process could ever be
+//     given (memory_ceiling: memory and swap, a cgroup's limit, ulimit -v) is refused before it is allocated, since
+//     Linux would hand out the memory and kill the process when it is written, not throw std::bad_alloc.
 // The figures, for a model loaded into Scalar (an F16 file loaded into float takes 4 bytes a value):
 //   weights  = every parameter and fixed table x sizeof(Scalar)
 //   KV cache = 2 (keys, values) x layers x batch x context x d_model x sizeof(Scalar), per attention that caches
@@ -15,11 +18,15 @@
 #include <sys/resource.h>
 #include <sys/sysinfo.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <initializer_list>
 #include <new>
 #include <string>
+#include <system_error>
 #include <type_traits>
 
 #include "eigenformer/core/error.hpp"
@@ -187,18 +194,60 @@ inline void check_memory_budget(const MemoryEstimate& need, const ModelLoadOptio
                    format_bytes(options.memory_budget));
 }
 
-// The most memory this process could ever be given: physical memory plus swap (sysinfo), or the address-space limit
-// (RLIMIT_AS, `ulimit -v`) if that is lower. 0 when neither is known.
-inline std::uint64_t memory_ceiling_bytes() {
-  std::uint64_t ceiling = 0;
+namespace detail {
+// The limit in a cgroup memory file, in bytes: 0 when there is no such file, it says "max", or it holds a number past
+// 2^62 (cgroup v1 writes "unlimited" as 9223372036854771712).
+inline std::uint64_t cgroup_limit(const char* path) {
+  std::ifstream in(path);
+  std::string text;
+  if (!(in >> text)) return 0;
+  std::uint64_t bytes = 0;
+  const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), bytes);
+  if (err != std::errc() || end != text.data() + text.size() || bytes >= max_size_count) return 0;
+  return bytes;
+}
+}  // namespace detail
+
+// The most memory this process could ever be given, and what sets it.
+struct MemoryCeiling {
+  std::uint64_t bytes = 0;  // 0: unknown
+  std::string limit;        // "": the machine's memory and swap; else the limit below them, "the address-space limit (ulimit -v)"
+};
+
+// The machine's memory plus swap (sysinfo), or less: the memory limit of the process's control group (cgroup v2
+// memory.max plus memory.swap.max, v1 memory.memsw.limit_in_bytes or memory.limit_in_bytes; read where a container
+// sees its own at /sys/fs/cgroup), or the address-space limit (RLIMIT_AS, `ulimit -v`), whichever is lowest.
+inline MemoryCeiling memory_ceiling() {
+  MemoryCeiling ceiling;
+  std::uint64_t swap = 0;
   struct sysinfo info {};
-  if (::sysinfo(&info) == 0)
-    ceiling = (static_cast<std::uint64_t>(info.totalram) + static_cast<std::uint64_t>(info.totalswap)) * static_cast<std::uint64_t>(info.mem_unit);
+  if (::sysinfo(&info) == 0) {
+    const auto unit = static_cast<std::uint64_t>(info.mem_unit);
+    swap = static_cast<std::uint64_t>(info.totalswap) * unit;
+    ceiling.bytes = static_cast<std::uint64_t>(info.totalram) * unit + swap;
+  }
+  const auto lower = [&](std::uint64_t bytes, const char* limit) {
+    if (bytes > 0 && (ceiling.bytes == 0 || bytes < ceiling.bytes)) ceiling = MemoryCeiling{bytes, limit};
+  };
+  const char* const cgroup = "the memory limit of its control group (cgroup)";
+  if (const std::uint64_t memory = detail::cgroup_limit("/sys/fs/cgroup/memory.max")) {
+    // Its swap: memory.swap.max if that is a number ("0" included), else ("max", or no such file) the machine's.
+    std::string swap_text;
+    std::ifstream("/sys/fs/cgroup/memory.swap.max") >> swap_text;
+    std::uint64_t cgroup_swap = swap;
+    const auto [end, err] = std::from_chars(swap_text.data(), swap_text.data() + swap_text.size(), cgroup_swap);
+    if (swap_text.empty() || err != std::errc() || end != swap_text.data() + swap_text.size()) cgroup_swap = swap;
+    lower(memory + std::min(cgroup_swap, swap), cgroup);
+  } else if (const std::uint64_t with_swap = detail::cgroup_limit("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")) {
+    lower(with_swap, cgroup);
+  } else if (const std::uint64_t v1 = detail::cgroup_limit("/sys/fs/cgroup/memory/memory.limit_in_bytes")) {
+    lower(v1 + swap, cgroup);
+  }
   struct rlimit limit {};
-  if (::getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY && (ceiling == 0 || limit.rlim_cur < ceiling))
-    ceiling = static_cast<std::uint64_t>(limit.rlim_cur);
+  if (::getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) lower(static_cast<std::uint64_t>(limit.rlim_cur), "the address-space limit (ulimit -v)");
   return ceiling;
 }
+inline std::uint64_t memory_ceiling_bytes() { return memory_ceiling().bytes; }
 
 // What to throw when a model that passed every check still cannot be allocated (std::bad_alloc while `doing` it,
 // "loading GPT-2 as float"): OutOfMemoryError "<where>: out of memory loading GPT-2 as float, which needs <total>:
@@ -208,18 +257,16 @@ inline OutOfMemoryError out_of_memory_error(const MemoryEstimate& need, const st
 }
 
 // Before a model is made from sizes alone (gpt2 --init-random, training from scratch): OutOfMemoryError when it needs
-// more than memory_ceiling_bytes(), "<where>: out of memory creating a random GPT-2 as float (its weights), which
-// needs <bytes>; this machine has <ceiling> of memory and swap" (or "the address-space limit is"). Linux hands out memory it does not
-// have and finds out when the pages are first written: such a model would not throw std::bad_alloc but have the
-// process killed (the kernel's OOM killer) half-way through its initialisation.
+// more than the ceiling (memory_ceiling()), "<where>: out of memory creating a random GPT-2 as float (its weights),
+// which needs <bytes>; this machine has <ceiling> of memory and swap" (or "; the address-space limit (ulimit -v) is
+// <ceiling>"). Linux hands out memory it does not have and finds out when the pages are first written: such a model
+// would not throw std::bad_alloc but have the process killed (the kernel's OOM killer) during its initialisation.
 inline void check_memory_ceiling(const MemoryEstimate& need, const std::string& where, const std::string& doing,
-                                 std::uint64_t ceiling = memory_ceiling_bytes()) {
-  if (ceiling == 0 || need.total_bytes() <= ceiling) return;
-  struct rlimit limit {};
-  const bool address_limit = ::getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur == ceiling;
-  throw OutOfMemoryError(out_of_memory_error(need, where, doing).what() +
-                         std::string(address_limit ? "; the address-space limit (ulimit -v) is " : "; this machine has ") + format_bytes(ceiling) +
-                         (address_limit ? "" : " of memory and swap"));
+                                 const MemoryCeiling& ceiling = memory_ceiling()) {
+  if (ceiling.bytes == 0 || need.total_bytes() <= ceiling.bytes) return;
+  const std::string has = ceiling.limit.empty() ? "; this machine has " + format_bytes(ceiling.bytes) + " of memory and swap"
+                                                : "; " + ceiling.limit + " is " + format_bytes(ceiling.bytes);
+  throw OutOfMemoryError(out_of_memory_error(need, where, doing).what() + has);
 }
 
 // Runs f() and returns what it returns; a std::bad_alloc inside becomes out_of_memory_error(need, where, doing).
