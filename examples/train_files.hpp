@@ -23,28 +23,14 @@
 
 #include <eigenformer/core/bounded_reader.hpp>
 #include <eigenformer/core/error.hpp>
+#include <eigenformer/core/output_file.hpp>
 #include <eigenformer/io/safetensors.hpp>
 
 namespace example_train {
 
-// Writes `text` to path through path.tmp and a rename.
-inline void write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw eigenformer::IoError(eigenformer::detail::printable(tmp) + ": cannot write");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    throw eigenformer::IoError(eigenformer::detail::printable(path) + ": cannot rename the new file over it: " + std::strerror(err));
-  }
-}
+// Writes `text` to path through a temporary and a rename (eigenformer::write_file_atomically): a directory, FIFO or
+// device at `path` is refused by name.
+inline void write_file_atomically(const std::string& path, const std::string& text) { eigenformer::write_file_atomically(path, text); }
 
 // One row of train_log.tsv. val_loss: NaN on a step that did not validate.
 struct LogRow {

@@ -239,7 +239,13 @@ TEST_CASE("AdamW: options and learning rates torch.optim.AdamW refuses are refus
   allocate_gradients(model);
   AdamW<double> adamw;
   CHECK_THROWS_WITH_AS(adamw.step(model, INFINITY), "AdamW.step: lr is inf; expected a finite value >= 0", RangeError);
-  CHECK_THROWS_WITH_AS(adamw.set_step_count(-1), "AdamW.set_step_count: -1 steps; expected a count >= 0", RangeError);
+  const std::string range = "expected a count from 0 to 2^62 (" + std::to_string(std::int64_t(1) << 62) + ")";
+  CHECK_THROWS_WITH_AS(adamw.set_step_count(-1), ("AdamW.set_step_count: -1 steps; " + range).c_str(), RangeError);
+  // Past 2^62: the next step's ++t would come near overflowing (harden-c).
+  const std::int64_t past = (std::int64_t(1) << 62) + 1;
+  CHECK_THROWS_WITH_AS(adamw.set_step_count(past), ("AdamW.set_step_count: " + std::to_string(past) + " steps; " + range).c_str(), RangeError);
+  adamw.set_step_count(std::int64_t(1) << 62);
+  CHECK(adamw.step_count() == std::int64_t(1) << 62);
   CHECK_THROWS_WITH_AS(adamw.decays("linear.weight"), "AdamW.decays: no parameter named 'linear.weight' in the optimizer's state", RangeError);
 }
 

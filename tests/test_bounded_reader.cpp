@@ -66,7 +66,11 @@ TEST_CASE("read_file_bounded: refuses what is not a regular file, by name, befor
   CHECK_THROWS_WITH_AS(read_file_bounded(fifo, "a config.json", 100, "JSON file"), (fifo + ": is a FIFO (named pipe), not a JSON file").c_str(), IoError);
   // Endless (/dev/zero) and empty (/dev/null) devices: refused, not read up to the cap.
   CHECK_THROWS_WITH_AS(read_file_bounded("/dev/zero", "a vocab.json", 100), "/dev/zero: is a character device, not a file", IoError);
-  CHECK_THROWS_WITH_AS(read_file_bounded("/dev/null", "a vocab.json", 100), "/dev/null: is a character device, not a file", IoError);
+  struct stat null_stat {};
+  if (::stat("/dev/null", &null_stat) == 0 && S_ISCHR(null_stat.st_mode))
+    CHECK_THROWS_WITH_AS(read_file_bounded("/dev/null", "a vocab.json", 100), "/dev/null: is a character device, not a file", IoError);
+  else  // a program run as root can leave a regular file there (renaming its output over the device)
+    MESSAGE("skipped: /dev/null is not a character device on this machine");
   CHECK_THROWS_WITH_AS(read_file_bounded(dir.path() + "/missing", "a vocab.json", 100),
                        (dir.path() + "/missing: cannot open: No such file or directory").c_str(), IoError);
 }

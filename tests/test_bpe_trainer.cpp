@@ -307,6 +307,11 @@ TEST_CASE("train_bpe: bad input, each with its full message") {
   const std::string missing = dir.path() + "/no/such/dir";
   CHECK_THROWS_WITH_AS(train("ab ab", 300).save(missing), (missing + "/vocab.json: cannot open for writing: No such file or directory").c_str(),
                        IoError);
+  // merges.txt a directory: refused by name before vocab.json is written either (harden-c).
+  std::filesystem::create_directory(dir.path() + "/merges.txt");
+  CHECK_THROWS_WITH_AS(train("ab ab", 300).save(dir.path()),
+                       (dir.path() + "/merges.txt: is a directory, not a regular file; refusing to write over it").c_str(), IoError);
+  CHECK_FALSE(std::filesystem::exists(dir.path() + "/vocab.json"));
 }
 
 TEST_CASE("TrainedBPE: GPT-2's own tokens and merges come out as GPT-2's vocab.json and merges.txt, byte for byte") {

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <new>
 #include <sstream>
@@ -125,9 +126,152 @@ TEST_CASE("gpt2_cli::parse_ids: ids in the vocabulary, each bad word named") {
   CHECK(gpt2_cli::parse_ids(" 15496  995\n", 50257) == std::vector<std::int64_t>{15496, 995});
   CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("5 x", 50257), "--prompt-ids: 'x' is not a token id", RangeError);
   CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("5 5.0", 50257), "--prompt-ids: '5.0' is not a token id", RangeError);
-  CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("99999999999999999999", 50257), "--prompt-ids: '99999999999999999999' is not a token id", RangeError);
   CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("-1", 50257), "--prompt-ids: token id -1 is outside the vocabulary [0, 50257)", RangeError);
   CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("  ", 50257), "--prompt-ids: no token ids given", RangeError);
+}
+
+TEST_CASE("example_cli::parse_token_id: an id past 64 bits is outside the vocabulary, quoted as written (harden-c)") {
+  // std::stoll's out_of_range had made these "not a token id", as if they were words.
+  for (const std::string& word : {std::string("99999999999999999999999"), std::string("18446744073709551616"), std::string("9223372036854775808"),
+                                 std::string("-99999999999999999999999"), std::string("+99999999999999999999999")}) {
+    CAPTURE(word);
+    CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("5 " + word, 50257), ("--prompt-ids: token id " + word + " is outside the vocabulary [0, 50257)").c_str(),
+                         RangeError);
+    TransformerConfig config;
+    config.src_vocab_size = 37;
+    CHECK_THROWS_WITH_AS(translator_cli::parse_ids(word, "--src-ids 1", config),
+                         ("--src-ids 1: token id " + word + " is outside the source vocabulary [0, 37)").c_str(), RangeError);
+  }
+  const std::string huge(1000, '9');  // cut as every quoted text is: both ends, 80 characters
+  CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids(huge, 50257),
+                       ("--prompt-ids: token id " + detail::printable(huge) + " is outside the vocabulary [0, 50257)").c_str(), RangeError);
+  CHECK(detail::printable(huge).size() <= 80);
+  CHECK_THROWS_WITH_AS(gpt2_cli::parse_ids("99999999999999999999999x", 50257), "--prompt-ids: '99999999999999999999999x' is not a token id", RangeError);
+}
+
+TEST_CASE("gpt2_cli and translator_cli: every floating-point option refuses nan and inf, by name (harden-c)") {
+  // CLI::Range compares with < and >, which a NaN passes: --temperature nan was taken. Every option whose type is
+  // FLOAT, found on the parsers themselves (so that a new one is covered), with the arguments its command needs.
+  const auto check_app = [](auto add_options, auto parse, const auto& fresh, const std::map<std::string, std::vector<std::string>>& base) {
+    std::size_t checked = 0;
+    CLI::App probe;
+    auto probe_args = fresh;
+    add_options(probe, probe_args);
+    std::vector<std::pair<std::string, const CLI::App*>> commands{{"", &probe}};
+    for (const CLI::App* sub : probe.get_subcommands([](const CLI::App*) { return true; })) commands.emplace_back(sub->get_name(), sub);
+    for (const auto& [command, app] : commands) {
+      for (const CLI::Option* opt : app->get_options()) {
+        if (opt->get_type_name().rfind("FLOAT", 0) != 0) continue;  // "FLOAT", then the validators' descriptions
+        for (const char* word : {"nan", "NaN", "-nan", "inf", "-inf", "infinity", "1e400"}) {
+          std::vector<std::string> args = base.at(command);
+          args.push_back(opt->get_name());
+          args.push_back(word);
+          CAPTURE(args);
+          auto a = fresh;
+          CHECK(parse_error(args, a, add_options, parse) == opt->get_name() + ": " + quote(word) + " is not a finite number");
+        }
+        ++checked;
+      }
+    }
+    return checked;
+  };
+  const std::size_t gpt2 = check_app(gpt2_cli::add_options, gpt2_cli::parse, gpt2_cli::Arguments{},
+                                     {{"", {"--model", "dir", "--prompt-ids", "5"}}, {"train", {"train", "--text", "t", "--output", "o"}}});
+  const std::size_t translator = check_app(translator_cli::add_options, translator_cli::parse, translator_cli::Arguments{},
+                                           {{"translate", {"translate", "--model", "dir", "--src-ids", "5"}},
+                                            {"train", {"train", "--corpus", "c", "--output", "o"}},
+                                            {"eval", {"eval", "--model", "m", "--corpus", "c"}},
+                                            {"resave", {"resave", "--model", "m", "--output", "o"}},
+                                            {"make-corpus", {"make-corpus", "--output", "o"}}});
+  CHECK(gpt2 >= 3);  // --temperature, --top-p, --repetition-penalty at least: the search found the options
+  CHECK(translator >= 1);
+  gpt2_cli::Arguments a;  // finite values still parse, and the range still applies after
+  CHECK(gpt2_error({"--model", "dir", "--prompt-ids", "5", "--temperature", "0.5", "--top-p", "1e-3"}, a).empty());
+  CHECK(a.temperature == 0.5);
+  gpt2_cli::Arguments b;
+  CHECK(gpt2_error({"--model", "dir", "--prompt-ids", "5", "--temperature", "-1"}, b).rfind("--temperature: Value -1 not in range", 0) == 0);
+  // --memory-budget is text read by parse_byte_size, which never took these for sizes: pinned all the same.
+  for (const char* word : {"nan", "inf", "-inf", "infG", "nanM"}) {
+    CAPTURE(word);
+    gpt2_cli::Arguments c;
+    CHECK(gpt2_error({"--model", "dir", "--prompt-ids", "5", "--memory-budget", word}, c) ==
+          "--memory-budget: " + quote(word) + " is not a size; expected bytes such as 512M or 2G, or none");
+  }
+  gpt2_cli::Arguments d;
+  CHECK(gpt2_error({"--model", "dir", "--prompt-ids", "5", "--memory-budget", "1e400"}, d) ==
+        "--memory-budget: '1e400' has an unknown unit; expected bytes such as 512M or 2G, or none");
+}
+
+TEST_CASE("gpt2_cli and translator_cli: an output that exists and is not a regular file is refused by name before any work (harden-c)") {
+  // A device (/dev/null or /dev/zero: the output vanishes; /dev/full: it fails after the work; run as root, the temporary renamed
+  // over it would replace the device), a FIFO (blocks) or a directory, for a file or for a file in an output directory.
+  testing::TempDir dir;
+  const std::string fifo = dir.path() + "/fifo", file = dir.path() + "/file";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  testing::write_text_file(file, "x");
+  for (const char* option : {"--explain", "--dump-activations"}) {
+    CAPTURE(option);
+    for (const std::string& path : {std::string("/dev/zero"), std::string("/dev/full")}) {
+      gpt2_cli::Arguments a;
+      CHECK(gpt2_error({"--model", "m", "--prompt-ids", "5", option, path}, a) == std::string(option) + ": " + quote(path) + " is a character device; expected a file name");
+      translator_cli::Arguments b;
+      CHECK(translator_error({"translate", "--model", "m", "--src-ids", "5", option, path}, b) ==
+            std::string(option) + ": " + quote(path) + " is a character device; expected a file name");
+    }
+    gpt2_cli::Arguments a;
+    CHECK(gpt2_error({"--model", "m", "--prompt-ids", "5", option, fifo}, a) == std::string(option) + ": " + quote(fifo) + " is a FIFO (named pipe); expected a file name");
+    gpt2_cli::Arguments b;  // a regular file is replaced
+    CHECK(gpt2_error({"--model", "m", "--prompt-ids", "5", option, file}, b).empty());
+  }
+  // Output directories: the directory itself, and each file the command writes there.
+  const std::string out = dir.path() + "/out";
+  std::filesystem::create_directory(out);
+  gpt2_cli::Arguments a;
+  CHECK(gpt2_error({"--init-random", "/dev/zero", "--tokenizer-dir", "t"}, a) == "--init-random: '/dev/zero' is a character device; expected a directory");
+  gpt2_cli::Arguments b;
+  CHECK(gpt2_error({"--init-random", file, "--tokenizer-dir", "t"}, b) == "--init-random: " + quote(file) + " is a file; expected a directory");
+  gpt2_cli::Arguments c;
+  CHECK(gpt2_error({"--init-random", out, "--tokenizer-dir", "t"}, c).empty());
+  gpt2_cli::Arguments c1;  // given but empty: its files would go to "/config.json", at the root
+  CHECK(gpt2_error({"--init-random", "", "--tokenizer-dir", "t"}, c1) == "--init-random: is empty; expected a directory");
+  gpt2_cli::Arguments c2;  // under a file: no directory can be made there
+  CHECK(gpt2_error({"train", "--text", "t", "--output", file + "/run"}, c2) ==
+        "--output: " + quote(file + "/run") + ": " + std::strerror(ENOTDIR) + "; expected a directory");
+  translator_cli::Arguments d;
+  CHECK(translator_error({"make-corpus", "--output", "/dev/full"}, d) == "--output: '/dev/full' is a character device; expected a directory");
+  translator_cli::Arguments e;
+  CHECK(translator_error({"train", "--corpus", "c", "--output", fifo}, e) == "--output: " + quote(fifo) + " is a FIFO (named pipe); expected a directory");
+  const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> writers = {
+      {{"config.json", "model.safetensors", "vocab.json", "merges.txt"}, {"--init-random", out, "--tokenizer-dir", "t"}},
+      {{"checkpoint.safetensors", "train_log.tsv", "loss.svg", "vocab.json", "merges.txt", "config.json", "model.safetensors"},
+       {"train", "--text", "t", "--output", out}},
+  };
+  for (const auto& [files, args] : writers) {
+    for (const std::string& name : files) {
+      CAPTURE(name);
+      const std::string taken = out + "/" + name;
+      std::filesystem::create_directory(taken);
+      gpt2_cli::Arguments g;
+      CHECK(gpt2_error(args, g) == args[args[0] == "train" ? 3 : 0] + ": " + quote(taken) + " is a directory; the program writes a file there");
+      std::filesystem::remove(taken);
+    }
+  }
+  const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> translator_writers = {
+      {{"checkpoint.safetensors", "train_log.tsv", "loss.svg", "src_vocab.json", "tgt_vocab.json", "config.json", "model.safetensors"},
+       {"train", "--corpus", "c", "--output", out}},
+      {{"config.json", "model.safetensors"}, {"resave", "--model", "m", "--output", out}},
+      {{"train.tsv", "test.tsv"}, {"make-corpus", "--output", out, "--force"}},
+  };
+  for (const auto& [files, args] : translator_writers) {
+    for (const std::string& name : files) {
+      CAPTURE(name);
+      const std::string taken = out + "/" + name;
+      REQUIRE(::mkfifo(taken.c_str(), 0600) == 0);
+      translator_cli::Arguments t;
+      CHECK(translator_error(args, t) == "--output: " + quote(taken) + " is a FIFO (named pipe); the program writes a file there");
+      std::filesystem::remove(taken);
+    }
+  }
 }
 
 TEST_CASE("translator_cli: subcommands, options and source ids with BOS and EOS") {
@@ -317,4 +461,8 @@ TEST_CASE("example_cli::error_line: one line; out of memory also points at --mem
   CHECK(line == "gpt2: dir: out of memory loading GPT-2 as float, which needs 3.0 GiB (3221225472 bytes): 3.0 GiB (3221225472 bytes) of weights and "
                 "0 bytes of KV cache (batch 1 x 1 positions)" + hint);
   CHECK(line.find('\n') == std::string::npos);
+  // A command without --memory-budget (training) is pointed at a smaller model instead (harden-c).
+  CHECK(example_cli::error_line("gpt2", OutOfMemoryError("out: out of memory training it"), /*with_memory_budget=*/false) ==
+        "gpt2: out: out of memory training it; free memory, or choose a smaller model");
+  CHECK(example_cli::error_line("gpt2", RangeError("x"), false) == "gpt2: x");
 }

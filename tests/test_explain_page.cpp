@@ -7,6 +7,8 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -405,6 +407,16 @@ TEST_CASE("write_explain_html: writes the page whole, leaves no temporary; a mis
   std::size_t files = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir.path())) files += entry.is_regular_file() ? 1 : 0;
   CHECK(files == 1);
+
+  // A FIFO or a directory at the path: refused by name before the page is made, left as it was (harden-c).
+  const std::string fifo = dir.path() + "/fifo.html";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH_AS(write_explain_html(d, fifo), (fifo + ": is a FIFO (named pipe), not a regular file; refusing to write over it").c_str(), IoError);
+  CHECK_THROWS_WITH_AS(write_explain_html(d, dir.path()), (dir.path() + ": is a directory, not a regular file; refusing to write over it").c_str(), IoError);
+  struct stat st {};
+  REQUIRE(::stat(fifo.c_str(), &st) == 0);
+  CHECK(S_ISFIFO(st.st_mode));
+  std::filesystem::remove(fifo);
 
   const std::string missing = dir.path() + "/no/such/dir/page.html";
   const std::string expected = missing + ": cannot write the explain page: " + std::strerror(ENOENT);

@@ -375,7 +375,14 @@ TEST_CASE("GPT2Tokenizer.from_text: what fuzz_tokenizer_files found in vocab.jso
   // A number too large for a double escaped as nlohmann's out_of_range; an id nested a million levels deep
   // overflowed the stack while the message was written.
   CHECK_THROWS_WITH_AS(GPT2Tokenizer::from_text("1e77772D**", "#version: 0.2\n"),  // the input as the fuzzer saved it
-                       "vocab.json: not valid JSON: number overflow parsing '1e77772'", FormatError);
+                       "vocab.json: not valid JSON: number overflow: 1e77772 (at byte 0), beyond the range of a double (about 1.8e308)", FormatError);
+  // A token's id beyond a double: the message names the token (harden-c).
+  const std::string vocab = R"({"a": 0, "b": 1e400})";
+  CHECK_THROWS_WITH_AS(GPT2Tokenizer::from_text(vocab, "#version: 0.2\n"),
+                       ("vocab.json: not valid JSON: number overflow: field 'b' is 1e400 (at byte " + std::to_string(vocab.find("1e400")) +
+                        "), beyond the range of a double (about 1.8e308)")
+                           .c_str(),
+                       FormatError);
   const std::size_t depth = 1000000;
   CHECK_THROWS_WITH_AS(GPT2Tokenizer::from_text("{\"a\": " + std::string(depth, '[') + std::string(depth, ']') + "}", "#version: 0.2\n"),
                        ("vocab.json: token \"a\" has id " + std::string(16, '[') + "[...]" + std::string(16, ']') + "; expected a non-negative integer").c_str(),

@@ -30,9 +30,46 @@ TEST_CASE("parse_json: a number too large for a double is a FormatError, not nlo
   // fuzz_gpt2_config, fuzz_translator_config, fuzz_safetensors and fuzz_tokenizer_files each found this first:
   // nlohmann reports "1e999" as out_of_range.406, which parse_json let escape.
   // The inputs as the two config targets saved them, then the same inside a config.
-  CHECK_THROWS_WITH_AS(parse_json_file("2e644", "c.json"), "c.json: not valid JSON: number overflow parsing '2e644'", FormatError);
-  CHECK_THROWS_WITH_AS(parse_json("6E600", "p: "), "p: number overflow parsing '6E600'", FormatError);
-  CHECK_THROWS_WITH_AS(parse_json_file(R"({"n_layer": 1e999})", "c.json"), "c.json: not valid JSON: number overflow parsing '1e999'", FormatError);
+  CHECK_THROWS_WITH_AS(parse_json_file("2e644", "c.json"),
+                       "c.json: not valid JSON: number overflow: 2e644 (at byte 0), beyond the range of a double (about 1.8e308)", FormatError);
+  CHECK_THROWS_WITH_AS(parse_json("6E600", "p: "), "p: number overflow: 6E600 (at byte 0), beyond the range of a double (about 1.8e308)", FormatError);
+  CHECK_THROWS_AS(parse_json_file(R"({"n_layer": 1e999})", "c.json"), FormatError);
+}
+
+namespace {
+// The message parse_json gives for the number `number` at its first place in `text`, in field `field`.
+std::string overflow_message(const std::string& text, const std::string& number, const std::string& field) {
+  const std::size_t at = text.find(number);
+  REQUIRE(at != std::string::npos);
+  return "c.json: not valid JSON: number overflow: field " + quote(field) + " is " + detail::printable(number) + " (at byte " + std::to_string(at) +
+         "), beyond the range of a double (about 1.8e308)";
+}
+}  // namespace
+
+TEST_CASE("parse_json: a number beyond a double's range is named by its field and place, as written (harden-c)") {
+  // nlohmann's own message, "number overflow parsing '1e999'", named neither the field nor the place.
+  const std::string top = R"({"vocab_size": 300, "n_layer": 1e999})";
+  CHECK_THROWS_WITH_AS(parse_json_file(top, "c.json"), overflow_message(top, "1e999", "n_layer").c_str(), FormatError);
+  // In a safetensors header: the keys and indices from the top, as a JSON Pointer without its leading '/'.
+  const std::string header = R"({"__metadata__": {"a": "b"}, "h.0.weight": {"dtype": "F32", "shape": [1, 2], "data_offsets": [0, -1E+400]}})";
+  CHECK_THROWS_WITH_AS(parse_json_file(header, "c.json"), overflow_message(header, "-1E+400", "h.0.weight/data_offsets/1").c_str(), FormatError);
+  // Array indices count the values before, containers included.
+  const std::string array = R"({"x": [[1, 2], {"a": [3]}, "s", null, 1e400]})";
+  CHECK_THROWS_WITH_AS(parse_json_file(array, "c.json"), overflow_message(array, "1e400", "x/4").c_str(), FormatError);
+  // '/' and '~' in a key are escaped as a JSON Pointer escapes them; a control character as every quoted text is.
+  const std::string odd = "{\"a/b~\": {\"\\u001b[2J\": 1e400}}";
+  CHECK_THROWS_WITH_AS(parse_json_file(odd, "c.json"), overflow_message(odd, "1e400", "a~1b~0/\x1b[2J").c_str(), FormatError);
+  // An integer literal of 400 digits (too long even for a double): quoted cut to 80 characters, both ends kept.
+  const std::string digits = "1" + std::string(399, '0');
+  const std::string long_number = R"({"n_embd": )" + digits + "}";
+  const std::string message = overflow_message(long_number, digits, "n_embd");
+  CHECK_THROWS_WITH_AS(parse_json_file(long_number, "c.json"), message.c_str(), FormatError);
+  CHECK(message.size() < 200);
+  // Deeper than 16 containers, the path ends in "/..."; the place still says where.
+  const std::string deep = R"({"a": )" + std::string(20, '[') + "1e400" + std::string(20, ']') + "}";
+  CHECK_THROWS_WITH_AS(parse_json_file(deep, "c.json"), overflow_message(deep, "1e400", "a/0/0/0/0/0/0/0/0/0/0/0/0/0/0/0/...").c_str(), FormatError);
+  // A number that fits is read as before; one below the smallest double becomes 0, as in nlohmann and Python.
+  CHECK(parse_json_file(R"({"x": 1e308, "y": 1e-400})", "c.json")["x"].get<double>() == 1e308);
 }
 
 TEST_CASE("detail::brief_json: compact, ASCII, cut to the length asked") {

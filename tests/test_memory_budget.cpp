@@ -8,6 +8,7 @@
 #include <new>
 #include <string>
 
+#include "support/address_limit.hpp"
 #include "support/temp_file.hpp"
 
 using namespace eigenformer;
@@ -116,4 +117,52 @@ TEST_CASE("out_of_memory_error and with_memory_estimate: a std::bad_alloc become
                        OutOfMemoryError);
   CHECK(with_memory_estimate(need, "dir", "loading", [] { return 7; }) == 7);  // passes the result through
   CHECK_THROWS_AS(with_memory_estimate(need, "dir", "loading", []() -> int { throw RangeError("other"); }), RangeError);  // only bad_alloc
+}
+
+TEST_CASE("check_memory_ceiling: a model the machine could never hold is refused before it is allocated (harden-c)") {
+  // Linux hands out memory it does not have: such a model was not a std::bad_alloc but a process killed half-way
+  // through its initialisation (gpt2 --init-random with the largest sizes its options allow).
+  MemoryEstimate need;
+  need.weight_bytes = std::uint64_t(3) << 30;  // batch 0: no KV cache, the caller says what the bytes are
+  const std::uint64_t ceiling = std::uint64_t(2) << 30;
+  CHECK_THROWS_WITH_AS(check_memory_ceiling(need, "dir", "creating a random GPT-2 as float (its weights)", MemoryCeiling{ceiling, ""}),
+                       ("dir: out of memory creating a random GPT-2 as float (its weights), which needs " + format_bytes(need.weight_bytes) +
+                        "; this machine has " + format_bytes(ceiling) + " of memory and swap")
+                           .c_str(),
+                       OutOfMemoryError);
+  CHECK_NOTHROW(check_memory_ceiling(need, "dir", "creating", MemoryCeiling{need.weight_bytes, ""}));
+  CHECK_NOTHROW(check_memory_ceiling(need, "dir", "creating", MemoryCeiling{}));  // unknown: nothing to compare with
+  CHECK(memory_ceiling_bytes() > 0);
+  // Below the machine's memory, the message names the limit.
+  CHECK_THROWS_WITH_AS(check_memory_ceiling(need, "dir", "creating", MemoryCeiling{ceiling, "the memory limit of its control group (cgroup)"}),
+                       ("dir: out of memory creating, which needs " + format_bytes(need.weight_bytes) +
+                        "; the memory limit of its control group (cgroup) is " + format_bytes(ceiling))
+                           .c_str(),
+                       OutOfMemoryError);
+  // The budget says what is done when it is not loading.
+  ModelLoadOptions budget;
+  budget.memory_budget = 1024;
+  CHECK_THROWS_WITH_AS(check_memory_budget(need, budget, "dir", "a random GPT-2 as float", "creating"),
+                       ("dir: creating a random GPT-2 as float needs " + format_bytes(need.weight_bytes) + "; more than the memory budget of " +
+                        format_bytes(1024))
+                           .c_str(),
+                       RangeError);
+#ifndef EIGENFORMER_TEST_UNDER_ASAN  // AddressSanitizer reserves terabytes of address space
+  // Under an address-space limit (ulimit -v), the limit is the ceiling, and the message says so.
+  const std::string child = testing::run_with_address_limit(std::size_t(256) << 20, [&] {
+    const std::uint64_t limit = memory_ceiling_bytes();
+    MemoryEstimate huge;
+    huge.weight_bytes = limit + 1;
+    try {
+      check_memory_ceiling(huge, "dir", "creating");
+    } catch (const OutOfMemoryError& e) {
+      return std::string(e.what()) == "dir: out of memory creating, which needs " + format_bytes(limit + 1) +
+                                          "; the address-space limit (ulimit -v) is " + format_bytes(limit)
+                 ? std::string("ok")
+                 : std::string(e.what());
+    }
+    return std::string("no error");
+  });
+  CHECK(child == "ok");
+#endif
 }

@@ -8,6 +8,8 @@
 #include "support/address_limit.hpp"
 #include "support/temp_file.hpp"
 
+#include <sys/stat.h>
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -307,6 +309,24 @@ TEST_CASE("SafeTensorsWriter: rejects duplicate and reserved names, and unwritab
   CHECK_THROWS_WITH_AS(w.write(path), (path + ": cannot open for writing: No such file or directory").c_str(), IoError);
 }
 
+TEST_CASE("SafeTensorsWriter.write: a directory, FIFO or device at the path is refused by name, and left as it was (harden-c)") {
+  SafeTensorsWriter w;
+  w.add("t", Tensor<float>(Shape{2}, 1.0f));
+  eigenformer::testing::TempDir dir;
+  const std::string fifo = dir.path() + "/acts.safetensors";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);  // opened for writing, it would block until someone read it
+  CHECK_THROWS_WITH_AS(w.write(fifo), (fifo + ": is a FIFO (named pipe), not a regular file; refusing to write over it").c_str(), IoError);
+  struct stat st {};
+  REQUIRE(::stat(fifo.c_str(), &st) == 0);
+  CHECK(S_ISFIFO(st.st_mode));
+  CHECK_THROWS_WITH_AS(w.write(dir.path()), (dir.path() + ": is a directory, not a regular file; refusing to write over it").c_str(), IoError);
+  // A file there is replaced whole.
+  const std::string path = dir.path() + "/ok.safetensors";
+  eigenformer::testing::write_text_file(path, "old");
+  w.write(path);
+  CHECK(SafeTensors(path).get<float>("t")[1] == 1.0f);
+}
+
 // ---- Malformed files: one case per check, each message in full. ----
 
 TEST_CASE("SafeTensors rejects: a missing file (IoError)") {
@@ -523,7 +543,30 @@ TEST_CASE("SafeTensors rejects: what fuzz_safetensors found (a number too large 
   // tests/fixtures/fuzz/safetensors_number_overflow.safetensors, as the fuzzer saved it: nlohmann's out_of_range
   // for "5e666666666" escaped the reader as a non-eigenformer exception.
   const std::string found = std::string(EIGENFORMER_FIXTURE_DIR) + "/fuzz/safetensors_number_overflow.safetensors";
-  CHECK_THROWS_WITH_AS(SafeTensors{found}, (found + ": the header is not valid JSON: number overflow parsing '5e666666666'").c_str(), FormatError);
+  // The message names the number's field and its place in the header (issue 13 follow-up, harden-c).
+  std::string bytes;
+  {
+    std::ifstream in(found, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::size_t at = bytes.find("5e666666666");
+  REQUIRE(at != std::string::npos);
+  CHECK_THROWS_WITH_AS(SafeTensors{found},
+                       (found + ": the header is not valid JSON: number overflow: 5e666666666 (at byte " + std::to_string(at - 8) +
+                        "), beyond the range of a double (about 1.8e308)")
+                           .c_str(),
+                       FormatError);  // the header is that number: no field to name
+  // In a tensor's entry, the field is named: its key, then data_offsets' index.
+  const std::string header = R"({"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1e400]}})";
+  std::string file(8, '\0');
+  const std::uint64_t n = header.size();
+  std::memcpy(&file[0], &n, 8);
+  file += header + "x";
+  CHECK_THROWS_WITH_AS(SafeTensors::from_bytes(file.data(), file.size()),
+                       ("<memory>: the header is not valid JSON: number overflow: field 'w/data_offsets/1' is 1e400 (at byte " +
+                        std::to_string(header.find("1e400")) + "), beyond the range of a double (about 1.8e308)")
+                           .c_str(),
+                       FormatError);
   // A shape nested a million levels deep: writing the message recursed once per level and overflowed the stack.
   const std::size_t depth = 1000000;
   check_entry_rejected(R"({"dtype":"U8","shape":[)" + std::string(depth, '[') + std::string(depth, ']') + R"(],"data_offsets":[0,1]})", "\x01",

@@ -10,10 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -309,6 +311,93 @@ TEST_CASE("training checkpoint: a truncated, damaged or mismatched file is refus
   CHECK(target.rng.next() == untouched.next());
 }
 
+TEST_CASE("training checkpoint: NaN or inf in any tensor, a negative second moment, an absurd step count are refused by name (harden-c)") {
+  // A checksum only says that the data is what was written; a file made or edited elsewhere, with its checksums
+  // made to match, loaded such values and the next step spread them to every weight.
+  TempDir dir;
+  const std::string good = dir.path() + "/good.safetensors", bad = dir.path() + "/bad.safetensors";
+  {
+    Run run(1, 2);
+    run.train(0, 3);
+    save_training_checkpoint(good, run.model, run.adamw, run.rng, TrainingProgress{3, {}});
+  }
+  Run target(11, 12);
+  const std::vector<Tensor<double>> before = parameters_of(target.model);
+  const std::string p = detail::printable(bad);
+  const std::string one = p + ": 1 problem loading a training checkpoint: ";
+  const auto error = [&](const Contents& c) {
+    c.write(bad);
+    try {
+      load_training_checkpoint(bad, target.model, target.adamw, target.rng);
+    } catch (const FormatError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no FormatError");
+  };
+  // One value set in a tensor, its checksum made to match.
+  const auto with_value = [&](const std::string& name, Index i, double value) {
+    Contents c(good);
+    c.tensors.at(name)[i] = value;
+    c.metadata["checksum." + name] = detail::hex64(detail::tensor_checksum(c.tensors.at(name)));
+    return c;
+  };
+  const std::vector<std::string> names = SafeTensors(good).names();
+  REQUIRE(names.size() == 12);  // 4 parameters, their m and v
+  for (const std::string& name : names) {
+    CAPTURE(name);
+    const Index last = SafeTensors(good).info(name).shape.numel() - 1;
+    for (double value : {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()})
+      CHECK(error(with_value(name, last, value)) ==
+            one + quote(name) + " element " + std::to_string(last) + " is " + detail::number_text(value) + "; expected a finite number");
+    if (name.rfind("adamw.v.", 0) == 0)
+      CHECK(error(with_value(name, 0, -0.5)) ==
+            one + quote(name) + " element 0 is " + detail::number_text(-0.5) + "; a second moment (a mean of squared gradients) is never negative");
+    else {  // a weight or a first moment may be negative (loaded into another run: target must stay untouched)
+      with_value(name, 0, -0.5).write(bad);
+      Run other(5, 6);
+      CHECK_NOTHROW(load_training_checkpoint(bad, other.model, other.adamw, other.rng));
+    }
+  }
+  // Step counts past 2^62: the run's next step + 1 (and AdamW's ++t) would overflow near 2^63.
+  const std::string past = std::to_string((std::int64_t(1) << 62) + 1);
+  for (const char* key : {"step", "adamw.step_count"}) {
+    for (const std::string& value : {past, std::string("9223372036854775807")}) {
+      CAPTURE(value);
+      Contents c(good);
+      c.metadata[key] = value;
+      CHECK(error(c) == one + "metadata " + quote(key) + " is " + quote(value) + ", expected an integer from 0 to 2^62");
+    }
+  }
+  {  // a pending normal draw that is not a number
+    Contents c(good);
+    c.metadata["rng.has_spare"] = "1";
+    c.metadata["rng.spare"] = "7ff8000000000000";  // the bits of a quiet NaN
+    CHECK(error(c) == one + "metadata 'rng.spare' is nan; expected a finite number");
+  }
+  {  // every problem in one message
+    Contents c = with_value("linear.weight", 1, std::numeric_limits<double>::quiet_NaN());
+    c.tensors.at("adamw.v.norm.weight")[0] = -1;
+    c.metadata["checksum.adamw.v.norm.weight"] = detail::hex64(detail::tensor_checksum(c.tensors.at("adamw.v.norm.weight")));
+    c.metadata["step"] = past;
+    const std::string message = error(c);
+    CHECK(message.rfind(p + ": 3 problems loading a training checkpoint: ", 0) == 0);
+    CHECK(message.find("'linear.weight' element 1 is nan") != std::string::npos);
+    CHECK(message.find("'adamw.v.norm.weight' element 0 is -1") != std::string::npos);
+    CHECK(message.find("metadata 'step' is '" + past + "'") != std::string::npos);
+  }
+  const std::vector<Tensor<double>> after = parameters_of(target.model);
+  for (std::size_t i = 0; i < before.size(); ++i) CHECK(same_bits(before[i], after[i]));
+  CHECK(target.adamw.step_count() == 0);
+  {  // 2^62 itself is a count: loaded
+    Contents c(good);
+    c.metadata["step"] = c.metadata["adamw.step_count"] = std::to_string(std::int64_t(1) << 62);
+    c.write(bad);
+    CHECK(load_training_checkpoint(bad, target.model, target.adamw, target.rng).step == std::int64_t(1) << 62);
+    CHECK(target.adamw.step_count() == std::int64_t(1) << 62);
+  }
+  CHECK_THROWS_AS(target.adamw.set_step_count((std::int64_t(1) << 62) + 1), RangeError);
+}
+
 TEST_CASE("training checkpoint: a failed save leaves the checkpoint already there as it was, and no temporary file") {
   TempDir dir;
   const std::string path = dir.path() + "/run.safetensors";
@@ -356,4 +445,20 @@ TEST_CASE("training checkpoint: a failed save leaves the checkpoint already ther
   }
   CHECK(read_text_file(path) == saved);
   CHECK(files_in(dir.path()) == std::vector<std::string>{"run.safetensors"});
+}
+
+TEST_CASE("training checkpoint: a directory or FIFO where the checkpoint goes is refused by name before anything is copied (harden-c)") {
+  TempDir dir;
+  Run run(1, 2);
+  run.train(0, 1);
+  const std::string fifo = dir.path() + "/fifo.safetensors";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);  // renamed over, the FIFO would vanish; written, it would block
+  CHECK_THROWS_WITH_AS(save_training_checkpoint(fifo, run.model, run.adamw, run.rng, TrainingProgress{1, {}}),
+                       (fifo + ": is a FIFO (named pipe), not a regular file; refusing to write over it").c_str(), IoError);
+  std::filesystem::create_directory(dir.path() + "/sub");
+  CHECK_THROWS_WITH_AS(save_training_checkpoint(dir.path() + "/sub", run.model, run.adamw, run.rng, TrainingProgress{1, {}}),
+                       (dir.path() + "/sub: is a directory, not a regular file; refusing to write over it").c_str(), IoError);
+  std::vector<std::string> left = files_in(dir.path());
+  std::sort(left.begin(), left.end());
+  CHECK(left == std::vector<std::string>{"fifo.safetensors", "sub"});
 }

@@ -74,6 +74,9 @@ TEST_CASE("WordVocabulary.save and load: a JSON object {word: id} in id order, r
   const WordVocabulary w = WordVocabulary::load(f.path());
   CHECK(w.words() == v.words());
   CHECK(w.encode("la moto rápida") == std::vector<std::int64_t>{4, 6, 7});
+  // A directory where the file goes: refused by name (harden-c).
+  const testing::TempDir dir;
+  CHECK_THROWS_WITH_AS(v.save(dir.path()), (dir.path() + ": is a directory, not a regular file; refusing to write over it").c_str(), IoError);
 }
 
 TEST_CASE("WordVocabulary.load: every malformed file is refused, naming the file") {
@@ -99,6 +102,10 @@ TEST_CASE("WordVocabulary.load: every malformed file is refused, naming the file
   for (const std::string digits : {"9223372036854775808", "18446744073709551617", "-9223372036854775809"})
     CHECK(error("{" + specials + ", \"a\": " + digits + "}") ==
           p + ": the word 'a' has id " + digits + "; expected an integer in [0, 5), the 5 words numbered 0..4 each once");
+  // An id beyond a double's range: the word it belongs to and the number as written (harden-c).
+  const std::string huge = "{" + specials + ", \"a\": 1e400}";
+  CHECK(error(huge) == p + ": not valid JSON: number overflow: field 'a' is 1e400 (at byte " + std::to_string(huge.find("1e400")) +
+                           "), beyond the range of a double (about 1.8e308)");
   CHECK(error("{" + specials + ", \"a\": 3}") == p + ": the words '<eos>' and 'a' both have id 3; expected each id once");
   CHECK(error("{" + specials + ", \"a b\": 4}") == p + ": the word 'a b' (id 4) is empty or holds whitespace; a word cannot");
   CHECK(error("{" + specials + ", \"\": 4}") == p + ": the word '' (id 4) is empty or holds whitespace; a word cannot");

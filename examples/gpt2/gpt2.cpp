@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include <eigenformer/core/bounded_reader.hpp>
+#include <eigenformer/core/output_file.hpp>
 #include <eigenformer/core/random.hpp>
 #include <eigenformer/core/threading.hpp>
 #include <eigenformer/generate/generate.hpp>
@@ -41,6 +43,8 @@ using gpt2_cli::Arguments;
 
 void print_ids(const std::vector<std::int64_t>& ids) { std::cout << example_cli::ids_text(ids) << "\n"; }
 
+int write_random_gpt2(const Arguments& a, const GPT2Config& c);
+
 // A GPT-2 with random weights (as Hugging Face initialises it: train/init.hpp) and the real vocabulary's size, written
 // with the tokenizer files beside it: a complete checkpoint directory for trying the program without downloads.
 int init_random(const Arguments& a) {
@@ -52,17 +56,35 @@ int init_random(const Arguments& a) {
   c.n_positions = a.n_positions;
   c.vocab_size = tokenizer.vocab_size();
   c.bos_token_id = c.eos_token_id = tokenizer.eos_id();
+  c.validate("--init-random");
+  // The model is made and saved, never run: its weights alone, checked against --memory-budget and what the machine
+  // has before anything is allocated; a std::bad_alloc after that says the same figures, as loading does.
+  MemoryEstimate need = estimate_gpt2_memory<float>(c, 1, 1, a.init_random);
+  need.weight_bytes *= 2;  // the weights, and the copy SafeTensorsWriter holds until it writes them
+  need.cache_bytes = 0, need.batch = 0, need.context = 0;
+  ModelLoadOptions budget;
+  budget.memory_budget = a.memory_budget_bytes;
+  const std::string doing = "creating a random GPT-2 as float (its weights, and their copy while they are written)";
+  check_memory_budget(need, budget, a.init_random, "a random GPT-2 as float", "creating");
+  check_memory_ceiling(need, a.init_random, doing);
+  return with_memory_estimate(need, a.init_random, doing, [&] { return write_random_gpt2(a, c); });
+}
+
+// init_random's work, once the model is known to fit.
+int write_random_gpt2(const Arguments& a, const GPT2Config& c) {
   GPT2<float> model(c);
   Random rng(a.seed);
   gpt2_normal_init(model, rng);
   std::error_code ec;
   std::filesystem::create_directories(a.init_random, ec);
   if (ec) throw IoError(detail::printable(a.init_random) + ": cannot create the directory: " + ec.message());
+  // The tokenizer first and config.json last (save_gpt2), each file through a temporary: a directory left half-way
+  // holds no config.json, so it is never taken for a model.
+  const std::pair<const char*, std::uint64_t> tokenizer_files[] = {{"vocab.json", GPT2Tokenizer::max_vocab_json_bytes},
+                                                                   {"merges.txt", GPT2Tokenizer::max_merges_txt_bytes}};
+  for (const auto& [file, cap] : tokenizer_files)
+    write_file_atomically(a.init_random + "/" + file, read_file_bounded(a.tokenizer_dir + "/" + file, std::string("a ") + file, cap));
   save_gpt2(model, a.init_random);
-  for (const char* file : {"vocab.json", "merges.txt"}) {
-    std::filesystem::copy_file(a.tokenizer_dir + "/" + file, a.init_random + "/" + file, std::filesystem::copy_options::overwrite_existing, ec);
-    if (ec) throw IoError(detail::printable(a.tokenizer_dir + "/" + file) + ": cannot copy: " + ec.message());
-  }
   std::cerr << "gpt2: wrote a random " << count_parameters(model) << "-parameter GPT-2 to " << a.init_random << "\n";
   return 0;
 }
@@ -226,7 +248,7 @@ int main(int argc, char** argv) {
   try {
     return run(a);
   } catch (const std::exception& e) {
-    std::cerr << example_cli::error_line("gpt2", e) << "\n";  // escaped: whatever a message quotes, no control byte reaches the terminal
+    std::cerr << example_cli::error_line("gpt2", e, /*with_memory_budget=*/a.command != "train") << "\n";  // escaped: whatever a message quotes, no control byte reaches the terminal
     return 1;
   }
 }

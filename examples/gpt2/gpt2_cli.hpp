@@ -83,15 +83,15 @@ inline void add_train_options(CLI::App& app, Arguments& a) {
   tn->add_option("--context", t.context, "tokens per training window (a new model's n_positions)")->capture_default_str()->check(CLI::Range(Index(1), Index(65536)));
   tn->add_option("--batch-size", t.batch_size, "windows per step")->capture_default_str()->check(CLI::Range(Index(1), Index(100000)));
   tn->add_option("--steps", t.steps, "optimiser steps")->capture_default_str()->check(CLI::Range(I64(1), I64(100000000)));
-  tn->add_option("--lr", t.lr, "peak learning rate (AdamW)")->capture_default_str()->check(CLI::Range(1e-7, 1.0));
-  tn->add_option("--min-lr", t.min_lr, "learning rate at the last step (cosine decay from the peak)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  tn->add_option("--lr", t.lr, "peak learning rate (AdamW)")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(1e-7, 1.0));
+  tn->add_option("--min-lr", t.min_lr, "learning rate at the last step (cosine decay from the peak)")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(0.0, 1.0));
   tn->add_option("--warmup", t.warmup, "steps of linear warmup")->capture_default_str()->check(CLI::Range(I64(0), I64(100000000)));
   tn->add_option("--weight-decay", t.weight_decay, "AdamW's decoupled weight decay (weight matrices and embeddings)")
-      ->capture_default_str()->check(CLI::Range(0.0, 10.0));
-  tn->add_option("--clip", t.clip, "clip the gradients' global norm to this (0: no clipping)")->capture_default_str()->check(CLI::Range(0.0, 1e6));
-  tn->add_option("--dropout", t.dropout, "dropout probability in training (embd_pdrop, resid_pdrop)")->capture_default_str()->check(CLI::Range(0.0, 0.95));
+      ->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(0.0, 10.0));
+  tn->add_option("--clip", t.clip, "clip the gradients' global norm to this (0: no clipping)")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(0.0, 1e6));
+  tn->add_option("--dropout", t.dropout, "dropout probability in training (embd_pdrop, resid_pdrop)")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(0.0, 0.95));
   tn->add_option("--seed", a.train_seed_text, "seed of the weights, the windows and dropout, 0 to 2^64 - 1")->capture_default_str();
-  tn->add_option("--val-fraction", t.val_fraction, "the share of the text, at its end, kept for validation")->capture_default_str()->check(CLI::Range(0.001, 0.5));
+  tn->add_option("--val-fraction", t.val_fraction, "the share of the text, at its end, kept for validation")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(0.001, 0.5));
   tn->add_option("--max-val-tokens", t.max_val_tokens, "validation targets scored at most")->capture_default_str()->check(CLI::Range(Index(1), Index(1) << 30));
   tn->add_option("--eval-every", r.eval_every, "steps between validation losses (and at the end; 0: only at the end)")
       ->capture_default_str()->check(CLI::Range(I64(0), I64(100000000)));
@@ -112,6 +112,9 @@ inline void check_train(const CLI::App& train, Arguments& a) {
   if (a.run.text.empty()) throw CLI::ValidationError("--text", "is empty; expected a file");
   if (a.run.output.empty()) throw CLI::ValidationError("--output", "is empty; expected a directory");
   if (a.run.resume && a.run.force) throw CLI::ValidationError("--resume and --force", "contradict each other; give one");
+  // What gpt2_train::train writes in OUTPUT, checked before the text is even read.
+  example_cli::check_output_directory(a.run.output, "--output", {"checkpoint.safetensors", "train_log.tsv", "loss.svg", "vocab.json", "merges.txt",
+                                                                  "config.json", "model.safetensors"});
   if (!a.run.init.empty()) {
     for (const char* shape : {"--n-layer", "--n-head", "--n-embd", "--vocab-size", "--tokenizer"})
       if (train.count(shape) > 0) throw CLI::ValidationError(shape, "cannot go with --init: the model and its tokenizer come from the --init directory");
@@ -136,10 +139,10 @@ inline void add_options(CLI::App& app, Arguments& a) {
   app.add_flag("--output-ids", a.output_ids, "print the generated ids on one line instead of text");
   app.add_option("--tokenize-file", a.tokenize_file, "print the ids of this file's bytes and exit (needs vocab.json, merges.txt)");
   app.add_option("--max-new-tokens", a.max_new_tokens, "tokens to generate at most")->capture_default_str()->check(CLI::Range(Index(1), Index(1) << 30));
-  app.add_option("--temperature", a.temperature, "sampling temperature; 0 is greedy")->capture_default_str()->check(CLI::Range(0.0, 1e6));
+  app.add_option("--temperature", a.temperature, "sampling temperature; 0 is greedy")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(0.0, 1e6));
   app.add_option("--top-k", a.top_k, "sample among the k most likely tokens (0: all)")->capture_default_str()->check(CLI::Range(Index(0), Index(1) << 30));
-  app.add_option("--top-p", a.top_p, "sample within the nucleus of probability p")->capture_default_str()->check(CLI::Range(1e-9, 1.0));
-  app.add_option("--repetition-penalty", a.repetition_penalty, "penalty for tokens already present (1: none)")->capture_default_str()->check(CLI::Range(1e-6, 1e6));
+  app.add_option("--top-p", a.top_p, "sample within the nucleus of probability p")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(1e-9, 1.0));
+  app.add_option("--repetition-penalty", a.repetition_penalty, "penalty for tokens already present (1: none)")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(1e-6, 1e6));
   app.add_option("--seed", a.seed_text, "seed of the sampler, 0 to 2^64 - 1: the same seed gives the same text")->capture_default_str();
   app.add_option("--threads", a.threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
   example_cli::add_memory_budget_option(app, a.memory_budget);
@@ -176,6 +179,7 @@ inline void check(const CLI::App& app, Arguments& a) {
     check_train(*app.get_subcommand("train"), a);
     return;
   }
+  if (app.count("--init-random") > 0 && a.init_random.empty()) throw CLI::ValidationError("--init-random", "is empty; expected a directory");
   if (a.init_random.empty()) {
     // Given but empty (--model ""), a directory would become "/config.json": a file at the root, not the user's.
     if (a.model.empty()) throw CLI::ValidationError("--model", app.count("--model") > 0 ? "is empty; expected a directory" : "is required");
@@ -190,6 +194,8 @@ inline void check(const CLI::App& app, Arguments& a) {
     }
   } else if (a.tokenizer_dir.empty()) {
     throw CLI::ValidationError("--init-random", "needs --tokenizer-dir");
+  } else {
+    example_cli::check_output_directory(a.init_random, "--init-random", {"config.json", "model.safetensors", "vocab.json", "merges.txt"});
   }
   a.memory_budget_bytes = example_cli::memory_budget_bytes(a.memory_budget);
   a.seed = example_cli::parse_u64(a.seed_text, "--seed");

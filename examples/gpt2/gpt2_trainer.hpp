@@ -35,6 +35,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,6 +49,7 @@
 #include <eigenformer/core/random.hpp>
 #include <eigenformer/core/threading.hpp>
 #include <eigenformer/io/hf_gpt2.hpp>
+#include <eigenformer/io/memory_budget.hpp>
 #include <eigenformer/io/parameters.hpp>
 #include <eigenformer/io/safetensors.hpp>
 #include <eigenformer/models/gpt2.hpp>
@@ -387,104 +389,116 @@ inline Report train(Settings s, const RunOptions& run) {
   config.embd_pdrop = config.resid_pdrop = s.dropout;
   config.attn_pdrop = 0.0;  // not applied in training (models/gpt2.hpp); the saved config says what was done
   config.validate("gpt2 train");
-  GPT2<float> model(config);
-  Random rng(s.seed);
-  if (init) {
-    std::map<std::string, const Tensor<float>*> from;
-    init->visit_parameters([&](const std::string& name, Tensor<float>& t) { from[name] = &t; });
-    model.visit_parameters([&](const std::string& name, Tensor<float>& t) { t.matrix() = from.at(name)->matrix(); });
-    init.reset();
-  } else {
-    gpt2_normal_init(model, rng);
-  }
-  allocate_gradients(model);
-  AdamW<float> adamw(adamw_options(s));
-  WarmupCosineSchedule schedule;
-  schedule.peak_lr = s.lr, schedule.min_lr = s.min_lr, schedule.warmup_steps = s.warmup, schedule.end_step = s.steps;
-  schedule.lr(1);  // checks the settings before any work
-  report.parameters = count_parameters(model);
-
-  // The settings, the text (by checksum) and the starting point make the run: a resumed run must have the same.
-  std::map<std::string, std::string> settings = s.as_strings();
-  settings["text"] = std::to_string(text.size()) + " bytes, checksum " + detail::hex64(text_checksum(text));
-  settings["init"] = run.init.empty() ? "(none)" : printable(run.init);
-  TrainingProgress progress;
-  std::vector<example_train::LogRow> log;
-  if (run.resume) {
-    example_train::check_run_settings(checkpoint_path, settings);  // the settings first, then the state
-    progress = load_training_checkpoint(checkpoint_path, model, adamw, rng);
-    if (progress.step >= s.steps)
-      throw RangeError(printable(checkpoint_path) + ": the run is complete (step " + std::to_string(progress.step) + " of " + std::to_string(s.steps) + ")");
-    log = example_train::read_log(log_path, progress.step, /*with_validation=*/true);
-  } else {
-    fs::create_directories(run.output, ec);
-    if (ec) throw IoError(printable(run.output) + ": cannot create the directory: " + ec.message());
-    example_train::write_file_atomically(run.output + "/vocab.json", tokenizer_files.vocab_json);
-    example_train::write_file_atomically(run.output + "/merges.txt", tokenizer_files.merges_txt);
-  }
-  progress.info = settings;
-
-  const auto save_state = [&] {
-    save_training_checkpoint(checkpoint_path, model, adamw, rng, progress);
-    example_train::write_file_atomically(log_path, example_train::log_text(log, true));
-    example_train::write_file_atomically(run.output + "/loss.svg", example_train::loss_svg(log, "gpt2 train: loss by step (nats per token)"));
-  };
-
-  GPT2Activations<float> saved;
-  if (s.dropout > 0) saved.rng = &rng;
-  Tensor<std::int64_t> inputs, targets;
-  Tensor<float> dlogits;
-  const std::int64_t last = run.stop_after > 0 ? std::min(run.stop_after, s.steps) : s.steps;
-  std::fprintf(stderr,
-               "gpt2: training %lld layers, n_embd %lld, %lld heads, context %lld, vocabulary %lld (%lld parameters) on %zu tokens, "
-               "validating on %zu; steps %lld to %lld of %lld, %lld windows a step, peak lr %s, seed %llu, %d threads\n",
-               static_cast<long long>(config.n_layer), static_cast<long long>(config.n_embd), static_cast<long long>(config.n_head),
-               static_cast<long long>(s.context), static_cast<long long>(config.vocab_size), static_cast<long long>(report.parameters),
-               train_tokens.size(), report.val_targets, static_cast<long long>(progress.step + 1), static_cast<long long>(last),
-               static_cast<long long>(s.steps), static_cast<long long>(s.batch_size), detail::number_text(s.lr).c_str(),
-               static_cast<unsigned long long>(s.seed), num_threads());
-  example_cli::Progress bar(progress.step, s.steps, run.log_every);
-  double tokens = 0;
-  for (std::int64_t step = progress.step + 1; step <= last; ++step) {
-    make_batch(train_tokens, s.batch_size, s.context, s.seed, step, inputs, targets);
-    const double lr = schedule.lr(step);
-    const StepResult r = train_step(model, adamw, inputs, targets, lr, s.clip, saved, dlogits);
-    if (!std::isfinite(r.loss))
-      throw RangeError("gpt2 train: the loss is " + detail::number_text(r.loss) + " at step " + std::to_string(step) +
-                       "; the run diverged (try a lower --lr); the last checkpoint is unchanged");
-    progress.step = step;
-    example_train::LogRow row{step, r.loss, lr, r.grad_norm};
-    if ((run.eval_every > 0 && step % run.eval_every == 0) || step == s.steps) {
-      row.val_loss = validation_loss(model, val_tokens, val_starts, s.context, s.batch_size);
-      bar.note("validation loss " + detail::number_text(row.val_loss));
+  // Weights, gradients and AdamW's two moments (a step's activations come on top): refused before anything is
+  // allocated when the machine could never hold them (Linux would hand the memory out, then kill the process as the
+  // weights were filled), and a std::bad_alloc below says the same figures.
+  MemoryEstimate need = estimate_gpt2_memory<float>(config, 1, 1, printable(run.output));
+  need.weight_bytes = detail::sum_of_products({{4, static_cast<Index>(need.weight_bytes)}}, printable(run.output) + ": the training state's size in bytes");
+  need.cache_bytes = 0, need.batch = 0, need.context = 0;
+  const std::string doing = "training GPT-2 as float (weights, gradients and AdamW's two moments)";
+  check_memory_ceiling(need, run.output, doing);
+  try {
+    GPT2<float> model(config);
+    Random rng(s.seed);
+    if (init) {
+      std::map<std::string, const Tensor<float>*> from;
+      init->visit_parameters([&](const std::string& name, Tensor<float>& t) { from[name] = &t; });
+      model.visit_parameters([&](const std::string& name, Tensor<float>& t) { t.matrix() = from.at(name)->matrix(); });
+      init.reset();
+    } else {
+      gpt2_normal_init(model, rng);
     }
-    log.push_back(row);
-    tokens += double(s.batch_size * s.context);
-    bar.update(step, r.loss, tokens);
-    if (run.checkpoint_every > 0 && step % run.checkpoint_every == 0 && step != last) save_state();
-  }
-  report.train_seconds = bar.seconds();
-  report.tokens_per_second = report.train_seconds > 0 ? tokens / report.train_seconds : 0.0;
-  save_state();
-  if (last < s.steps) return report;  // stopped early: the checkpoint is the run's output until it resumes
-  report.val_loss = log.back().val_loss;
+    allocate_gradients(model);
+    AdamW<float> adamw(adamw_options(s));
+    WarmupCosineSchedule schedule;
+    schedule.peak_lr = s.lr, schedule.min_lr = s.min_lr, schedule.warmup_steps = s.warmup, schedule.end_step = s.steps;
+    schedule.lr(1);  // checks the settings before any work
+    report.parameters = count_parameters(model);
 
-  // The model in Hugging Face's layout, written beside and renamed in: a failure leaves the directory's last model.
-  const std::string staging = run.output + "/.model.tmp";
-  fs::remove_all(staging, ec);
-  fs::create_directories(staging, ec);
-  if (ec) throw IoError(printable(staging) + ": cannot create the directory: " + ec.message());
-  save_gpt2(model, staging, run.save_dtype == "bf16" ? DType::BF16 : DType::F32);
-  for (const char* name : {"/model.safetensors", "/config.json"})
-    if (std::rename((staging + name).c_str(), (run.output + name).c_str()) != 0)
-      throw IoError(printable(run.output + name) + ": cannot rename the new file over it: " + std::strerror(errno));
-  fs::remove_all(staging, ec);
-  std::fprintf(stderr,
-               "gpt2: validation loss %.4f nats/token (perplexity %.1f) over %zu tokens; unigram %.4f, bigram %.4f (counted on the %zu "
-               "training tokens)\n",
-               report.val_loss, std::exp(report.val_loss), report.val_targets, report.baselines.unigram, report.baselines.bigram,
-               report.train_tokens);
-  return report;
+    // The settings, the text (by checksum) and the starting point make the run: a resumed run must have the same.
+    std::map<std::string, std::string> settings = s.as_strings();
+    settings["text"] = std::to_string(text.size()) + " bytes, checksum " + detail::hex64(text_checksum(text));
+    settings["init"] = run.init.empty() ? "(none)" : printable(run.init);
+    TrainingProgress progress;
+    std::vector<example_train::LogRow> log;
+    if (run.resume) {
+      example_train::check_run_settings(checkpoint_path, settings);  // the settings first, then the state
+      progress = load_training_checkpoint(checkpoint_path, model, adamw, rng);
+      if (progress.step >= s.steps)
+        throw RangeError(printable(checkpoint_path) + ": the run is complete (step " + std::to_string(progress.step) + " of " + std::to_string(s.steps) + ")");
+      log = example_train::read_log(log_path, progress.step, /*with_validation=*/true);
+    } else {
+      fs::create_directories(run.output, ec);
+      if (ec) throw IoError(printable(run.output) + ": cannot create the directory: " + ec.message());
+      example_train::write_file_atomically(run.output + "/vocab.json", tokenizer_files.vocab_json);
+      example_train::write_file_atomically(run.output + "/merges.txt", tokenizer_files.merges_txt);
+    }
+    progress.info = settings;
+
+    const auto save_state = [&] {
+      save_training_checkpoint(checkpoint_path, model, adamw, rng, progress);
+      example_train::write_file_atomically(log_path, example_train::log_text(log, true));
+      example_train::write_file_atomically(run.output + "/loss.svg", example_train::loss_svg(log, "gpt2 train: loss by step (nats per token)"));
+    };
+
+    GPT2Activations<float> saved;
+    if (s.dropout > 0) saved.rng = &rng;
+    Tensor<std::int64_t> inputs, targets;
+    Tensor<float> dlogits;
+    const std::int64_t last = run.stop_after > 0 ? std::min(run.stop_after, s.steps) : s.steps;
+    std::fprintf(stderr,
+                 "gpt2: training %lld layers, n_embd %lld, %lld heads, context %lld, vocabulary %lld (%lld parameters) on %zu tokens, "
+                 "validating on %zu; steps %lld to %lld of %lld, %lld windows a step, peak lr %s, seed %llu, %d threads\n",
+                 static_cast<long long>(config.n_layer), static_cast<long long>(config.n_embd), static_cast<long long>(config.n_head),
+                 static_cast<long long>(s.context), static_cast<long long>(config.vocab_size), static_cast<long long>(report.parameters),
+                 train_tokens.size(), report.val_targets, static_cast<long long>(progress.step + 1), static_cast<long long>(last),
+                 static_cast<long long>(s.steps), static_cast<long long>(s.batch_size), detail::number_text(s.lr).c_str(),
+                 static_cast<unsigned long long>(s.seed), num_threads());
+    example_cli::Progress bar(progress.step, s.steps, run.log_every);
+    double tokens = 0;
+    for (std::int64_t step = progress.step + 1; step <= last; ++step) {
+      make_batch(train_tokens, s.batch_size, s.context, s.seed, step, inputs, targets);
+      const double lr = schedule.lr(step);
+      const StepResult r = train_step(model, adamw, inputs, targets, lr, s.clip, saved, dlogits);
+      if (!std::isfinite(r.loss))
+        throw RangeError("gpt2 train: the loss is " + detail::number_text(r.loss) + " at step " + std::to_string(step) +
+                         "; the run diverged (try a lower --lr); the last checkpoint is unchanged");
+      progress.step = step;
+      example_train::LogRow row{step, r.loss, lr, r.grad_norm};
+      if ((run.eval_every > 0 && step % run.eval_every == 0) || step == s.steps) {
+        row.val_loss = validation_loss(model, val_tokens, val_starts, s.context, s.batch_size);
+        bar.note("validation loss " + detail::number_text(row.val_loss));
+      }
+      log.push_back(row);
+      tokens += double(s.batch_size * s.context);
+      bar.update(step, r.loss, tokens);
+      if (run.checkpoint_every > 0 && step % run.checkpoint_every == 0 && step != last) save_state();
+    }
+    report.train_seconds = bar.seconds();
+    report.tokens_per_second = report.train_seconds > 0 ? tokens / report.train_seconds : 0.0;
+    save_state();
+    if (last < s.steps) return report;  // stopped early: the checkpoint is the run's output until it resumes
+    report.val_loss = log.back().val_loss;
+
+    // The model in Hugging Face's layout, written beside and renamed in: a failure leaves the directory's last model.
+    const std::string staging = run.output + "/.model.tmp";
+    fs::remove_all(staging, ec);
+    fs::create_directories(staging, ec);
+    if (ec) throw IoError(printable(staging) + ": cannot create the directory: " + ec.message());
+    save_gpt2(model, staging, run.save_dtype == "bf16" ? DType::BF16 : DType::F32);
+    for (const char* name : {"/model.safetensors", "/config.json"})
+      if (std::rename((staging + name).c_str(), (run.output + name).c_str()) != 0)
+        throw IoError(printable(run.output + name) + ": cannot rename the new file over it: " + std::strerror(errno));
+    fs::remove_all(staging, ec);
+    std::fprintf(stderr,
+                 "gpt2: validation loss %.4f nats/token (perplexity %.1f) over %zu tokens; unigram %.4f, bigram %.4f (counted on the %zu "
+                 "training tokens)\n",
+                 report.val_loss, std::exp(report.val_loss), report.val_targets, report.baselines.unigram, report.baselines.bigram,
+                 report.train_tokens);
+    return report;
+  } catch (const std::bad_alloc&) {
+    throw out_of_memory_error(need, run.output, doing);
+  }
 }
 
 }  // namespace gpt2_train

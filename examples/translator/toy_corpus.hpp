@@ -28,6 +28,7 @@
 
 #include <eigenformer/core/bounded_reader.hpp>
 #include <eigenformer/core/error.hpp>
+#include <eigenformer/core/output_file.hpp>
 #include <eigenformer/core/random.hpp>
 #include <eigenformer/text/utf8.hpp>
 
@@ -627,8 +628,8 @@ inline Corpus make_corpus(const Options& options = {}) {
 inline constexpr std::uint64_t max_file_bytes = std::uint64_t(256) << 20;
 inline constexpr std::uint64_t max_line_bytes = std::uint64_t(64) << 10;
 
-// Writes `pairs` to `path` (through path + ".tmp", renamed at the end, so that a failure leaves no half-written
-// file). RangeError for a pair with an empty side, a tab or a line break, which would not read back; IoError when the
+// Writes `pairs` to `path` (through eigenformer::write_file_atomically: a temporary renamed at the end, so that a
+// failure leaves no half-written file; a directory, FIFO or device at `path` refused by name). RangeError for a pair with an empty side, a tab or a line break, which would not read back; IoError when the
 // file cannot be written.
 inline void write_pairs(const std::string& path, const std::vector<Pair>& pairs) {
   std::string text;
@@ -640,22 +641,7 @@ inline void write_pairs(const std::string& path, const std::vector<Pair>& pairs)
     }
     text += pairs[i].first + '\t' + pairs[i].second + '\n';
   }
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw eigenformer::IoError(eigenformer::detail::printable(tmp) + ": cannot open for writing: " + std::strerror(errno));
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  const int saved = errno;
-  if (std::fclose(f) != 0 || !ok) {
-    const int err = ok ? errno : saved;
-    std::remove(tmp.c_str());
-    throw eigenformer::IoError(eigenformer::detail::printable(tmp) + ": cannot write: " + std::strerror(err));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    throw eigenformer::IoError(eigenformer::detail::printable(path) + ": cannot rename " + eigenformer::detail::printable(tmp) +
-                               " to it: " + std::strerror(err));
-  }
+  eigenformer::write_file_atomically(path, text);
 }
 
 // The pairs of a file that write_pairs wrote, or a person: FormatError "<path>: line N: ..." for a line that is not
@@ -691,11 +677,10 @@ inline void write_corpus(const std::string& dir, const Corpus& corpus, bool over
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw eigenformer::IoError(eigenformer::detail::printable(dir) + ": cannot create the directory: " + ec.message());
-  if (!overwrite) {
-    for (const std::string& path : {train, test}) {
-      if (std::filesystem::symlink_status(path, ec).type() != std::filesystem::file_type::not_found)
-        throw eigenformer::IoError(eigenformer::detail::printable(path) + ": exists already; not overwritten");
-    }
+  for (const std::string& path : {train, test}) {
+    if (!overwrite && std::filesystem::symlink_status(path, ec).type() != std::filesystem::file_type::not_found)
+      throw eigenformer::IoError(eigenformer::detail::printable(path) + ": exists already; not overwritten");
+    eigenformer::check_output_path(path);  // overwriting: a file only, never a directory, FIFO or device
   }
   write_pairs(train, corpus.train);
   write_pairs(test, corpus.test);

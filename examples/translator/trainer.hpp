@@ -29,6 +29,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <new>
 #include <numeric>
 #include <sstream>
 #include <string>
@@ -41,6 +42,7 @@
 #include <eigenformer/core/threading.hpp>
 #include <eigenformer/generate/beam_search.hpp>
 #include <eigenformer/generate/translate.hpp>
+#include <eigenformer/io/memory_budget.hpp>
 #include <eigenformer/io/parameters.hpp>
 #include <eigenformer/io/pytorch_transformer.hpp>
 #include <eigenformer/io/safetensors.hpp>
@@ -196,110 +198,122 @@ inline double train(const Settings& s, const RunOptions& run) {
 
   // The model, the optimiser, the generator (the checkpoint's "rng"; the data order needs none).
   const TransformerConfig config = model_config(s, src_vocab.size(), tgt_vocab.size());
-  Transformer<float> model(config);
-  Random rng(s.seed);
-  xavier_uniform_init(model, rng);
-  allocate_gradients(model);
-  AdamWOptions adamw_options;
-  adamw_options.lr = s.lr, adamw_options.beta1 = 0.9, adamw_options.beta2 = 0.98, adamw_options.eps = 1e-9;
-  adamw_options.weight_decay = s.weight_decay;
-  AdamW<float> adamw(adamw_options);
-  WarmupCosineSchedule schedule;
-  schedule.peak_lr = s.lr, schedule.min_lr = s.min_lr, schedule.warmup_steps = s.warmup, schedule.end_step = s.steps;
-  schedule.lr(1);  // checks the settings before any work
+  // Weights, gradients and AdamW's two moments (a step's activations come on top): refused before anything is
+  // allocated when the machine could never hold them (Linux would hand the memory out, then kill the process as the
+  // weights were filled), and a std::bad_alloc below says the same figures.
+  MemoryEstimate need = estimate_transformer_memory<float>(config, 1, 1, detail::printable(run.output));
+  need.weight_bytes = detail::sum_of_products({{4, static_cast<Index>(need.weight_bytes)}}, detail::printable(run.output) + ": the training state's size in bytes");
+  need.cache_bytes = 0, need.batch = 0, need.context = 0;
+  const std::string doing = "training the Seq2SeqTransformer as float (weights, gradients and AdamW's two moments)";
+  check_memory_ceiling(need, run.output, doing);
+  try {
+    Transformer<float> model(config);
+    Random rng(s.seed);
+    xavier_uniform_init(model, rng);
+    allocate_gradients(model);
+    AdamWOptions adamw_options;
+    adamw_options.lr = s.lr, adamw_options.beta1 = 0.9, adamw_options.beta2 = 0.98, adamw_options.eps = 1e-9;
+    adamw_options.weight_decay = s.weight_decay;
+    AdamW<float> adamw(adamw_options);
+    WarmupCosineSchedule schedule;
+    schedule.peak_lr = s.lr, schedule.min_lr = s.min_lr, schedule.warmup_steps = s.warmup, schedule.end_step = s.steps;
+    schedule.lr(1);  // checks the settings before any work
 
-  TrainingProgress progress;
-  std::vector<LogRow> log;
-  // The settings and the training pairs (by checksum) make the run: a resumed run must have the same.
-  std::map<std::string, std::string> settings = s.as_strings();
-  std::uint64_t corpus_hash = 14695981039346656037ULL;
-  for (const auto& p : pairs)
-    for (const std::string* side : {&p.first, &p.second}) corpus_hash = corpus_hash * 1099511628211ULL ^ detail::fnv1a64(side->data(), side->size());
-  settings["train_pairs"] = std::to_string(pairs.size()) + " pairs, checksum " + detail::hex64(corpus_hash);
-  if (run.resume) {
-    example_train::check_run_settings(checkpoint_path, settings);  // the settings first, then the state
-    progress = load_training_checkpoint(checkpoint_path, model, adamw, rng);
-    if (progress.step >= s.steps)
-      throw RangeError(detail::printable(checkpoint_path) + ": the run is complete (step " + std::to_string(progress.step) + " of " +
-                       std::to_string(s.steps) + ")");
-    log = example_train::read_log(log_path, progress.step);
-  } else {
-    fs::create_directories(run.output, ec);
-    if (ec) throw IoError(detail::printable(run.output) + ": cannot create the directory: " + ec.message());
+    TrainingProgress progress;
+    std::vector<LogRow> log;
+    // The settings and the training pairs (by checksum) make the run: a resumed run must have the same.
+    std::map<std::string, std::string> settings = s.as_strings();
+    std::uint64_t corpus_hash = 14695981039346656037ULL;
+    for (const auto& p : pairs)
+      for (const std::string* side : {&p.first, &p.second}) corpus_hash = corpus_hash * 1099511628211ULL ^ detail::fnv1a64(side->data(), side->size());
+    settings["train_pairs"] = std::to_string(pairs.size()) + " pairs, checksum " + detail::hex64(corpus_hash);
+    if (run.resume) {
+      example_train::check_run_settings(checkpoint_path, settings);  // the settings first, then the state
+      progress = load_training_checkpoint(checkpoint_path, model, adamw, rng);
+      if (progress.step >= s.steps)
+        throw RangeError(detail::printable(checkpoint_path) + ": the run is complete (step " + std::to_string(progress.step) + " of " +
+                         std::to_string(s.steps) + ")");
+      log = example_train::read_log(log_path, progress.step);
+    } else {
+      fs::create_directories(run.output, ec);
+      if (ec) throw IoError(detail::printable(run.output) + ": cannot create the directory: " + ec.message());
+    }
+    src_vocab.save(run.output + "/src_vocab.json");
+    tgt_vocab.save(run.output + "/tgt_vocab.json");
+    progress.info = settings;
+
+    const auto save_state = [&] {
+      save_training_checkpoint(checkpoint_path, model, adamw, rng, progress);
+      example_train::write_file_atomically(log_path, example_train::log_text(log));
+      example_train::write_file_atomically(run.output + "/loss.svg", example_train::loss_svg(log, "translator train: loss by step"));
+    };
+
+    CrossEntropyOptions ce;
+    ce.ignore_index = config.pad_id;
+    ce.label_smoothing = s.label_smoothing;
+    TransformerActivations<float> saved;
+    saved.rng = &rng;  // dropout masks, drawn in order: the checkpoint's generator state resumes them
+    Tensor<float> dlogits;
+    std::vector<std::size_t> order;
+    std::int64_t order_epoch = -1;
+    std::vector<const std::vector<std::int64_t>*> src_rows, tgt_rows;
+    const std::int64_t last = run.stop_after > 0 ? std::min(run.stop_after, s.steps) : s.steps;
+    std::fprintf(stderr, "translator: training %lld + %lld layers, d_model %lld, %lld heads, d_ff %lld (%lld parameters) on %zu pairs; steps %lld to %lld "
+                 "of %lld, %lld pairs a step, peak lr %s, seed %llu, %d threads\n",
+                 static_cast<long long>(s.encoder_layers), static_cast<long long>(s.decoder_layers), static_cast<long long>(s.d_model),
+                 static_cast<long long>(s.heads), static_cast<long long>(s.d_ff), static_cast<long long>(count_parameters(model)), pairs.size(),
+                 static_cast<long long>(progress.step + 1), static_cast<long long>(last), static_cast<long long>(s.steps),
+                 static_cast<long long>(s.batch_size), detail::number_text(s.lr).c_str(), static_cast<unsigned long long>(s.seed), num_threads());
+    example_cli::Progress bar(progress.step, s.steps, run.log_every);
+    double tokens = 0;
+    for (std::int64_t step = progress.step + 1; step <= last; ++step) {
+      // The pairs of this step: batch (step - 1) of the run, in its epoch's order.
+      const std::int64_t global = step - 1;
+      const std::int64_t epoch = global / static_cast<std::int64_t>(batches_per_epoch);
+      const std::size_t first = static_cast<std::size_t>(global % static_cast<std::int64_t>(batches_per_epoch)) * static_cast<std::size_t>(s.batch_size);
+      if (epoch != order_epoch) order = epoch_order(pairs.size(), s.seed, epoch), order_epoch = epoch;
+      src_rows.clear(), tgt_rows.clear();
+      for (std::size_t i = first; i < first + static_cast<std::size_t>(s.batch_size); ++i)
+        src_rows.push_back(&data.sources[order[i]]), tgt_rows.push_back(&data.targets[order[i]]);
+      const Seq2SeqBatch batch = make_seq2seq_batch(src_rows, tgt_rows, config.pad_id);
+
+      zero_gradients(model);
+      const Tensor<float> logits = model.forward(batch.src, batch.src_lengths, batch.tgt, batch.tgt_lengths, saved);
+      const Index N = batch.targets.size(), V = config.tgt_vocab_size;
+      const double loss = cross_entropy_forward<float>(logits.matrix(N, V), batch.targets, ce);
+      if (!std::isfinite(loss))
+        throw RangeError("translator train: the loss is " + detail::number_text(loss) + " at step " + std::to_string(step) +
+                         "; the run diverged (try a lower --lr); the last checkpoint is unchanged");
+      dlogits.resize(logits.shape());
+      cross_entropy_backward<float>(logits.matrix(N, V), batch.targets, nullptr, ce, 1.0, dlogits.matrix(N, V), Accumulate::no);
+      model.backward(dlogits, saved);
+      const double norm = clip_gradient_norm(model, s.clip);
+      const double lr = schedule.lr(step);
+      adamw.step(model, lr);
+
+      progress.step = step;
+      log.push_back({step, loss, lr, norm});
+      tokens += double(batch.tokens);
+      bar.update(step, loss, tokens);
+      if (run.checkpoint_every > 0 && step % run.checkpoint_every == 0 && step != last) save_state();
+    }
+    const double seconds = bar.seconds();
+    save_state();
+    if (last < s.steps) return seconds;  // stopped early: the checkpoint is the run's output until it resumes
+    // The model, in the tutorial's layout, written beside and renamed in: a failure leaves the directory's last model.
+    const std::string staging = run.output + "/.model.tmp";
+    fs::remove_all(staging, ec);
+    fs::create_directories(staging, ec);
+    if (ec) throw IoError(detail::printable(staging) + ": cannot create the directory: " + ec.message());
+    save_transformer(model, staging);
+    for (const char* name : {"/model.safetensors", "/config.json"})
+      if (std::rename((staging + name).c_str(), (run.output + name).c_str()) != 0)
+        throw IoError(detail::printable(run.output + name) + ": cannot rename the new file over it: " + std::strerror(errno));
+    fs::remove_all(staging, ec);
+    return seconds;
+  } catch (const std::bad_alloc&) {
+    throw out_of_memory_error(need, run.output, doing);
   }
-  src_vocab.save(run.output + "/src_vocab.json");
-  tgt_vocab.save(run.output + "/tgt_vocab.json");
-  progress.info = settings;
-
-  const auto save_state = [&] {
-    save_training_checkpoint(checkpoint_path, model, adamw, rng, progress);
-    example_train::write_file_atomically(log_path, example_train::log_text(log));
-    example_train::write_file_atomically(run.output + "/loss.svg", example_train::loss_svg(log, "translator train: loss by step"));
-  };
-
-  CrossEntropyOptions ce;
-  ce.ignore_index = config.pad_id;
-  ce.label_smoothing = s.label_smoothing;
-  TransformerActivations<float> saved;
-  saved.rng = &rng;  // dropout masks, drawn in order: the checkpoint's generator state resumes them
-  Tensor<float> dlogits;
-  std::vector<std::size_t> order;
-  std::int64_t order_epoch = -1;
-  std::vector<const std::vector<std::int64_t>*> src_rows, tgt_rows;
-  const std::int64_t last = run.stop_after > 0 ? std::min(run.stop_after, s.steps) : s.steps;
-  std::fprintf(stderr, "translator: training %lld + %lld layers, d_model %lld, %lld heads, d_ff %lld (%lld parameters) on %zu pairs; steps %lld to %lld "
-               "of %lld, %lld pairs a step, peak lr %s, seed %llu, %d threads\n",
-               static_cast<long long>(s.encoder_layers), static_cast<long long>(s.decoder_layers), static_cast<long long>(s.d_model),
-               static_cast<long long>(s.heads), static_cast<long long>(s.d_ff), static_cast<long long>(count_parameters(model)), pairs.size(),
-               static_cast<long long>(progress.step + 1), static_cast<long long>(last), static_cast<long long>(s.steps),
-               static_cast<long long>(s.batch_size), detail::number_text(s.lr).c_str(), static_cast<unsigned long long>(s.seed), num_threads());
-  example_cli::Progress bar(progress.step, s.steps, run.log_every);
-  double tokens = 0;
-  for (std::int64_t step = progress.step + 1; step <= last; ++step) {
-    // The pairs of this step: batch (step - 1) of the run, in its epoch's order.
-    const std::int64_t global = step - 1;
-    const std::int64_t epoch = global / static_cast<std::int64_t>(batches_per_epoch);
-    const std::size_t first = static_cast<std::size_t>(global % static_cast<std::int64_t>(batches_per_epoch)) * static_cast<std::size_t>(s.batch_size);
-    if (epoch != order_epoch) order = epoch_order(pairs.size(), s.seed, epoch), order_epoch = epoch;
-    src_rows.clear(), tgt_rows.clear();
-    for (std::size_t i = first; i < first + static_cast<std::size_t>(s.batch_size); ++i)
-      src_rows.push_back(&data.sources[order[i]]), tgt_rows.push_back(&data.targets[order[i]]);
-    const Seq2SeqBatch batch = make_seq2seq_batch(src_rows, tgt_rows, config.pad_id);
-
-    zero_gradients(model);
-    const Tensor<float> logits = model.forward(batch.src, batch.src_lengths, batch.tgt, batch.tgt_lengths, saved);
-    const Index N = batch.targets.size(), V = config.tgt_vocab_size;
-    const double loss = cross_entropy_forward<float>(logits.matrix(N, V), batch.targets, ce);
-    if (!std::isfinite(loss))
-      throw RangeError("translator train: the loss is " + detail::number_text(loss) + " at step " + std::to_string(step) +
-                       "; the run diverged (try a lower --lr); the last checkpoint is unchanged");
-    dlogits.resize(logits.shape());
-    cross_entropy_backward<float>(logits.matrix(N, V), batch.targets, nullptr, ce, 1.0, dlogits.matrix(N, V), Accumulate::no);
-    model.backward(dlogits, saved);
-    const double norm = clip_gradient_norm(model, s.clip);
-    const double lr = schedule.lr(step);
-    adamw.step(model, lr);
-
-    progress.step = step;
-    log.push_back({step, loss, lr, norm});
-    tokens += double(batch.tokens);
-    bar.update(step, loss, tokens);
-    if (run.checkpoint_every > 0 && step % run.checkpoint_every == 0 && step != last) save_state();
-  }
-  const double seconds = bar.seconds();
-  save_state();
-  if (last < s.steps) return seconds;  // stopped early: the checkpoint is the run's output until it resumes
-  // The model, in the tutorial's layout, written beside and renamed in: a failure leaves the directory's last model.
-  const std::string staging = run.output + "/.model.tmp";
-  fs::remove_all(staging, ec);
-  fs::create_directories(staging, ec);
-  if (ec) throw IoError(detail::printable(staging) + ": cannot create the directory: " + ec.message());
-  save_transformer(model, staging);
-  for (const char* name : {"/model.safetensors", "/config.json"})
-    if (std::rename((staging + name).c_str(), (run.output + name).c_str()) != 0)
-      throw IoError(detail::printable(run.output + name) + ": cannot rename the new file over it: " + std::strerror(errno));
-  fs::remove_all(staging, ec);
-  return seconds;
 }
 
 // ----------------------------------------------------------------------------------------------------------------------

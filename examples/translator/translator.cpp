@@ -267,7 +267,10 @@ int resave(const Arguments& args) {
   std::error_code ec;
   std::filesystem::create_directories(args.output, ec);
   if (ec) throw IoError(detail::printable(args.output) + ": cannot create the directory: " + ec.message());
-  save_transformer(model, args.output);
+  // Saving copies every weight (SafeTensorsWriter holds them until it writes): out of memory there names the figures too.
+  MemoryEstimate need = estimate_transformer_memory<float>(model.config(), 1, 1, args.output);
+  need.cache_bytes = 0, need.batch = 0, need.context = 0;
+  with_memory_estimate(need, args.output, "saving the Seq2SeqTransformer as float (a copy of its weights)", [&] { save_transformer(model, args.output); });
   std::cerr << "translator: wrote " << args.output << "/config.json and model.safetensors (" << count_parameters(model) << " parameters)\n";
   return 0;
 }
@@ -316,7 +319,7 @@ int main(int argc, char** argv) {
     if (args.command == "eval") return eval(args);
     return args.command == "resave" ? resave(args) : translate(args);
   } catch (const std::exception& e) {
-    std::cerr << example_cli::error_line("translator", e) << "\n";  // escaped: whatever a message quotes, no control byte reaches the terminal
+    std::cerr << example_cli::error_line("translator", e, /*with_memory_budget=*/args.command == "translate") << "\n";  // escaped: whatever a message quotes, no control byte reaches the terminal
     return 1;
   }
 }

@@ -101,7 +101,7 @@ inline void add_options(CLI::App& app, Arguments& a) {
   tr->add_option("--beam", a.beam, "beam search with this many beams (1: greedy)")->capture_default_str()->check(CLI::Range(Index(1), Index(64)));
   tr->add_option("--length-penalty", a.length_penalty, "beam search's length penalty alpha, ((5 + length) / 6)^alpha (GNMT)")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 10.0));
+      ->check(example_cli::finite_number)->check(CLI::Range(0.0, 10.0));
   tr->add_option("--max-new-tokens", a.max_new_tokens,
                  "most target tokens per source (default: the tutorial's, source length with BOS and EOS + 4)")
       ->check(CLI::Range(Index(1), Index(1) << 40));
@@ -119,21 +119,21 @@ inline void add_options(CLI::App& app, Arguments& a) {
   tn->add_option("--output", a.run.output, "directory for the model, its vocabularies, checkpoint.safetensors, train_log.tsv and loss.svg")->required();
   tn->add_option("--steps", t.steps, "optimiser steps")->capture_default_str()->check(CLI::Range(std::int64_t(1), std::int64_t(100000000)));
   tn->add_option("--batch-size", t.batch_size, "sentence pairs per step")->capture_default_str()->check(CLI::Range(Index(1), Index(100000)));
-  tn->add_option("--lr", t.lr, "peak learning rate (AdamW)")->capture_default_str()->check(CLI::Range(1e-7, 1.0));
-  tn->add_option("--min-lr", t.min_lr, "learning rate at the last step (cosine decay from the peak)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  tn->add_option("--lr", t.lr, "peak learning rate (AdamW)")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(1e-7, 1.0));
+  tn->add_option("--min-lr", t.min_lr, "learning rate at the last step (cosine decay from the peak)")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(0.0, 1.0));
   tn->add_option("--warmup", t.warmup, "steps of linear warmup")->capture_default_str()->check(CLI::Range(std::int64_t(0), std::int64_t(100000000)));
   tn->add_option("--seed", a.train_seed_text, "seed of the weights and of the order of the pairs")->capture_default_str();
   tn->add_option("--d-model", t.d_model, "model width")->capture_default_str()->check(CLI::Range(Index(1), Index(8192)));
   tn->add_option("--heads", t.heads, "attention heads")->capture_default_str()->check(CLI::Range(Index(1), Index(256)));
   tn->add_option("--layers", t.encoder_layers, "encoder layers, and as many decoder layers")->capture_default_str()->check(CLI::Range(Index(1), Index(64)));
   tn->add_option("--d-ff", t.d_ff, "feed-forward width")->capture_default_str()->check(CLI::Range(Index(1), Index(65536)));
-  tn->add_option("--label-smoothing", t.label_smoothing, "label smoothing of the cross-entropy")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  tn->add_option("--label-smoothing", t.label_smoothing, "label smoothing of the cross-entropy")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(0.0, 1.0));
   tn->add_option("--checkpoint-every", a.run.checkpoint_every, "steps between checkpoints (0: only at the end)")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t(0), std::int64_t(100000000)));
   tn->add_option("--log-every", a.run.log_every, "steps between progress lines when stderr is not a terminal (0: about 20 a run)")
       ->check(CLI::Range(std::int64_t(0), std::int64_t(100000000)));
-  tn->add_option("--dropout", t.dropout, "dropout probability in training")->capture_default_str()->check(CLI::Range(0.0, 0.95));
+  tn->add_option("--dropout", t.dropout, "dropout probability in training")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(0.0, 0.95));
   tn->add_option("--stop-after", a.run.stop_after, "end this run after that step, with a checkpoint; --resume goes on")
       ->check(CLI::Range(std::int64_t(1), std::int64_t(100000000)));
   tn->add_flag("--resume", a.run.resume, "continue the run in OUTPUT from its checkpoint (same settings)");
@@ -143,7 +143,7 @@ inline void add_options(CLI::App& app, Arguments& a) {
   ev->add_option("--model", a.model, "directory that `train` wrote")->required();
   ev->add_option("--corpus", a.corpus, "directory with test.tsv")->required();
   ev->add_option("--beam", a.eval_beam, "beams of the beam search compared with greedy")->capture_default_str()->check(CLI::Range(Index(1), Index(64)));
-  ev->add_option("--length-penalty", a.length_penalty, "beam search's length penalty alpha")->capture_default_str()->check(CLI::Range(0.0, 10.0));
+  ev->add_option("--length-penalty", a.length_penalty, "beam search's length penalty alpha")->capture_default_str()->check(example_cli::finite_number)->check(CLI::Range(0.0, 10.0));
   ev->add_option("--threads", a.threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
   CLI::App* rs = app.add_subcommand("resave", "load a model and write it again (config.json + model.safetensors, F32)");
   rs->add_option("--model", a.model, "directory with config.json and model.safetensors")->required();
@@ -170,6 +170,9 @@ inline void check(const CLI::App& app, Arguments& a) {
     if (a.corpus.empty()) throw CLI::ValidationError("--corpus", "is empty; expected a directory");
     if (a.run.output.empty()) throw CLI::ValidationError("--output", "is empty; expected a directory");
     if (a.run.resume && a.run.force) throw CLI::ValidationError("--resume and --force", "contradict each other; give one");
+    // What translator_train::train writes in OUTPUT, checked before the corpus is even read.
+    example_cli::check_output_directory(a.run.output, "--output", {"checkpoint.safetensors", "train_log.tsv", "loss.svg", "src_vocab.json",
+                                                                    "tgt_vocab.json", "config.json", "model.safetensors"});
     a.train.decoder_layers = a.train.encoder_layers;
     a.train.seed = example_cli::parse_u64(a.train_seed_text, "--seed");
     a.run.corpus = a.corpus;
@@ -199,12 +202,14 @@ inline void check(const CLI::App& app, Arguments& a) {
   }
   if (a.command == "make-corpus") {
     if (a.output.empty()) throw CLI::ValidationError("--output", "is empty; expected a directory");
+    example_cli::check_output_directory(a.output, "--output", {"train.tsv", "test.tsv"});
     a.seed = example_cli::parse_u64(a.seed_text, "--seed");
     return;
   }
   // Given but empty (--model ""), a directory would become "/config.json": a file at the root, not the user's.
   if (a.model.empty()) throw CLI::ValidationError("--model", "is empty; expected a directory");
   if (a.command == "resave" && a.output.empty()) throw CLI::ValidationError("--output", "is empty; expected a directory");
+  if (a.command == "resave") example_cli::check_output_directory(a.output, "--output", {"config.json", "model.safetensors"});
   a.memory_budget_bytes = example_cli::memory_budget_bytes(a.memory_budget);
 }
 

@@ -12,6 +12,7 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "eigenformer/core/bounded_reader.hpp"
@@ -100,73 +101,125 @@ namespace detail {
 // costs one lookup in the object being built, so the parse stays linear in the text. (The callback form of
 // nlohmann::json::parse, used before, rescans the parent after every member that is itself a container: an object
 // of n objects cost n^2/2 steps, seconds for 50,000 tensors and hours for a 100 MB safetensors header.)
+// It also knows where in the document the parse is (the key or index of each of the first 16 open containers), so
+// that a number too large for a double, which nlohmann reports with the number alone, is reported with its field.
 class TopLevelWatcher {
  public:
   using json = nlohmann::json;
   TopLevelWatcher(json& root, JsonTopLevel& top) : dom_(root), root_(root), top_(top) {}
 
-  bool null() { return dom_.null(); }
-  bool boolean(bool v) { return dom_.boolean(v); }
-  bool number_integer(json::number_integer_t v) { return dom_.number_integer(v); }
-  bool number_unsigned(json::number_unsigned_t v) { return dom_.number_unsigned(v); }
+  bool null() { return value_done(dom_.null()); }
+  bool boolean(bool v) { return value_done(dom_.boolean(v)); }
+  bool number_integer(json::number_integer_t v) { return value_done(dom_.number_integer(v)); }
+  bool number_unsigned(json::number_unsigned_t v) { return value_done(dom_.number_unsigned(v)); }
   bool number_float(json::number_float_t v, const json::string_t& s) {
     // nlohmann reports an integer literal that overflows 64 bits as a double, with the literal in s: kept as written.
     if (s.find_first_not_of("-0123456789") == std::string::npos) {
       json::binary_t digits(std::vector<std::uint8_t>(s.begin(), s.end()), json_big_integer_subtype);
-      return dom_.binary(digits);
+      return value_done(dom_.binary(digits));
     }
-    return dom_.number_float(v, s);
+    return value_done(dom_.number_float(v, s));
   }
-  bool string(json::string_t& v) { return dom_.string(v); }
-  bool binary(json::binary_t& v) { return dom_.binary(v); }
+  bool string(json::string_t& v) { return value_done(dom_.string(v)); }
+  bool binary(json::binary_t& v) { return value_done(dom_.binary(v)); }
   bool start_object(std::size_t n) {
-    ++depth_;
+    open(/*array=*/false);
     return dom_.start_object(n);
   }
   bool end_object() {
-    --depth_;
-    return dom_.end_object();
+    close();
+    return value_done(dom_.end_object());
   }
   bool start_array(std::size_t n) {
-    ++depth_;
+    open(/*array=*/true);
     return dom_.start_array(n);
   }
   bool end_array() {
-    --depth_;
-    return dom_.end_array();
+    close();
+    return value_done(dom_.end_array());
   }
   bool key(json::string_t& k) {
     if (depth_ == 1) {  // a key of the top-level object, which root_ is while it is being filled
       if (++top_.members > top_.max_members) return false;  // sax_parse stops here and returns false
       if (top_.duplicate_key.empty() && root_.find(k) != root_.end()) top_.duplicate_key = k;
     }
+    if (depth_ <= max_path_depth) path_.back().key = k;
     return dom_.key(k);
   }
   template <typename Exception>
   bool parse_error(std::size_t position, const std::string& token, const Exception& e) {
+    // nlohmann's "number overflow parsing '1e400'" (out_of_range.406) names neither the field nor the place.
+    if constexpr (std::is_base_of_v<json::out_of_range, Exception>) {
+      if (e.id == 406) {
+        const std::size_t start = position >= token.size() ? position - token.size() : 0;  // position is just past it
+        const std::string field = path_text();
+        overflow_message_ = "number overflow: " + (field.empty() ? std::string() : "field " + quote(field) + " is ") + printable(token) +
+                            " (at byte " + std::to_string(start) + "), beyond the range of a double (about 1.8e308)";
+      }
+    }
     return dom_.parse_error(position, token, e);  // throws e, as nlohmann::json::parse does
   }
+  // After a parse that threw: what to say instead of nlohmann's message, or "".
+  const std::string& overflow_message() const { return overflow_message_; }
 
  private:
+  static constexpr std::size_t max_path_depth = 16;  // containers whose key or index a message can name
+  struct PathLevel {
+    bool array = false;
+    std::size_t index = 0;  // array: the element being read
+    std::string key;        // object: the member being read
+  };
+  void open(bool array) {
+    if (++depth_ <= max_path_depth) path_.push_back(PathLevel{array, 0, {}});
+  }
+  void close() {
+    if (depth_-- <= max_path_depth) path_.pop_back();
+  }
+  bool value_done(bool result) {  // a value ended: the next one in an array has the next index
+    if (depth_ >= 1 && depth_ <= max_path_depth && path_.back().array) ++path_.back().index;
+    return result;
+  }
+  // "n_layer", "h.0.weight/data_offsets/1": the keys and indices from the top, joined by '/' as in a JSON Pointer
+  // (RFC 6901, without its leading '/'); "" at the top level. Deeper than max_path_depth: ".../..." at the end.
+  std::string path_text() const {
+    std::string text;
+    for (const PathLevel& level : path_) {
+      if (!text.empty()) text += '/';
+      if (level.array) {
+        text += std::to_string(level.index);
+        continue;
+      }
+      for (char c : level.key) text += c == '~' ? std::string("~0") : c == '/' ? std::string("~1") : std::string(1, c);
+    }
+    if (depth_ > max_path_depth) text += "/...";
+    return text;
+  }
+
   nlohmann::detail::json_sax_dom_parser<json> dom_;  // internal to nlohmann, but the very builder parse() uses
   json& root_;
   JsonTopLevel& top_;
-  std::size_t depth_ = 0;  // containers open around the current event
+  std::size_t depth_ = 0;        // containers open around the current event
+  std::vector<PathLevel> path_;  // the first max_path_depth of them
+  std::string overflow_message_;
 };
 
 }  // namespace detail
 
 // Parses `text` as JSON, in time linear in its length. An integer beyond 64 bits is kept as written
-// (json_big_integer_subtype), not rounded to a double. A syntax error, or a number too large for a double ("1e999",
-// which nlohmann reports as out_of_range, not parse_error), throws FormatError(error_prefix + nlohmann's message
-// without its id, cut to 200 characters, since it may quote a long token). `top` notes what the top-level object
-// holds (JsonTopLevel); when top.stopped(), the value returned is null and the caller reports the count.
+// (json_big_integer_subtype), not rounded to a double. A syntax error throws FormatError(error_prefix + nlohmann's
+// message without its id, cut to 200 characters, since it may quote a long token). A number too large for a double
+// ("1e999", which nlohmann reports as out_of_range, not parse_error, with the number alone) throws FormatError(
+// error_prefix + "number overflow: field 'h.0.weight/data_offsets/1' is 1e999 (at byte 57), beyond the range of a
+// double (about 1.8e308)"): the keys and indices down to it, its offset in `text`, the number as written, cut to 80
+// characters. (One below the smallest double, 1e-400, reads as 0, as in nlohmann and Python.) `top` notes what the
+// top-level object holds (JsonTopLevel); when top.stopped(), the value returned is null and the caller reports the count.
 inline nlohmann::json parse_json(std::string_view text, const std::string& error_prefix, JsonTopLevel& top) {
   nlohmann::json result;
+  detail::TopLevelWatcher watcher(result, top);
   try {
-    detail::TopLevelWatcher watcher(result, top);
     if (!nlohmann::json::sax_parse(text.begin(), text.end(), &watcher)) return nlohmann::json();  // stopped at max_members
   } catch (const nlohmann::json::exception& e) {
+    if (!watcher.overflow_message().empty()) throw FormatError(error_prefix + watcher.overflow_message());
     std::string what = e.what();
     const std::size_t bracket = what.find("] ");  // drop nlohmann's "[json.exception.parse_error.101] "
     if (what.rfind("[json.exception.", 0) == 0 && bracket != std::string::npos) what = what.substr(bracket + 2);

@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "eigenformer/core/error.hpp"
+#include "eigenformer/core/output_file.hpp"
 #include "eigenformer/core/shape.hpp"
 #include "eigenformer/inspect/explain_page_assets.hpp"
 
@@ -352,16 +353,20 @@ inline std::string explain_html(const ExplainData& data) {
 
 // Writes explain_html(data) to `path`: to PATH.tmp-<pid> first, then renamed over PATH, so that a reader never sees
 // half a page. IoError naming the path when it cannot be written (its directory missing, no permission, disk full).
+// A path that exists and is not a regular file (a directory, a FIFO, /dev/null) is refused by name before the page
+// is made (check_output_path, core/output_file.hpp).
 inline void write_explain_html(const ExplainData& data, const std::string& path) {
+  check_output_path(path);
   const std::string page = explain_html(data);
-  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
+  const std::string target = output_target(path);  // a link's target, not the link
+  const std::string temporary = target + ".tmp-" + std::to_string(::getpid());
   std::FILE* f = std::fopen(temporary.c_str(), "wb");
   if (!f) throw IoError(detail::printable(path) + ": cannot write the explain page: " + std::strerror(errno));
   const bool written = std::fwrite(page.data(), 1, page.size(), f) == page.size();
   const int write_errno = errno;
   const bool closed = std::fclose(f) == 0;
   const int close_errno = errno;
-  if (!written || !closed || std::rename(temporary.c_str(), path.c_str()) != 0) {
+  if (!written || !closed || std::rename(temporary.c_str(), target.c_str()) != 0) {
     const int err = !written ? write_errno : !closed ? close_errno : errno;
     std::error_code ignored;
     std::filesystem::remove(temporary, ignored);

@@ -7,18 +7,18 @@
 // unexpected and wrong-shape tensor is reported in one FormatError naming the file (io/parameters.hpp), and the first
 // NaN or infinite value in a RangeError naming its tensor. If the model still cannot be allocated, OutOfMemoryError
 // says what it needs.
-// Saving writes config.json and every parameter under its file name, transposed where the table says, in F32.
+// Saving writes every parameter under its file name, transposed where the table says, in F32, then config.json.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
-#include <fstream>
 #include <functional>
 #include <string>
 #include <type_traits>
 
 #include "eigenformer/core/error.hpp"
+#include "eigenformer/core/output_file.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/io/memory_budget.hpp"
 #include "eigenformer/io/parameters.hpp"
@@ -52,14 +52,17 @@ Model load_checkpoint(const std::string& dir, const std::string& config_path, co
   });
 }
 
-// Writes DIR/config.json and DIR/model.safetensors: every parameter as names.rename gives it (transposed where
-// names.transposed says), in F32, and whatever `extra` adds. DIR must exist.
+// Writes DIR/model.safetensors, then DIR/config.json: every parameter as names.rename gives it (transposed where
+// names.transposed says), in F32, and whatever `extra` adds. DIR must exist. Both paths are checked first (a
+// directory, FIFO or device there is refused by name before anything is written), each file is written to a
+// temporary and renamed (core/output_file.hpp), and config.json comes last: a new directory whose saving failed
+// half-way holds no config.json, so it is never taken for a model, and no file is ever half written.
 template <typename Model>
 void save_checkpoint(Model& model, const std::string& dir, const nlohmann::json& config, const LoadOptions& names,
                      const std::function<void(SafeTensorsWriter&)>& extra = {}, DType dtype = DType::F32) {
-  const std::string config_path = dir + "/config.json";
-  std::ofstream out(config_path);
-  if (!(out << config.dump(2) << "\n")) throw IoError(config_path + ": cannot write");
+  const std::string config_path = dir + "/config.json", weights_path = dir + "/model.safetensors";
+  check_output_path(weights_path);
+  check_output_path(config_path);
   SafeTensorsWriter writer;
   model.visit_parameters([&](const std::string& name, auto& t) {
     const std::string in_file = detail::file_name_of(name, names);
@@ -72,7 +75,8 @@ void save_checkpoint(Model& model, const std::string& dir, const nlohmann::json&
     writer.add(in_file, stored, dtype);
   });
   if (extra) extra(writer);
-  writer.write(dir + "/model.safetensors");
+  writer.write(weights_path);
+  write_file_atomically(config_path, config.dump(2) + "\n");
 }
 
 }  // namespace eigenformer

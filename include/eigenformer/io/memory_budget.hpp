@@ -1,22 +1,32 @@
 // io/memory_budget.hpp: what loading a model will take in memory, known from its config and its checkpoint's header
-// alone, before anything is allocated. Two checks use it:
+// alone, before anything is allocated. These checks use it:
 //   - a config must not describe more values than its checkpoint could hold (at least one byte each), so that a few
 //     bytes of JSON never make us allocate terabytes before the file is even compared with the model;
 //   - a model whose weights plus KV cache exceed a caller's budget is refused up front, naming both figures, rather
 //     than killed by the system mid-generation;
 //   - a model that passes both but still cannot be allocated (std::bad_alloc) is reported with the same figures
-//     (OutOfMemoryError), not as a bare "std::bad_alloc".
+//     (OutOfMemoryError), not as a bare "std::bad_alloc";
+//   - a model made from sizes alone (a random one, or one to train) that needs more than the process could ever be
+//     given (memory_ceiling: memory and swap, a cgroup's limit, ulimit -v) is refused before it is allocated, since
+//     Linux would hand out the memory and kill the process when it is written, not throw std::bad_alloc.
 // The figures, for a model loaded into Scalar (an F16 file loaded into float takes 4 bytes a value):
 //   weights  = every parameter and fixed table x sizeof(Scalar)
 //   KV cache = 2 (keys, values) x layers x batch x context x d_model x sizeof(Scalar), per attention that caches
 // Workspaces (one position's activations) and the logits [batch, V] are small beside these and not counted.
 #pragma once
 
+#include <sys/resource.h>
+#include <sys/sysinfo.h>
+
+#include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <initializer_list>
 #include <new>
 #include <string>
+#include <system_error>
 #include <type_traits>
 
 #include "eigenformer/core/error.hpp"
@@ -165,26 +175,98 @@ inline void check_file_can_hold(const SafeTensors& file, std::uint64_t values, c
 }  // namespace detail
 
 namespace detail {
-// "<total>: <weights> of weights and <cache> of KV cache (batch B x C positions)"
+// "<total>: <weights> of weights and <cache> of KV cache (batch B x C positions)"; "<total>" alone for an estimate
+// without a KV cache (batch 0: a model made and saved, or trained, whose caller says what the bytes are).
 inline std::string estimate_text(const MemoryEstimate& need) {
+  if (need.batch == 0 && need.cache_bytes == 0) return format_bytes(need.weight_bytes);
   return format_bytes(need.total_bytes()) + ": " + format_bytes(need.weight_bytes) + " of weights and " + format_bytes(need.cache_bytes) +
          " of KV cache (batch " + std::to_string(need.batch) + " x " + std::to_string(need.context) + " positions)";
 }
 }  // namespace detail
 
 // Throws RangeError "<where>: loading <what> needs <total>: <weights> of weights and <cache> of KV cache (batch B x
-// C positions); more than the memory budget of <budget>" when options.memory_budget is set and exceeded.
-inline void check_memory_budget(const MemoryEstimate& need, const ModelLoadOptions& options, const std::string& where, const std::string& what) {
+// C positions); more than the memory budget of <budget>" when options.memory_budget is set and exceeded. `doing`
+// replaces "loading" for a model that is made, not read ("creating").
+inline void check_memory_budget(const MemoryEstimate& need, const ModelLoadOptions& options, const std::string& where, const std::string& what,
+                                const std::string& doing = "loading") {
   if (options.memory_budget == 0 || need.total_bytes() <= options.memory_budget) return;
-  throw RangeError(where + ": loading " + what + " needs " + detail::estimate_text(need) + "; more than the memory budget of " +
+  throw RangeError(where + ": " + doing + " " + what + " needs " + detail::estimate_text(need) + "; more than the memory budget of " +
                    format_bytes(options.memory_budget));
 }
+
+namespace detail {
+// The limit in a cgroup memory file, in bytes: 0 when there is no such file, it says "max", or it holds a number past
+// 2^62 (cgroup v1 writes "unlimited" as 9223372036854771712).
+inline std::uint64_t cgroup_limit(const char* path) {
+  std::ifstream in(path);
+  std::string text;
+  if (!(in >> text)) return 0;
+  std::uint64_t bytes = 0;
+  const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), bytes);
+  if (err != std::errc() || end != text.data() + text.size() || bytes >= max_size_count) return 0;
+  return bytes;
+}
+}  // namespace detail
+
+// The most memory this process could ever be given, and what sets it.
+struct MemoryCeiling {
+  std::uint64_t bytes = 0;  // 0: unknown
+  std::string limit;        // "": the machine's memory and swap; else the limit below them, "the address-space limit (ulimit -v)"
+};
+
+// The machine's memory plus swap (sysinfo), or less: the memory limit of the process's control group (cgroup v2
+// memory.max plus memory.swap.max, v1 memory.memsw.limit_in_bytes or memory.limit_in_bytes; read where a container
+// sees its own at /sys/fs/cgroup), or the address-space limit (RLIMIT_AS, `ulimit -v`), whichever is lowest.
+inline MemoryCeiling memory_ceiling() {
+  MemoryCeiling ceiling;
+  std::uint64_t swap = 0;
+  struct sysinfo info {};
+  if (::sysinfo(&info) == 0) {
+    const auto unit = static_cast<std::uint64_t>(info.mem_unit);
+    swap = static_cast<std::uint64_t>(info.totalswap) * unit;
+    ceiling.bytes = static_cast<std::uint64_t>(info.totalram) * unit + swap;
+  }
+  const auto lower = [&](std::uint64_t bytes, const char* limit) {
+    if (bytes > 0 && (ceiling.bytes == 0 || bytes < ceiling.bytes)) ceiling = MemoryCeiling{bytes, limit};
+  };
+  const char* const cgroup = "the memory limit of its control group (cgroup)";
+  if (const std::uint64_t memory = detail::cgroup_limit("/sys/fs/cgroup/memory.max")) {
+    // Its swap: memory.swap.max if that is a number ("0" included), else ("max", or no such file) the machine's.
+    std::string swap_text;
+    std::ifstream("/sys/fs/cgroup/memory.swap.max") >> swap_text;
+    std::uint64_t cgroup_swap = swap;
+    const auto [end, err] = std::from_chars(swap_text.data(), swap_text.data() + swap_text.size(), cgroup_swap);
+    if (swap_text.empty() || err != std::errc() || end != swap_text.data() + swap_text.size()) cgroup_swap = swap;
+    lower(memory + std::min(cgroup_swap, swap), cgroup);
+  } else if (const std::uint64_t with_swap = detail::cgroup_limit("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")) {
+    lower(with_swap, cgroup);
+  } else if (const std::uint64_t v1 = detail::cgroup_limit("/sys/fs/cgroup/memory/memory.limit_in_bytes")) {
+    lower(v1 + swap, cgroup);
+  }
+  struct rlimit limit {};
+  if (::getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) lower(static_cast<std::uint64_t>(limit.rlim_cur), "the address-space limit (ulimit -v)");
+  return ceiling;
+}
+inline std::uint64_t memory_ceiling_bytes() { return memory_ceiling().bytes; }
 
 // What to throw when a model that passed every check still cannot be allocated (std::bad_alloc while `doing` it,
 // "loading GPT-2 as float"): OutOfMemoryError "<where>: out of memory loading GPT-2 as float, which needs <total>:
 // <weights> of weights and <cache> of KV cache (batch B x C positions)", the figures a memory budget is compared with.
 inline OutOfMemoryError out_of_memory_error(const MemoryEstimate& need, const std::string& where, const std::string& doing) {
   return OutOfMemoryError(detail::printable(where) + ": out of memory " + doing + ", which needs " + detail::estimate_text(need));
+}
+
+// Before a model is made from sizes alone (gpt2 --init-random, training from scratch): OutOfMemoryError when it needs
+// more than the ceiling (memory_ceiling()), "<where>: out of memory creating a random GPT-2 as float (its weights),
+// which needs <bytes>; this machine has <ceiling> of memory and swap" (or "; the address-space limit (ulimit -v) is
+// <ceiling>"). Linux hands out memory it does not have and finds out when the pages are first written: such a model
+// would not throw std::bad_alloc but have the process killed (the kernel's OOM killer) during its initialisation.
+inline void check_memory_ceiling(const MemoryEstimate& need, const std::string& where, const std::string& doing,
+                                 const MemoryCeiling& ceiling = memory_ceiling()) {
+  if (ceiling.bytes == 0 || need.total_bytes() <= ceiling.bytes) return;
+  const std::string has = ceiling.limit.empty() ? "; this machine has " + format_bytes(ceiling.bytes) + " of memory and swap"
+                                                : "; " + ceiling.limit + " is " + format_bytes(ceiling.bytes);
+  throw OutOfMemoryError(out_of_memory_error(need, where, doing).what() + has);
 }
 
 // Runs f() and returns what it returns; a std::bad_alloc inside becomes out_of_memory_error(need, where, doing).

@@ -36,6 +36,7 @@
 #include "eigenformer/core/shape.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/json.hpp"
+#include "eigenformer/core/output_file.hpp"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "eigenformer/io/safetensors.hpp reads and writes little-endian data in place: little-endian hosts only"
@@ -609,7 +610,9 @@ class SafeTensors {
 
 // Collects tensors (copied at add()) and metadata, then writes one file. Like the reference writer, it lays
 // the data out by descending element size, then by name, and pads the header with spaces to a multiple
-// of 8 bytes, so that every tensor is aligned to its element size.
+// of 8 bytes, so that every tensor is aligned to its element size. write() goes through write_file_atomically
+// (core/output_file.hpp): a path that is a directory, a FIFO or a device is refused by name, and the file appears
+// whole or not at all.
 class SafeTensorsWriter {
  public:
   // Stored in the dtype of Scalar: double -> F64, float -> F32, Eigen::half -> F16, ..., bool -> BOOL.
@@ -675,14 +678,12 @@ class SafeTensorsWriter {
     text.append((8 - text.size() % 8) % 8, ' ');
     const std::uint64_t n = text.size();
 
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    if (!f) throw detail::file_error<IoError>(path, std::string("cannot open for writing: ") + std::strerror(errno));
-    bool ok = std::fwrite(&n, 8, 1, f) == 1 && std::fwrite(text.data(), 1, text.size(), f) == text.size();
-    for (const auto& kv : order)
-      ok = ok && (kv.second->bytes.empty() || std::fwrite(kv.second->bytes.data(), 1, kv.second->bytes.size(), f) == kv.second->bytes.size());
-    const int saved = errno;
-    if (std::fclose(f) != 0 && ok) throw detail::file_error<IoError>(path, std::string("cannot write: ") + std::strerror(errno));
-    if (!ok) throw detail::file_error<IoError>(path, std::string("cannot write: ") + std::strerror(saved));
+    write_file_atomically(path, [&](std::FILE* f) {
+      bool ok = std::fwrite(&n, 8, 1, f) == 1 && std::fwrite(text.data(), 1, text.size(), f) == text.size();
+      for (const auto& kv : order)
+        ok = ok && (kv.second->bytes.empty() || std::fwrite(kv.second->bytes.data(), 1, kv.second->bytes.size(), f) == kv.second->bytes.size());
+      return ok;
+    });
   }
 
  private:

@@ -15,6 +15,7 @@
 #pragma once
 
 #include "eigenformer/core/error.hpp"
+#include "eigenformer/core/output_file.hpp"
 #include "eigenformer/text/gpt2_pretokenizer.hpp"
 #include "eigenformer/text/gpt2_tokenizer.hpp"
 #include "eigenformer/text/utf8.hpp"
@@ -99,13 +100,8 @@ inline std::vector<unsigned char> gpt2_byte_order() {
   return order;
 }
 
-inline void write_text_file(const std::string& path, const std::string& text) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) throw IoError(printable(path) + ": cannot open for writing: " + std::strerror(errno));
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  const int saved = errno;
-  if (std::fclose(f) != 0 || !ok) throw IoError(printable(path) + ": cannot write: " + std::strerror(ok ? errno : saved));
-}
+// Through write_file_atomically: a directory, FIFO or device at `path` is refused by name, and the file appears whole.
+inline void write_text_file(const std::string& path, const std::string& text) { write_file_atomically(path, text); }
 
 }  // namespace detail
 
@@ -273,6 +269,8 @@ inline std::string TrainedBPE::merges_txt() const {
 
 inline void TrainedBPE::save(const std::string& dir) const {
   const std::string vocab = vocab_json(), merges_text = merges_txt();  // both made before either file is written
+  check_output_path(dir + "/vocab.json");  // and both paths checked
+  check_output_path(dir + "/merges.txt");
   detail::write_text_file(dir + "/vocab.json", vocab);
   detail::write_text_file(dir + "/merges.txt", merges_text);
 }

@@ -26,6 +26,7 @@
 #include "eigenformer/core/bounded_reader.hpp"
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/json.hpp"
+#include "eigenformer/core/output_file.hpp"
 #include "eigenformer/text/utf8.hpp"
 
 namespace eigenformer {
@@ -102,12 +103,7 @@ class WordVocabulary {
   void save(const std::string& path) const {
     nlohmann::ordered_json j = nlohmann::ordered_json::object();
     for (std::size_t id = 0; id < words_.size(); ++id) j[words_[id]] = id;
-    const std::string text = j.dump(1) + "\n";
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    if (!f) throw IoError(detail::printable(path) + ": cannot open for writing: " + std::strerror(errno));
-    const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-    const int saved = errno;
-    if (std::fclose(f) != 0 || !ok) throw IoError(detail::printable(path) + ": cannot write: " + std::strerror(ok ? errno : saved));
+    write_file_atomically(path, j.dump(1) + "\n");  // a directory, FIFO or device at `path` is refused by name
   }
 
   // The ids of the words of `sentence`, without <bos> and <eos> (the caller adds them, as the tutorial's

@@ -151,9 +151,12 @@ class AdamW {
 
   // The number of steps taken: t of the last step (the bias corrections use it).
   std::int64_t step_count() const { return step_count_; }
-  // For a checkpoint loader, with the state it reads through visit_state.
+  // For a checkpoint loader, with the state it reads through visit_state. At most max_step_count (2^62): no run takes
+  // that many steps, and the next step's ++t must not overflow.
+  static constexpr std::int64_t max_step_count = std::int64_t(1) << 62;
   void set_step_count(std::int64_t t) {
-    if (t < 0) throw RangeError("AdamW.set_step_count: " + std::to_string(t) + " steps; expected a count >= 0");
+    if (t < 0 || t > max_step_count)
+      throw RangeError("AdamW.set_step_count: " + std::to_string(t) + " steps; expected a count from 0 to 2^62 (" + std::to_string(max_step_count) + ")");
     step_count_ = t;
   }
 

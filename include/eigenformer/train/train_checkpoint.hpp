@@ -17,7 +17,8 @@
 // PATH.tmp-<pid> in PATH's directory, flushes it to the disk and renames it over PATH (atomic on POSIX): a failed
 // save or a crash leaves any PATH already there as it was. The writer holds a copy of every tensor until it writes.
 // Loading checks the whole file before it changes anything (format, every metadata field, every tensor's presence,
-// shape, dtype and checksum, no unexpected tensor) and reports every problem in one FormatError naming the file.
+// shape, dtype and checksum, no unexpected tensor; then that every value is finite, every second moment >= 0, and
+// the step counts at most 2^62) and reports every problem in one FormatError naming the file.
 #pragma once
 
 #include <fcntl.h>
@@ -39,6 +40,7 @@
 #include <vector>
 
 #include "eigenformer/core/error.hpp"
+#include "eigenformer/core/output_file.hpp"
 #include "eigenformer/core/random.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/io/parameters.hpp"
@@ -112,6 +114,7 @@ template <typename Model, typename Scalar>
 void save_training_checkpoint(const std::string& path, Model& model, AdamW<Scalar>& optimizer, const Random& rng,
                               const TrainingProgress& progress) {
   const std::string where = detail::printable(path) + ": training checkpoint not saved";
+  check_output_path(path);  // a directory, FIFO or device there: refused by name before anything is copied
   if (progress.step < 0) throw RangeError(where + ": step is " + std::to_string(progress.step) + "; expected a count >= 0");
   optimizer.initialize(model);  // before the first step: zero moments, as the first step would make them
   SafeTensorsWriter writer;
@@ -135,11 +138,12 @@ void save_training_checkpoint(const std::string& path, Model& model, AdamW<Scala
   writer.set_metadata("rng.has_spare", st.has_spare ? "1" : "0");
   for (const auto& [key, value] : progress.info) writer.set_metadata("user." + key, value);
 
-  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
+  const std::string target = output_target(path);  // a link's target, not the link
+  const std::string temporary = target + ".tmp-" + std::to_string(::getpid());
   try {
     writer.write(temporary);
     detail::sync_to_disk(temporary);
-    if (std::rename(temporary.c_str(), path.c_str()) != 0)
+    if (std::rename(temporary.c_str(), target.c_str()) != 0)
       throw IoError(detail::printable(temporary) + ": cannot rename it to " + detail::printable(path) + ": " + std::strerror(errno));
   } catch (const Error& e) {
     std::error_code ignored;
@@ -147,7 +151,7 @@ void save_training_checkpoint(const std::string& path, Model& model, AdamW<Scala
     throw IoError(where + " (a file already there is unchanged): " + e.what());
   }
   // The rename itself reaches the disk with the directory (best effort: the file is in place either way).
-  std::string dir = std::filesystem::path(path).parent_path().string();
+  std::string dir = std::filesystem::path(target).parent_path().string();
   if (dir.empty()) dir = ".";
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0) {
@@ -176,12 +180,13 @@ TrainingProgress load_training_checkpoint(const std::string& path, Model& model,
     problems.push_back("no metadata " + quote(key));
     return nullptr;
   };
-  // A metadata number: true when present and well formed, else a problem is recorded.
+  // A metadata number: true when present and well formed, else a problem is recorded. The signed ones are step
+  // counts: from 0 to 2^62 (AdamW::max_step_count), since a count near 2^63 would overflow the next step's + 1.
   auto number = [&](const std::string& key, auto& out, const char* expected, int base = 10) {
     const std::string* text = field(key);
     if (!text) return false;
     bool ok = detail::parse_whole(*text, out, base);
-    if constexpr (std::is_signed_v<std::decay_t<decltype(out)>>) ok = ok && out >= 0;
+    if constexpr (std::is_signed_v<std::decay_t<decltype(out)>>) ok = ok && out >= 0 && out <= AdamW<Scalar>::max_step_count;
     if (ok) return true;
     problems.push_back("metadata " + quote(key) + " is " + quote(*text) + ", expected " + expected);
     return false;
@@ -190,8 +195,8 @@ TrainingProgress load_training_checkpoint(const std::string& path, Model& model,
     problems.push_back("format_version is " + quote(*version) + "; this Eigenformer reads version " + detail::training_checkpoint_version);
   TrainingProgress progress;
   std::int64_t step_count = 0;
-  number("step", progress.step, "an integer >= 0");
-  number("adamw.step_count", step_count, "an integer >= 0");
+  number("step", progress.step, "an integer from 0 to 2^62");
+  number("adamw.step_count", step_count, "an integer from 0 to 2^62");
   RandomState rng_state;
   bool words_read = true;
   for (int i = 0; i < 4; ++i) words_read = number("rng.s" + std::to_string(i), rng_state.words[i], "an integer in [0, 2^64)") && words_read;
@@ -204,6 +209,8 @@ TrainingProgress load_training_checkpoint(const std::string& path, Model& model,
     if (*has_spare != "0" && *has_spare != "1") problems.push_back("metadata 'rng.has_spare' is " + quote(*has_spare) + ", expected 0 or 1");
     rng_state.has_spare = *has_spare == "1";
   }
+  if (rng_state.has_spare && !std::isfinite(rng_state.spare))  // the next normal draw would be it
+    problems.push_back("metadata 'rng.spare' is " + detail::number_text(rng_state.spare) + "; expected a finite number");
 
   optimizer.initialize(model);
   const auto tensors = detail::checkpoint_tensors(model, optimizer);
@@ -225,8 +232,28 @@ TrainingProgress load_training_checkpoint(const std::string& path, Model& model,
       continue;
     }
     std::uint64_t sum = 0;
-    if (number("checksum." + name, sum, "16 hex digits", 16) && detail::tensor_checksum(file.get<Scalar>(name)) != sum)
+    if (!number("checksum." + name, sum, "16 hex digits", 16)) continue;
+    const Tensor<Scalar> values = file.get<Scalar>(name);
+    if (detail::tensor_checksum(values) != sum) {
       problems.push_back(quote(name) + " does not match its checksum: its data is damaged");
+      continue;
+    }
+    // A checksum says the data is what was written, not that it makes sense: a file made or edited elsewhere may hold
+    // NaN or inf, which the first step would spread to every weight, or a negative second moment, whose square root
+    // is NaN. Saving refuses the first; AdamW never makes the second.
+    const bool second_moment = name.compare(0, 8, "adamw.v.") == 0;
+    for (Index i = 0; i < values.size(); ++i) {
+      const double v = static_cast<double>(values[i]);
+      if (!std::isfinite(v)) {
+        problems.push_back(quote(name) + " element " + std::to_string(i) + " is " + detail::number_text(v) + "; expected a finite number");
+        break;
+      }
+      if (second_moment && v < 0) {
+        problems.push_back(quote(name) + " element " + std::to_string(i) + " is " + detail::number_text(v) +
+                           "; a second moment (a mean of squared gradients) is never negative");
+        break;
+      }
+    }
   }
   for (const auto& kv : file.tensors())
     if (!expected.count(kv.first)) problems.push_back("unexpected " + quote(kv.first));
