@@ -119,6 +119,18 @@ TEST_CASE("out_of_memory_error and with_memory_estimate: a std::bad_alloc become
   CHECK_THROWS_AS(with_memory_estimate(need, "dir", "loading", []() -> int { throw RangeError("other"); }), RangeError);  // only bad_alloc
 }
 
+TEST_CASE("training_state_memory: weights, gradients and AdamW's two moments, no KV cache") {
+  MemoryEstimate inference;  // as estimate_gpt2_memory gives it for a batch of 2 x 16 positions
+  inference.weight_bytes = 3'000'000, inference.cache_bytes = 40'000, inference.batch = 2, inference.context = 16;
+  const MemoryEstimate training = training_state_memory(inference, "dir");
+  CHECK(training.weight_bytes == 4 * inference.weight_bytes);
+  CHECK(training.cache_bytes == 0);
+  CHECK(training.total_bytes() == 4 * inference.weight_bytes);
+  MemoryEstimate huge;
+  huge.weight_bytes = detail::max_size_count;
+  CHECK_THROWS_WITH_AS(training_state_memory(huge, "dir"), doctest::Contains("dir: the training state's size in bytes"), RangeError);
+}
+
 TEST_CASE("check_memory_ceiling: a model the machine could never hold is refused before it is allocated (harden-c)") {
   // Linux hands out memory it does not have: such a model was not a std::bad_alloc but a process killed half-way
   // through its initialisation (gpt2 --init-random with the largest sizes its options allow).

@@ -389,12 +389,9 @@ inline Report train(Settings s, const RunOptions& run) {
   config.embd_pdrop = config.resid_pdrop = s.dropout;
   config.attn_pdrop = 0.0;  // not applied in training (models/gpt2.hpp); the saved config says what was done
   config.validate("gpt2 train");
-  // Weights, gradients and AdamW's two moments (a step's activations come on top): refused before anything is
-  // allocated when the machine could never hold them (Linux would hand the memory out, then kill the process as the
-  // weights were filled), and a std::bad_alloc below says the same figures.
-  MemoryEstimate need = estimate_gpt2_memory<float>(config, 1, 1, printable(run.output));
-  need.weight_bytes = detail::sum_of_products({{4, static_cast<Index>(need.weight_bytes)}}, printable(run.output) + ": the training state's size in bytes");
-  need.cache_bytes = 0, need.batch = 0, need.context = 0;
+  // Refused before anything is allocated when the machine could never hold it (check_memory_ceiling says why); a
+  // std::bad_alloc below gives the same figures.
+  const MemoryEstimate need = training_state_memory(estimate_gpt2_memory<float>(config, 1, 1, printable(run.output)), run.output);
   const std::string doing = "training GPT-2 as float (weights, gradients and AdamW's two moments)";
   check_memory_ceiling(need, run.output, doing);
   try {

@@ -198,12 +198,9 @@ inline double train(const Settings& s, const RunOptions& run) {
 
   // The model, the optimiser, the generator (the checkpoint's "rng"; the data order needs none).
   const TransformerConfig config = model_config(s, src_vocab.size(), tgt_vocab.size());
-  // Weights, gradients and AdamW's two moments (a step's activations come on top): refused before anything is
-  // allocated when the machine could never hold them (Linux would hand the memory out, then kill the process as the
-  // weights were filled), and a std::bad_alloc below says the same figures.
-  MemoryEstimate need = estimate_transformer_memory<float>(config, 1, 1, detail::printable(run.output));
-  need.weight_bytes = detail::sum_of_products({{4, static_cast<Index>(need.weight_bytes)}}, detail::printable(run.output) + ": the training state's size in bytes");
-  need.cache_bytes = 0, need.batch = 0, need.context = 0;
+  // Refused before anything is allocated when the machine could never hold it (check_memory_ceiling says why); a
+  // std::bad_alloc below gives the same figures.
+  const MemoryEstimate need = training_state_memory(estimate_transformer_memory<float>(config, 1, 1, detail::printable(run.output)), run.output);
   const std::string doing = "training the Seq2SeqTransformer as float (weights, gradients and AdamW's two moments)";
   check_memory_ceiling(need, run.output, doing);
   try {

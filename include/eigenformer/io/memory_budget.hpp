@@ -269,6 +269,16 @@ inline void check_memory_ceiling(const MemoryEstimate& need, const std::string& 
   throw OutOfMemoryError(out_of_memory_error(need, where, doing).what() + has);
 }
 
+// What training a model takes, from its estimate for inference (estimate_gpt2_memory, estimate_transformer_memory):
+// its weights, their gradients and AdamW's two moments, four times the weights' bytes, and no KV cache. A step's
+// activations come on top. RangeError naming `where` past 2^62 bytes.
+inline MemoryEstimate training_state_memory(MemoryEstimate model, const std::string& where) {
+  MemoryEstimate need;
+  need.weight_bytes =
+      detail::sum_of_products({{4, static_cast<Index>(model.weight_bytes)}}, detail::printable(where) + ": the training state's size in bytes");
+  return need;
+}
+
 // Runs f() and returns what it returns; a std::bad_alloc inside becomes out_of_memory_error(need, where, doing).
 template <typename F>
 decltype(auto) with_memory_estimate(const MemoryEstimate& need, const std::string& where, const std::string& doing, F&& f) {
