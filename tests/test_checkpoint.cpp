@@ -25,6 +25,8 @@
 
 using namespace eigenformer;
 using eigenformer::testing::TempDir;
+using eigenformer::testing::FileSizeLimit;
+using eigenformer::testing::files_in;
 
 namespace {
 LoadOptions proj_names() {
@@ -74,12 +76,6 @@ TEST_CASE("save_checkpoint: a directory, FIFO or device where a file goes is ref
   Linear<float> saved(LinearConfig{3, 2});
   saved.weight() = random_tensor<float>({2, 3}, /*seed=*/1);
   const nlohmann::json config{{"in_features", 3}, {"out_features", 2}};
-  const auto files = [](const std::string& dir) {
-    std::vector<std::string> out;
-    for (const auto& e : std::filesystem::directory_iterator(dir)) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  };
   for (const char* taken : {"config.json", "model.safetensors"}) {
     CAPTURE(taken);
     TempDir dir;
@@ -87,35 +83,31 @@ TEST_CASE("save_checkpoint: a directory, FIFO or device where a file goes is ref
     REQUIRE(::mkfifo(path.c_str(), 0600) == 0);  // written to, it would block; renamed over, it would vanish
     CHECK_THROWS_WITH_AS(save_checkpoint(saved, dir.path(), config, proj_names()),
                          (path + ": is a FIFO (named pipe), not a regular file; refusing to write over it").c_str(), IoError);
-    CHECK(files(dir.path()) == std::vector<std::string>{taken});  // nothing written beside it
+    CHECK(files_in(dir.path()) == std::vector<std::string>{taken});  // nothing written beside it
     std::filesystem::remove(path);
     std::filesystem::create_directory(path);
     CHECK_THROWS_WITH_AS(save_checkpoint(saved, dir.path(), config, proj_names()),
                          (path + ": is a directory, not a regular file; refusing to write over it").c_str(), IoError);
-    CHECK(files(dir.path()) == std::vector<std::string>{taken});
+    CHECK(files_in(dir.path()) == std::vector<std::string>{taken});
   }
   // The weights fail half-way (the file size limit below their size): no config.json, so the directory is never
   // taken for a model, and no temporary is left.
   TempDir dir;
-  struct rlimit old_limit {};
-  REQUIRE(::getrlimit(RLIMIT_FSIZE, &old_limit) == 0);
-  struct rlimit small = old_limit;
-  small.rlim_cur = 64;
-  void (*old_handler)(int) = ::signal(SIGXFSZ, SIG_IGN);  // the write then fails with EFBIG instead of a signal
-  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
   std::string message;
-  try {
-    save_checkpoint(saved, dir.path(), config, proj_names());
-  } catch (const IoError& e) {
-    message = e.what();
+  {  // the write then fails with EFBIG
+    FileSizeLimit limit(64);
+    REQUIRE(limit.ok());
+    try {
+      save_checkpoint(saved, dir.path(), config, proj_names());
+    } catch (const IoError& e) {
+      message = e.what();
+    }
   }
-  ::setrlimit(RLIMIT_FSIZE, &old_limit);
-  ::signal(SIGXFSZ, old_handler);
   CHECK(message == dir.path() + "/model.safetensors: cannot write: " + std::strerror(EFBIG));
-  CHECK(files(dir.path()).empty());
+  CHECK(files_in(dir.path()).empty());
   // Saved whole, both files are there and nothing else.
   save_checkpoint(saved, dir.path(), config, proj_names());
-  CHECK(files(dir.path()) == std::vector<std::string>{"config.json", "model.safetensors"});
+  CHECK(files_in(dir.path()) == std::vector<std::string>{"config.json", "model.safetensors"});
 }
 
 #ifndef EIGENFORMER_TEST_UNDER_ASAN  // AddressSanitizer reserves terabytes of address space and aborts on a failed allocation

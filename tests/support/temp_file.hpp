@@ -2,13 +2,18 @@
 // Unique per process and call (pid + counter), since ctest runs test cases in parallel processes.
 #pragma once
 
+#include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <system_error>
+#include <vector>
 
 namespace eigenformer::testing {
 
@@ -67,6 +72,40 @@ class TempDir {
 
  private:
   std::string path_;
+};
+
+// The names of the entries in `dir`, sorted.
+inline std::vector<std::string> files_in(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// While it lives, this process may write files of at most `bytes` (RLIMIT_FSIZE), and a write past that fails with
+// EFBIG instead of raising SIGXFSZ: a write that fails half-way, for the writers' tests. The old limit and handler
+// come back at the end of the scope.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    ::getrlimit(RLIMIT_FSIZE, &old_limit_);
+    old_handler_ = ::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit small = old_limit_;
+    small.rlim_cur = bytes;
+    ok_ = ::setrlimit(RLIMIT_FSIZE, &small) == 0;
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &old_limit_);
+    ::signal(SIGXFSZ, old_handler_);
+  }
+  bool ok() const { return ok_; }  // the limit took effect
+
+ private:
+  struct rlimit old_limit_ {};
+  void (*old_handler_)(int) = nullptr;
+  bool ok_ = false;
 };
 
 }  // namespace eigenformer::testing
