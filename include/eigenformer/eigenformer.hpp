@@ -51,6 +51,7 @@
 #include "eigenformer/ops/attention.hpp"
 #include "eigenformer/ops/layer_norm.hpp"
 #include "eigenformer/ops/linear.hpp"
+#include "eigenformer/ops/gemm.hpp"
 #include "eigenformer/ops/linear_stream.hpp"
 #include "eigenformer/ops/softmax.hpp"
 #include "eigenformer/train/adamw.hpp"

@@ -125,7 +125,7 @@ class FeedForward {
     else
       linear2_.forward(saved->hidden, y);
   }
-  // hidden = act(x W1^T + b1). For many rows (Eigen's GEMM) the bias is added inside the activation's pass; the
+  // hidden = act(x W1^T + b1). For many rows (a GEMM) the bias is added inside the activation's pass; the
   // streaming kernel for few rows adds it as it stores each result.
   void hidden_layer(const TensorView<const Scalar>& x, TensorView<Scalar> hidden) const {
     const bool separate_bias = x.size() / config_.d_model > kStreamRows && linear1_.config().bias;

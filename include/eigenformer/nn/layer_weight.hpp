@@ -10,8 +10,8 @@
 // Few rows of x (decoding) go through the streaming kernel of ops/linear_stream.hpp, which widens weights in SIMD registers
 // (AVX-512 or AVX2 instructions for float, chosen at run time in a portable x86-64 build; a portable loop elsewhere),
 // so memory traffic is the narrow bytes alone.
-// Many rows (a prompt) widen blocks of weight rows into a buffer and hand each to Eigen's GEMM: one widening per
-// weight per call against T multiply-adds. (A kernel on AVX512_BF16's dot-product instruction, which needs x rounded
+// Many rows (a prompt) widen blocks of weight rows into a buffer and hand each to ops/linear.hpp's linear_forward (the
+// GEMM of ops/gemm.hpp for float): one widening per weight per call against T multiply-adds. (A kernel on AVX512_BF16's dot-product instruction, which needs x rounded
 // to bfloat16 too, measured slower than widening on Zen 4, and was removed: decoding is bound by memory, not arithmetic.)
 #pragma once
 
@@ -138,20 +138,15 @@ void linear_forward(ConstMatrixMap<Scalar> x, const NarrowMatrix<Scalar>& w, Ind
       linear_stream<Scalar>(x, w.int8_data() + row0 * K, K, n_out, bias, y, w.scales() + row0, accumulate);
     return;
   }
-  // Many rows: blocks of 256 weight rows are widened into a buffer and multiplied by Eigen's GEMM (one widening per
-  // weight against M multiply-adds).
-  constexpr Index block = 256;
+  // Many rows: blocks of weight rows (about 4 MiB of floats, at least 256 rows) are widened into a buffer and
+  // multiplied by linear_forward's GEMM (one widening per weight against M multiply-adds; each block re-reads x).
+  const Index block = std::max<Index>(256, (Index(1) << 20) / std::max<Index>(K, 1));
   Scalar* buffer = detail::widen_buffer<Scalar>(static_cast<std::size_t>(std::min(block, n_out) * K));
   for (Index n0 = 0; n0 < n_out; n0 += block) {
     const Index n = std::min(block, n_out - n0);
     MatrixMap<Scalar> widened(buffer, n, K);
     w.widen_rows(row0 + n0, n, widened);
-    auto out = y.middleCols(n0, n);
-    if (accumulate == Accumulate::yes)
-      out.noalias() += x * widened.transpose();
-    else
-      out.noalias() = x * widened.transpose();
-    if (bias) out.rowwise() += ConstVectorMap<Scalar>(bias + n0, n).transpose();
+    linear_forward<Scalar>(x, std::as_const(widened), bias ? bias + n0 : nullptr, y.middleCols(n0, n), accumulate);
   }
 }
 

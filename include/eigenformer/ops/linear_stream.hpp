@@ -114,7 +114,7 @@ struct EigenDot {
 // so that memory traffic is the narrow bytes alone. Its loop is written once, on vectors of L floats in GCC's vector
 // extensions (which Clang shares): what one AVX-512 (L = 16) or AVX2 (L = 8) register holds. The three operations
 // that need that instruction set's intrinsics (widen bf16, widen int8, fused multiply-add) sit in NarrowLanes<L>,
-// under `target` attributes. A build for such a CPU (-march=native) uses the kernel directly; a portable x86-64 build
+// under `target` attributes (with `broadcast`, which ops/gemm.hpp's kernel uses). A build for such a CPU (-march=native) uses the kernel directly; a portable x86-64 build
 // compiles it into two functions under those attributes (stream_chunk_avx512 and _avx2, below) and picks one when it
 // runs (narrow_kernel()), so `--dtype bf16` is fast in either.
 #if defined(__GNUC__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
@@ -142,6 +142,7 @@ struct NarrowLanes<8> {
     out = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
   }
   EIGENFORMER_TARGET_AVX2 static void multiply_add(const F& x, const F& w, F& acc) { acc = _mm256_fmadd_ps(x, w, acc); }
+  EIGENFORMER_TARGET_AVX2 static void broadcast(const float* p, F& out) { out = _mm256_broadcast_ss(p); }
   EIGENFORMER_TARGET_AVX2 static float sum(const F& v) {
     const __m128 half = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     const __m128 quarter = _mm_add_ps(half, _mm_movehl_ps(half, half));
@@ -164,6 +165,7 @@ struct NarrowLanes<16> {
     out = _mm512_maskz_cvtepi32_ps(0xffff, _mm512_maskz_cvtepi8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
   }
   EIGENFORMER_TARGET_AVX512 static void multiply_add(const F& x, const F& w, F& acc) { acc = _mm512_fmadd_ps(x, w, acc); }
+  EIGENFORMER_TARGET_AVX512 static void broadcast(const float* p, F& out) { out = _mm512_set1_ps(*p); }
   EIGENFORMER_TARGET_AVX512 static float sum(const F& v) {
     NarrowLanes<8>::F low, high;
     std::memcpy(&low, &v, sizeof low);

@@ -1,0 +1,288 @@
+// ops/gemm.hpp: the float matrix product behind ops/linear.hpp when x has many rows (prompts, training batches),
+//   C (+)= A B^T + bias     A: [M, K], B: [N, K], C: [M, N] row-major, bias: [N] or none,
+// i.e. C[m, n] = sum_k A[m, k] B[n, k] + bias[n]. A and B are read through strides, A[m, k] = a[m * a_rs + k * a_cs]
+// (B likewise), so one kernel serves the forward y = x W^T and both products of the backward, dx = dy W and
+// dW += dy^T x, without copying a transpose first.
+//
+// Why not Eigen's GEMM: on GPT-2's products it ran at 0.55-0.76x OpenBLAS's SGEMM (docs/performance.md, issue 14).
+// The layout here needs no per-call packing of the weights, which is most of what a 128-row product spends outside
+// arithmetic:
+//   - A is copied, MC rows by KC columns at a time, into panels of P = 2L rows laid out [k][P] (L floats per SIMD
+//     register): one panel step is two vector loads. MC x KC floats stay in the L2 cache.
+//   - B is not copied: its R rows for the current block are broadcast one element at a time straight from where they
+//     live (a weight's rows, contiguous in k; or, for the backward, R neighbouring elements of one row).
+//   - The micro-kernel holds an R x P tile of C in 2R registers (R = 12 under AVX-512: 24 of 32 registers; R = 6 under
+//     AVX2: 12 of 16), and per step of k does 2 loads, R broadcasts and 2R fused multiply-adds.
+//   - The tile leaves registers once per KC steps, transposed through a small array into C's rows.
+// The threads split the blocks of R columns of C. The kernel exists for AVX-512 and AVX2 (the vectors of
+// ops/linear_stream.hpp's NarrowLanes, chosen the same way: by the build's flags, or at run time in a portable build);
+// gemm_kernel() says which, and a build or CPU with neither leaves products to Eigen (ops/linear.hpp).
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "eigenformer/core/accumulate.hpp"
+#include "eigenformer/core/tensor.hpp"
+#include "eigenformer/core/threading.hpp"
+#include "eigenformer/ops/linear_stream.hpp"
+
+namespace eigenformer {
+
+// One operand of gemm: element (i, k) is data[i * row_stride + k * col_stride].
+struct GemmOperand {
+  const float* data;
+  Index row_stride, col_stride;
+  float operator()(Index i, Index k) const { return data[i * row_stride + k * col_stride]; }
+};
+
+// The output: element (i, j) of C is data[i * row_stride + j * col_stride] (row-major: col_stride 1; transposed:
+// row_stride 1, which lets the tile leave in whole vectors: dW += dy^T x is computed as dW^T, its rows along `in`).
+struct GemmOutput {
+  float* data;
+  Index row_stride, col_stride;
+  float& operator()(Index i, Index j) const { return data[i * row_stride + j * col_stride]; }
+};
+
+namespace detail {
+
+// Block sizes: KC steps of k per pass over C, and rows of A packed at a time: kGemmMC x KC floats (384 KiB, half of an
+// L2 cache), or as many more rows as fit there when K is shorter than KC (dW's K is the batch's tokens). Every block
+// of B is read once per block of A's rows, so fewer blocks of rows mean fewer passes over a large B.
+inline constexpr Index kGemmKC = 768, kGemmMC = 128;
+
+#if defined(EIGENFORMER_NARROW_LANES) || defined(EIGENFORMER_NARROW_DISPATCH)
+template <int L>
+struct GemmShape {
+  static constexpr int P = 2 * L;           // rows of A (and of C) per panel: two registers
+  static constexpr int R = L == 16 ? 12 : 6;  // columns of C per block: 2R accumulators
+};
+
+// The A panel for rows [m0, m0 + rows) and steps [k0, k0 + kc): panel[k * P + i] = A(m0 + i, k0 + k), rows past
+// `rows` zero.
+template <int P>
+inline void gemm_pack_panel(GemmOperand a, Index m0, Index rows, Index k0, Index kc, float* panel) {
+  if (a.col_stride == 1) {  // rows of A contiguous (x, dy): read along each row, write down the panel, 64 steps at a
+    for (Index kb = 0; kb < kc; kb += 64) {  // time so that the part of the panel being written stays in the L1 cache
+      const Index ke = std::min(kc, kb + 64);
+      for (Index i = 0; i < rows; ++i) {
+        const float* src = a.data + (m0 + i) * a.row_stride + k0;
+        for (Index k = kb; k < ke; ++k) panel[k * P + i] = src[k];
+      }
+    }
+  } else if (a.row_stride == 1) {  // columns of A contiguous (dy in dW += dy^T x): a copy per step of k
+    for (Index k = 0; k < kc; ++k) std::memcpy(panel + k * P, a.data + m0 + (k0 + k) * a.col_stride, sizeof(float) * rows);
+  } else {
+    for (Index k = 0; k < kc; ++k)
+      for (Index i = 0; i < rows; ++i) panel[k * P + i] = a(m0 + i, k0 + k);
+  }
+  if (rows < P)
+    for (Index k = 0; k < kc; ++k) std::fill(panel + k * P + rows, panel + (k + 1) * P, 0.0f);
+}
+
+// tile[r][i] = sum over kc steps of panel[k][i] * B(n0 + r, k0 + k), for r < RR (RR = R, or 1 for the last columns).
+template <int L, int RR>
+inline void gemm_micro_kernel(const float* panel, const float* b, Index b_rs, Index b_cs, Index kc, float (*tile)[2 * L]) {
+  using Lanes = NarrowLanes<L>;
+  using F = typename Lanes::F;
+  F acc0[RR], acc1[RR];
+  for (int r = 0; r < RR; ++r) acc0[r] = acc1[r] = F{};
+  for (Index k = 0; k < kc; ++k) {
+    F p0, p1;
+    std::memcpy(&p0, panel + k * 2 * L, sizeof p0);
+    std::memcpy(&p1, panel + k * 2 * L + L, sizeof p1);
+    const float* bk = b + k * b_cs;
+    for (int r = 0; r < RR; ++r) {
+      F w;
+      Lanes::broadcast(bk + r * b_rs, w);
+      Lanes::multiply_add(w, p0, acc0[r]);
+      Lanes::multiply_add(w, p1, acc1[r]);
+    }
+  }
+  for (int r = 0; r < RR; ++r) {
+    std::memcpy(tile[r], &acc0[r], sizeof acc0[r]);
+    std::memcpy(tile[r] + L, &acc1[r], sizeof acc1[r]);
+  }
+}
+
+// Columns [n_begin, n_end) of C's rows [m0, m0 + mc), steps [k0, k0 + kc), with A already packed into `packed` (one
+// panel per P rows). The first pass over k writes C (or adds onto it) with the bias; later passes add.
+template <int L>
+inline void gemm_blocks(const float* packed, float* b_block, Index m0, Index mc, Index n_begin, Index n_end, Index k0, Index kc,
+                        GemmOperand b, GemmOutput c, const float* bias, bool add) {
+  constexpr int P = GemmShape<L>::P, R = GemmShape<L>::R;
+  const Index panels = (mc + P - 1) / P;
+  for (Index n0 = n_begin; n0 < n_end; n0 += R) {
+    const Index nr = std::min<Index>(R, n_end - n0);
+    // B's rows are read where they are, unless they lie a multiple of 4 KiB apart (a weight 1024 or 3072 wide:
+    // GPT-2's mlp.c_proj). Those R rows would all fall in the same sets of the L1 cache and evict each other, so they
+    // are first copied, kc floats each, into b_block at a stride that is not; while the panels are multiplied, the
+    // next block's rows are fetched into the cache for their copy.
+    const float* bb = b.data + n0 * b.row_stride + k0 * b.col_stride;
+    Index b_rs = b.row_stride;
+    const bool copy = b.col_stride == 1 && b.row_stride % 1024 == 0;
+    if (copy) {
+      const Index stride = kc + 16;
+      for (Index r = 0; r < nr; ++r) std::memcpy(b_block + r * stride, bb + r * b.row_stride, sizeof(float) * kc);
+      bb = b_block, b_rs = stride;
+    }
+    const Index next_rows = copy ? std::min<Index>(R, n_end - n0 - R) : 0, lines = (kc + 15) / 16;
+    alignas(64) float tile[R][P];
+    for (Index p = 0; p < panels; ++p) {
+      for (Index line = p; line < next_rows * lines; line += panels)
+        __builtin_prefetch(b.data + (n0 + R + line / lines) * b.row_stride + k0 + line % lines * 16, 0, 2);
+      const float* panel = packed + p * P * kc;
+      if (nr == R)
+        gemm_micro_kernel<L, R>(panel, bb, b_rs, b.col_stride, kc, tile);
+      else
+        for (Index r = 0; r < nr; ++r) gemm_micro_kernel<L, 1>(panel, bb + r * b_rs, b_rs, b.col_stride, kc, tile + r);
+      // The tile into C: tile[r][i] = C(m0 + p P + i, n0 + r), plus the bias on the first pass.
+      const Index rows = std::min<Index>(P, mc - p * P), i0 = m0 + p * P;
+      if (c.row_stride == 1) {  // C transposed: each tile row is a run of C
+        for (Index r = 0; r < nr; ++r) {
+          float* out = &c(i0, n0 + r);
+          const float add_bias = bias && k0 == 0 ? bias[n0 + r] : 0.0f;
+          if (add)
+            for (Index i = 0; i < rows; ++i) out[i] += tile[r][i] + add_bias;
+          else
+            for (Index i = 0; i < rows; ++i) out[i] = tile[r][i] + add_bias;
+        }
+        continue;
+      }
+      for (Index i = 0; i < rows; ++i) {
+        for (Index r = 0; r < nr; ++r) {
+          float& out = c(i0 + i, n0 + r);
+          out = (add ? out : 0.0f) + tile[r][i];
+        }
+        if (bias && k0 == 0)
+          for (Index r = 0; r < nr; ++r) c(i0 + i, n0 + r) += bias[n0 + r];
+      }
+    }
+  }
+}
+#endif
+
+#if defined(EIGENFORMER_NARROW_DISPATCH)
+// gemm_blocks compiled for AVX-512 or AVX2 whatever the build targets; `flatten` compiles all it calls under the
+// attribute. (OpenMP's parallel regions stay outside: their outlined bodies would not inherit it.)
+EIGENFORMER_TARGET_AVX512 __attribute__((flatten)) inline void gemm_blocks_avx512(const float* packed, float* b_block, Index m0, Index mc, Index n_begin,
+                                                                                Index n_end, Index k0, Index kc, GemmOperand b,
+                                                                                GemmOutput c, const float* bias, bool add) {
+  gemm_blocks<16>(packed, b_block, m0, mc, n_begin, n_end, k0, kc, b, c, bias, add);
+}
+EIGENFORMER_TARGET_AVX2 __attribute__((flatten)) inline void gemm_blocks_avx2(const float* packed, float* b_block, Index m0, Index mc, Index n_begin,
+                                                                            Index n_end, Index k0, Index kc, GemmOperand b,
+                                                                            GemmOutput c, const float* bias, bool add) {
+  gemm_blocks<8>(packed, b_block, m0, mc, n_begin, n_end, k0, kc, b, c, bias, add);
+}
+#endif
+
+#if defined(EIGENFORMER_NARROW_LANES) || defined(EIGENFORMER_NARROW_DISPATCH)
+// A buffer for packed panels, owned by the calling thread; it grows to the largest size asked for and then stays.
+inline float* gemm_buffer(std::size_t n) {
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < n) buffer.resize(n);
+  return buffer.data();
+}
+
+// The lanes (floats per register) of a kernel, and so its panel height P = 2L and block width R.
+inline int gemm_lanes(NarrowKernel kernel) { return kernel == NarrowKernel::avx512 ? 16 : 8; }
+inline Index gemm_block_width(NarrowKernel kernel) { return kernel == NarrowKernel::avx512 ? 12 : 6; }
+
+// gemm (below) on an AVX-512 or AVX2 kernel: per MC rows and KC steps, the threads pack A's panels, wait for each
+// other, and share out the blocks of R columns.
+inline void gemm_run(NarrowKernel kernel, Index M, Index N, Index K, GemmOperand a, GemmOperand b, GemmOutput c,
+                     const float* bias, Accumulate accumulate) {
+#if defined(EIGENFORMER_NARROW_LANES)
+  kernel = narrow_kernel();  // a build for AVX-512 or AVX2 has that kernel alone
+#endif
+  const Index P = 2 * gemm_lanes(kernel), R = gemm_block_width(kernel);
+  const Index kc_max = std::min(kGemmKC, K);
+  const Index MC = std::max(kGemmMC, kGemmMC * kGemmKC / kc_max / P * P), mc_max = std::min(MC, (M + P - 1) / P * P);
+  const Index blocks = (N + R - 1) / R;
+  const int threads = (blocks > 1 && M * N * K >= (Index(1) << 18)) ? static_cast<int>(std::min<Index>(num_threads(), blocks)) : 1;
+  // A's packed panels, then one block of B per thread.
+  float* packed = gemm_buffer(static_cast<std::size_t>(mc_max * kc_max + threads * R * (kc_max + 16)));
+  float* b_blocks = packed + mc_max * kc_max;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+#ifdef _OPENMP
+    const Index thread = omp_get_thread_num(), team = omp_get_num_threads();
+#else
+    const Index thread = 0, team = 1;
+#endif
+    // Blocks of columns go out in groups, about 16 per thread, to whichever thread is free: a thread slowed by
+    // something else on the machine does not hold up the other. (Each column's sums are the same on any thread.)
+    const Index group = std::max<Index>(1, blocks / (team * 16)), groups = (blocks + group - 1) / group;
+    for (Index m0 = 0; m0 < M; m0 += MC) {
+      const Index mc = std::min(MC, M - m0), panels = (mc + P - 1) / P;
+      for (Index k0 = 0; k0 < K; k0 += kGemmKC) {
+        const Index kc = std::min(kGemmKC, K - k0);
+#pragma omp barrier
+        // (every thread is done with the previous panels before they are overwritten)
+        for (Index p = thread; p < panels; p += team) {
+          if (P == 32)
+            gemm_pack_panel<32>(a, m0 + p * P, std::min(P, mc - p * P), k0, kc, packed + p * P * kc);
+          else
+            gemm_pack_panel<16>(a, m0 + p * P, std::min(P, mc - p * P), k0, kc, packed + p * P * kc);
+        }
+#pragma omp barrier
+        // (every panel is packed before any thread reads them)
+        const bool add = accumulate == Accumulate::yes || k0 > 0;
+        float* b_block = b_blocks + thread * R * (kc_max + 16);
+#pragma omp for schedule(dynamic) nowait
+        for (Index g = 0; g < groups; ++g) {
+          const Index n_begin = g * group * R, n_end = std::min(N, (g + 1) * group * R);
+#if defined(EIGENFORMER_NARROW_LANES)
+          gemm_blocks<EIGENFORMER_NARROW_LANES>(packed, b_block, m0, mc, n_begin, n_end, k0, kc, b, c, bias, add);
+#elif defined(EIGENFORMER_NARROW_DISPATCH)
+          if (kernel == NarrowKernel::avx512)
+            gemm_blocks_avx512(packed, b_block, m0, mc, n_begin, n_end, k0, kc, b, c, bias, add);
+          else
+            gemm_blocks_avx2(packed, b_block, m0, mc, n_begin, n_end, k0, kc, b, c, bias, add);
+#endif
+        }
+        // (no wait here: the next pass starts with a barrier, and the parallel region ends with one)
+      }
+    }
+  }
+}
+#endif
+
+}  // namespace detail
+
+// The kernel gemm runs on this build and CPU: avx512, avx2, or portable (none: callers use Eigen's GEMM).
+inline detail::NarrowKernel gemm_kernel() { return detail::narrow_kernel(); }
+
+// C (+)= A B^T + bias with A [M, K], B [N, K] (GemmOperand strides), C [M, N] (GemmOutput strides), on a
+// given kernel (tests run each one the CPU has). C must not overlap A or B. Returns false, doing nothing, on
+// NarrowKernel::portable.
+inline bool gemm_on(detail::NarrowKernel kernel, Index M, Index N, Index K, GemmOperand a, GemmOperand b, GemmOutput c, const float* bias,
+                    Accumulate accumulate) {
+  EIGENFORMER_ASSERT(M >= 0 && N >= 0 && K >= 0, "gemm: sizes");
+  if (kernel == detail::NarrowKernel::portable) return false;
+  if (M == 0 || N == 0) return true;
+  if (K == 0) {  // no products: C = bias (or 0), or C += bias
+    for (Index m = 0; m < M; ++m)
+      for (Index n = 0; n < N; ++n) {
+        const float add = bias ? bias[n] : 0.0f;
+        c(m, n) = (accumulate == Accumulate::yes ? c(m, n) : 0.0f) + add;
+      }
+    return true;
+  }
+#if defined(EIGENFORMER_NARROW_LANES) || defined(EIGENFORMER_NARROW_DISPATCH)
+  detail::gemm_run(kernel, M, N, K, a, b, c, bias, accumulate);
+  return true;
+#else
+  return false;
+#endif
+}
+
+// The same on gemm_kernel().
+inline bool gemm(Index M, Index N, Index K, GemmOperand a, GemmOperand b, GemmOutput c, const float* bias = nullptr,
+                 Accumulate accumulate = Accumulate::no) {
+  return gemm_on(gemm_kernel(), M, N, K, a, b, c, bias, accumulate);
+}
+
+}  // namespace eigenformer
