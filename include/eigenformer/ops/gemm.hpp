@@ -81,7 +81,7 @@ inline void gemm_pack_panel(GemmOperand a, Index m0, Index rows, Index k0, Index
     for (Index k = 0; k < kc; ++k) std::fill(panel + k * P + rows, panel + (k + 1) * P, 0.0f);
 }
 
-// tile[r][i] = sum over kc steps of panel[k][i] * B(n0 + r, k0 + k), for r < RR (RR = R, or 1 for the last columns).
+// tile[r][i] = sum over kc steps of panel[k][i] * B(n0 + r, k0 + k), for r < RR.
 template <int L, int RR>
 inline void gemm_micro_kernel(const float* panel, const float* b, Index b_rs, Index b_cs, Index kc, float (*tile)[2 * L]) {
   using Lanes = NarrowLanes<L>;
@@ -106,37 +106,42 @@ inline void gemm_micro_kernel(const float* panel, const float* b, Index b_rs, In
   }
 }
 
-// Columns [n_begin, n_end) of C's rows [m0, m0 + mc), steps [k0, k0 + kc), with A already packed into `packed` (one
-// panel per P rows). The first pass over k writes C (or adds onto it) with the bias; later passes add.
+// Columns [n_begin, n_end) of C's rows [m0, m0 + mc), panels [p_begin, p_end) of them, steps [k0, k0 + kc), with A
+// already packed into `packed` (one panel per P rows). The first pass over k writes C (or adds onto it) with the
+// bias; later passes add.
 template <int L>
-inline void gemm_blocks(const float* packed, float* b_block, Index m0, Index mc, Index n_begin, Index n_end, Index k0, Index kc,
-                        GemmOperand b, GemmOutput c, const float* bias, bool add) {
+inline void gemm_blocks(const float* packed, float* b_block, Index m0, Index mc, Index p_begin, Index p_end, Index n_begin, Index n_end,
+                        Index k0, Index kc, GemmOperand b, GemmOutput c, const float* bias, bool add) {
   constexpr int P = GemmShape<L>::P, R = GemmShape<L>::R;
-  const Index panels = (mc + P - 1) / P;
+  const Index stride = kc + 16;  // of rows copied into b_block
   for (Index n0 = n_begin; n0 < n_end; n0 += R) {
     const Index nr = std::min<Index>(R, n_end - n0);
-    // B's rows are read where they are, unless they lie a multiple of 4 KiB apart (a weight 1024 or 3072 wide:
-    // GPT-2's mlp.c_proj). Those R rows would all fall in the same sets of the L1 cache and evict each other, so they
-    // are first copied, kc floats each, into b_block at a stride that is not; while the panels are multiplied, the
-    // next block's rows are fetched into the cache for their copy.
+    // B's rows are read where they are, with two exceptions that copy them, kc floats each, into b_block first:
+    // - the last block of fewer than R rows, padded with zero rows, so that the same kernel runs;
+    // - rows that lie a multiple of 4 KiB apart (a weight 1024 or 3072 wide: GPT-2's mlp.c_proj), which would all
+    //   fall in the same sets of the L1 cache and evict each other. While the panels are multiplied, the next
+    //   block's rows are fetched into the cache for their copy.
     const float* bb = b.data + n0 * b.row_stride + k0 * b.col_stride;
-    Index b_rs = b.row_stride;
-    const bool copy = b.col_stride == 1 && b.row_stride % 1024 == 0;
-    if (copy) {
-      const Index stride = kc + 16;
-      for (Index r = 0; r < nr; ++r) std::memcpy(b_block + r * stride, bb + r * b.row_stride, sizeof(float) * kc);
-      bb = b_block, b_rs = stride;
+    Index b_rs = b.row_stride, b_cs = b.col_stride;
+    const bool aliased = b.col_stride == 1 && b.row_stride % 1024 == 0;
+    if (aliased || nr < R) {
+      for (Index r = 0; r < nr; ++r) {
+        float* dst = b_block + r * stride;
+        if (b.col_stride == 1)
+          std::memcpy(dst, bb + r * b.row_stride, sizeof(float) * kc);
+        else
+          for (Index k = 0; k < kc; ++k) dst[k] = bb[r * b.row_stride + k * b.col_stride];
+      }
+      for (Index r = nr; r < R; ++r) std::fill(b_block + r * stride, b_block + r * stride + kc, 0.0f);
+      bb = b_block, b_rs = stride, b_cs = 1;
     }
-    const Index next_rows = copy ? std::min<Index>(R, n_end - n0 - R) : 0, lines = (kc + 15) / 16;
+    const Index next_rows = aliased ? std::max<Index>(0, std::min<Index>(R, n_end - n0 - R)) : 0, lines = (kc + 15) / 16;
+    const Index parts = p_end - p_begin;
     alignas(64) float tile[R][P];
-    for (Index p = 0; p < panels; ++p) {
-      for (Index line = p; line < next_rows * lines; line += panels)
+    for (Index p = p_begin; p < p_end; ++p) {
+      for (Index line = p - p_begin; line < next_rows * lines; line += parts)
         __builtin_prefetch(b.data + (n0 + R + line / lines) * b.row_stride + k0 + line % lines * 16, 0, 2);
-      const float* panel = packed + p * P * kc;
-      if (nr == R)
-        gemm_micro_kernel<L, R>(panel, bb, b_rs, b.col_stride, kc, tile);
-      else
-        for (Index r = 0; r < nr; ++r) gemm_micro_kernel<L, 1>(panel, bb + r * b_rs, b_rs, b.col_stride, kc, tile + r);
+      gemm_micro_kernel<L, R>(packed + p * P * kc, bb, b_rs, b_cs, kc, tile);
       // The tile into C: tile[r][i] = C(m0 + p P + i, n0 + r), plus the bias on the first pass.
       const Index rows = std::min<Index>(P, mc - p * P), i0 = m0 + p * P;
       if (c.row_stride == 1) {  // C transposed: each tile row is a run of C
@@ -166,15 +171,15 @@ inline void gemm_blocks(const float* packed, float* b_block, Index m0, Index mc,
 #if defined(EIGENFORMER_NARROW_DISPATCH)
 // gemm_blocks compiled for AVX-512 or AVX2 whatever the build targets; `flatten` compiles all it calls under the
 // attribute. (OpenMP's parallel regions stay outside: their outlined bodies would not inherit it.)
-EIGENFORMER_TARGET_AVX512 __attribute__((flatten)) inline void gemm_blocks_avx512(const float* packed, float* b_block, Index m0, Index mc, Index n_begin,
+EIGENFORMER_TARGET_AVX512 __attribute__((flatten)) inline void gemm_blocks_avx512(const float* packed, float* b_block, Index m0, Index mc, Index p_begin, Index p_end, Index n_begin,
                                                                                 Index n_end, Index k0, Index kc, GemmOperand b,
                                                                                 GemmOutput c, const float* bias, bool add) {
-  gemm_blocks<16>(packed, b_block, m0, mc, n_begin, n_end, k0, kc, b, c, bias, add);
+  gemm_blocks<16>(packed, b_block, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
 }
-EIGENFORMER_TARGET_AVX2 __attribute__((flatten)) inline void gemm_blocks_avx2(const float* packed, float* b_block, Index m0, Index mc, Index n_begin,
+EIGENFORMER_TARGET_AVX2 __attribute__((flatten)) inline void gemm_blocks_avx2(const float* packed, float* b_block, Index m0, Index mc, Index p_begin, Index p_end, Index n_begin,
                                                                             Index n_end, Index k0, Index kc, GemmOperand b,
                                                                             GemmOutput c, const float* bias, bool add) {
-  gemm_blocks<8>(packed, b_block, m0, mc, n_begin, n_end, k0, kc, b, c, bias, add);
+  gemm_blocks<8>(packed, b_block, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
 }
 #endif
 
@@ -212,8 +217,10 @@ inline void gemm_run(NarrowKernel kernel, Index M, Index N, Index K, GemmOperand
 #else
     const Index thread = 0, team = 1;
 #endif
-    // Blocks of columns go out in groups, about 16 per thread, to whichever thread is free: a thread slowed by
-    // something else on the machine does not hold up the other. (Each column's sums are the same on any thread.)
+    // The work goes out in items, about 16 per thread, to whichever thread is free, so that a thread slowed by
+    // something else on the machine does not hold up the other: groups of blocks of R columns, and when there are
+    // too few blocks for that (a narrow C), each block's panels in `team` parts. (Each element of C is the same sum
+    // on any thread.)
     const Index group = std::max<Index>(1, blocks / (team * 16)), groups = (blocks + group - 1) / group;
     for (Index m0 = 0; m0 < M; m0 += MC) {
       const Index mc = std::min(MC, M - m0), panels = (mc + P - 1) / P;
@@ -231,16 +238,19 @@ inline void gemm_run(NarrowKernel kernel, Index M, Index N, Index K, GemmOperand
         // (every panel is packed before any thread reads them)
         const bool add = accumulate == Accumulate::yes || k0 > 0;
         float* b_block = b_blocks + thread * R * (kc_max + 16);
+        const Index parts = groups >= 16 * team ? 1 : std::min(team, panels);
 #pragma omp for schedule(dynamic) nowait
-        for (Index g = 0; g < groups; ++g) {
+        for (Index item = 0; item < groups * parts; ++item) {
+          const Index g = item / parts, part = item % parts;
           const Index n_begin = g * group * R, n_end = std::min(N, (g + 1) * group * R);
+          const Index p_begin = part * panels / parts, p_end = (part + 1) * panels / parts;
 #if defined(EIGENFORMER_NARROW_LANES)
-          gemm_blocks<EIGENFORMER_NARROW_LANES>(packed, b_block, m0, mc, n_begin, n_end, k0, kc, b, c, bias, add);
+          gemm_blocks<EIGENFORMER_NARROW_LANES>(packed, b_block, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
 #elif defined(EIGENFORMER_NARROW_DISPATCH)
           if (kernel == NarrowKernel::avx512)
-            gemm_blocks_avx512(packed, b_block, m0, mc, n_begin, n_end, k0, kc, b, c, bias, add);
+            gemm_blocks_avx512(packed, b_block, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
           else
-            gemm_blocks_avx2(packed, b_block, m0, mc, n_begin, n_end, k0, kc, b, c, bias, add);
+            gemm_blocks_avx2(packed, b_block, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
 #endif
         }
         // (no wait here: the next pass starts with a barrier, and the parallel region ends with one)
