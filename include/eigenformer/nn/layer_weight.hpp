@@ -11,8 +11,9 @@
 // (AVX-512 or AVX2 instructions for float, chosen at run time in a portable x86-64 build; a portable loop elsewhere),
 // so memory traffic is the narrow bytes alone.
 // Many rows (a prompt) widen blocks of weight rows into a buffer and hand each to ops/linear.hpp's linear_forward (the
-// GEMM of ops/gemm.hpp for float): one widening per weight per call against T multiply-adds. (A kernel on AVX512_BF16's dot-product instruction, which needs x rounded
-// to bfloat16 too, measured slower than widening on Zen 4, and was removed: decoding is bound by memory, not arithmetic.)
+// GEMM of ops/gemm.hpp for float): one widening per weight per call against T multiply-adds. (A kernel on
+// AVX512_BF16's dot-product instruction, which needs x rounded to bfloat16 too, measured slower than widening on Zen 4,
+// and was removed: decoding is bound by memory, not arithmetic.)
 #pragma once
 
 #include <algorithm>

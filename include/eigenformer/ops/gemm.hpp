@@ -1,8 +1,8 @@
 // ops/gemm.hpp: the float matrix product behind ops/linear.hpp when x has many rows (prompts, training batches),
-//   C (+)= A B^T + bias     A: [M, K], B: [N, K], C: [M, N] row-major, bias: [N] or none,
-// i.e. C[m, n] = sum_k A[m, k] B[n, k] + bias[n]. A and B are read through strides, A[m, k] = a[m * a_rs + k * a_cs]
-// (B likewise), so one kernel serves the forward y = x W^T and both products of the backward, dx = dy W and
-// dW += dy^T x, without copying a transpose first.
+//   C (+)= A B^T + bias     A: [M, K], B: [N, K], C: [M, N], bias: [N] or none,
+// i.e. C[m, n] = sum_k A[m, k] B[n, k] + bias[n]. A, B and C are read and written through strides,
+// A[m, k] = a[m * a_rs + k * a_cs] (B and C likewise), so one kernel serves the forward y = x W^T and both products
+// of the backward, dx = dy W and dW += dy^T x, without copying a transpose first.
 //
 // Why not Eigen's GEMM: on GPT-2's products it ran at 0.55-0.76x OpenBLAS's SGEMM (docs/performance.md, issue 14).
 // The layout here needs no per-call packing of the weights, which is most of what a 128-row product spends outside
@@ -10,11 +10,13 @@
 //   - A is copied, MC rows by KC columns at a time, into panels of P = 2L rows laid out [k][P] (L floats per SIMD
 //     register): one panel step is two vector loads. MC x KC floats stay in the L2 cache.
 //   - B is not copied: its R rows for the current block are broadcast one element at a time straight from where they
-//     live (a weight's rows, contiguous in k; or, for the backward, R neighbouring elements of one row).
+//     live (a weight's rows, contiguous in k; or, for the backward, R neighbouring elements of one row). Only the
+//     last block of fewer than R rows, and rows 4 KiB apart, are copied first (gemm_blocks says why).
 //   - The micro-kernel holds an R x P tile of C in 2R registers (R = 12 under AVX-512: 24 of 32 registers; R = 6 under
 //     AVX2: 12 of 16), and per step of k does 2 loads, R broadcasts and 2R fused multiply-adds.
-//   - The tile leaves registers once per KC steps, transposed through a small array into C's rows.
-// The threads split the blocks of R columns of C. The kernel exists for AVX-512 and AVX2 (the vectors of
+//   - The tile leaves registers once per KC steps, through a small array: transposed into a row-major C's rows, or
+//     whole rows of it into a transposed C.
+// The threads take work as they free up: blocks of R columns of C, and for a narrow C parts of the panels too. The kernel exists for AVX-512 and AVX2 (the vectors of
 // ops/linear_stream.hpp's NarrowLanes, chosen the same way: by the build's flags, or at run time in a portable build);
 // gemm_kernel() says which, and a build or CPU with neither leaves products to Eigen (ops/linear.hpp).
 #pragma once
@@ -71,7 +73,7 @@ inline void gemm_pack_panel(GemmOperand a, Index m0, Index rows, Index k0, Index
         for (Index k = kb; k < ke; ++k) panel[k * P + i] = src[k];
       }
     }
-  } else if (a.row_stride == 1) {  // columns of A contiguous (dy in dW += dy^T x): a copy per step of k
+  } else if (a.row_stride == 1) {  // columns of A contiguous (x in dW^T += x^T dy): a copy per step of k
     for (Index k = 0; k < kc; ++k) std::memcpy(panel + k * P, a.data + m0 + (k0 + k) * a.col_stride, sizeof(float) * rows);
   } else {
     for (Index k = 0; k < kc; ++k)

@@ -3,8 +3,8 @@
 // linear_reference is that line of algebra as Eigen code; linear_forward is what the blocks call: the same product,
 // for many rows (a prompt, a training batch) by ops/gemm.hpp's kernel in float (Eigen's GEMM for double, or on a CPU
 // without AVX2), and by the streaming kernel of ops/linear_stream.hpp for few rows (decoding), where reading each
-// weight once matters more than arithmetic. Hugging Face GPT-2 stores
-// "Conv1D" weights [in, out]; its checkpoint adapter transposes them once at load time, so W is always [out, in].
+// weight once matters more than arithmetic. Hugging Face GPT-2 stores "Conv1D" weights [in, out]; its checkpoint
+// adapter transposes them once at load time, so W is always [out, in].
 // Accumulate::yes adds y += x W^T + b onto what y holds: a residual connection puts x in y first and lets the
 // sub-layer's last projection add onto it. The GEMM adds as it stores, so the residual sum costs no pass of its own.
 // y must not overlap x.

@@ -114,9 +114,10 @@ struct EigenDot {
 // so that memory traffic is the narrow bytes alone. Its loop is written once, on vectors of L floats in GCC's vector
 // extensions (which Clang shares): what one AVX-512 (L = 16) or AVX2 (L = 8) register holds. The three operations
 // that need that instruction set's intrinsics (widen bf16, widen int8, fused multiply-add) sit in NarrowLanes<L>,
-// under `target` attributes (with `broadcast`, which ops/gemm.hpp's kernel uses). A build for such a CPU (-march=native) uses the kernel directly; a portable x86-64 build
-// compiles it into two functions under those attributes (stream_chunk_avx512 and _avx2, below) and picks one when it
-// runs (narrow_kernel()), so `--dtype bf16` is fast in either.
+// under `target` attributes, with `broadcast`, which ops/gemm.hpp's kernel uses. A build for such a CPU
+// (-march=native) uses the kernel directly; a portable x86-64 build compiles it into two functions under those
+// attributes (stream_chunk_avx512 and _avx2, below) and picks one when it runs (narrow_kernel()), so `--dtype bf16` is
+// fast in either.
 #if defined(__GNUC__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
 #define EIGENFORMER_NARROW_LANES 16
 #elif defined(__GNUC__) && defined(__AVX2__) && defined(__FMA__)
