@@ -83,18 +83,21 @@ inline void gemm_pack_panel(GemmOperand a, Index m0, Index rows, Index k0, Index
     for (Index k = 0; k < kc; ++k) std::fill(panel + k * P + rows, panel + (k + 1) * P, 0.0f);
 }
 
-// tile[r][i] = sum over kc steps of panel[k][i] * B(n0 + r, k0 + k), for r < RR.
+// tile[r][i] = sum over kc steps of panel[k][i] * B(n0 + r, k0 + k), for r < RR. The loops over r are unrolled by
+// pragma, so that the accumulators live in registers at -O2 too (GCC 12 keeps them in memory otherwise).
 template <int L, int RR>
 inline void gemm_micro_kernel(const float* panel, const float* b, Index b_rs, Index b_cs, Index kc, float (*tile)[2 * L]) {
   using Lanes = NarrowLanes<L>;
   using F = typename Lanes::F;
   F acc0[RR], acc1[RR];
+#pragma GCC unroll 16
   for (int r = 0; r < RR; ++r) acc0[r] = acc1[r] = F{};
   for (Index k = 0; k < kc; ++k) {
     F p0, p1;
     std::memcpy(&p0, panel + k * 2 * L, sizeof p0);
     std::memcpy(&p1, panel + k * 2 * L + L, sizeof p1);
     const float* bk = b + k * b_cs;
+#pragma GCC unroll 16
     for (int r = 0; r < RR; ++r) {
       F w;
       Lanes::broadcast(bk + r * b_rs, w);
@@ -102,6 +105,7 @@ inline void gemm_micro_kernel(const float* panel, const float* b, Index b_rs, In
       Lanes::multiply_add(w, p1, acc1[r]);
     }
   }
+#pragma GCC unroll 16
   for (int r = 0; r < RR; ++r) {
     std::memcpy(tile[r], &acc0[r], sizeof acc0[r]);
     std::memcpy(tile[r] + L, &acc1[r], sizeof acc1[r]);
