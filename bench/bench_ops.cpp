@@ -3,9 +3,9 @@
 //   machine/gemm_peak                        Eigen SGEMM 1024^3 (best single product)
 //   linear/<model>/<layer>/M:m/<dtype>       linear_forward: y[m, N] = x[m, K] W^T + b, W [N, K]; m = 1 and 8
 //                                            (decoding: the streaming kernel), 512 or 16*20 (a prompt, a batch of
-//                                            sources: Eigen's GEMM); dtype f32, and bf16 / int8 for decoding rows
+//                                            sources: ops/gemm.hpp); dtype f32, and bf16 / int8 for decoding rows
 //   linear_eigen/<model>/<layer>/M:m         the same product by Eigen's GEMM, whatever m (what the streaming
-//                                            kernel replaces)
+//                                            kernel and ops/gemm.hpp replace)
 //   linear_kernel/gpt2/<layer>/M:m/<dtype>/<kernel>
 //                                            a portable x86-64 build only: the narrow rows (m = 1 and 8) on each
 //                                            kernel it can dispatch to on this CPU (portable, avx2, avx512), so that
