@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #if defined(__linux__)
 #include <sched.h>
@@ -33,6 +34,16 @@ namespace detail {
 inline int& requested_threads() {
   static int n = 0;  // 0: not set, use the default
   return n;
+}
+
+// A scratch buffer of at least n elements, one per calling thread and per Tag (each user names its own, so two
+// buffers in use at once never share storage); it grows to the largest size asked for and then stays, so a kernel
+// called again allocates nothing.
+template <typename Tag, typename T>
+T* thread_buffer(std::size_t n) {
+  thread_local std::vector<T> buffer;
+  if (buffer.size() < n) buffer.resize(n);
+  return buffer.data();
 }
 }  // namespace detail
 

@@ -115,13 +115,7 @@ class NarrowMatrix {
 };
 
 namespace detail {
-// A buffer per thread for widened weight rows (prompts); it grows to the largest size asked for and then stays.
-template <typename Scalar>
-Scalar* widen_buffer(std::size_t n) {
-  thread_local std::vector<Scalar> buffer;
-  if (buffer.size() < n) buffer.resize(n);
-  return buffer.data();
-}
+struct WidenedRows;  // the thread_buffer (core/threading.hpp) of widened weight rows
 }  // namespace detail
 
 // y = x W^T + b with W = rows [row0, row0 + n_out) of a narrow matrix (a block of a fused weight); Accumulate::yes:
@@ -142,7 +136,7 @@ void linear_forward(ConstMatrixMap<Scalar> x, const NarrowMatrix<Scalar>& w, Ind
   // Many rows: blocks of weight rows (about 4 MiB of floats, at least 256 rows) are widened into a buffer and
   // multiplied by linear_forward's GEMM (one widening per weight against M multiply-adds; each block re-reads x).
   const Index block = std::max<Index>(256, (Index(1) << 20) / std::max<Index>(K, 1));
-  Scalar* buffer = detail::widen_buffer<Scalar>(static_cast<std::size_t>(std::min(block, n_out) * K));
+  Scalar* buffer = detail::thread_buffer<detail::WidenedRows, Scalar>(static_cast<std::size_t>(std::min(block, n_out) * K));
   for (Index n0 = 0; n0 < n_out; n0 += block) {
     const Index n = std::min(block, n_out - n0);
     MatrixMap<Scalar> widened(buffer, n, K);

@@ -23,7 +23,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "eigenformer/core/accumulate.hpp"
 #include "eigenformer/core/tensor.hpp"
@@ -63,8 +62,7 @@ struct GemmShape {
 
 // The A panel for rows [m0, m0 + rows) and steps [k0, k0 + kc): panel[k * P + i] = A(m0 + i, k0 + k), rows past
 // `rows` zero.
-template <int P>
-inline void gemm_pack_panel(GemmOperand a, Index m0, Index rows, Index k0, Index kc, float* panel) {
+inline void gemm_pack_panel(GemmOperand a, Index P, Index m0, Index rows, Index k0, Index kc, float* panel) {
   if (a.col_stride == 1) {  // rows of A contiguous (x, dy): read along each row, write down the panel, 64 steps at a
     for (Index kb = 0; kb < kc; kb += 64) {  // time so that the part of the panel being written stays in the L1 cache
       const Index ke = std::min(kc, kb + 64);
@@ -83,16 +81,17 @@ inline void gemm_pack_panel(GemmOperand a, Index m0, Index rows, Index k0, Index
     for (Index k = 0; k < kc; ++k) std::fill(panel + k * P + rows, panel + (k + 1) * P, 0.0f);
 }
 
-// tile[r][i] = sum over kc steps of panel[k][i] * B(n0 + r, k0 + k), for r < RR. The loops over r are unrolled by
+// tile[r][i] = sum over kc steps of panel[k][i] * B(n0 + r, k0 + k), for r < R. The loops over r are unrolled by
 // pragma, so that the accumulators live in registers at -O2 too (GCC 12 keeps them in memory otherwise); the loop
 // over k twice (faster than once or four times, in alternated runs of GPT-2's products).
-template <int L, int RR>
+template <int L>
 inline void gemm_micro_kernel(const float* panel, const float* b, Index b_rs, Index b_cs, Index kc, float (*tile)[2 * L]) {
   using Lanes = NarrowLanes<L>;
   using F = typename Lanes::F;
-  F acc0[RR], acc1[RR];
+  constexpr int R = GemmShape<L>::R;
+  F acc0[R], acc1[R];
 #pragma GCC unroll 16
-  for (int r = 0; r < RR; ++r) acc0[r] = acc1[r] = F{};
+  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = F{};
 #pragma GCC unroll 2
   for (Index k = 0; k < kc; ++k) {
     F p0, p1;
@@ -100,7 +99,7 @@ inline void gemm_micro_kernel(const float* panel, const float* b, Index b_rs, In
     std::memcpy(&p1, panel + k * 2 * L + L, sizeof p1);
     const float* bk = b + k * b_cs;
 #pragma GCC unroll 16
-    for (int r = 0; r < RR; ++r) {
+    for (int r = 0; r < R; ++r) {
       F w;
       Lanes::broadcast(bk + r * b_rs, w);
       Lanes::multiply_add(w, p0, acc0[r]);
@@ -108,7 +107,7 @@ inline void gemm_micro_kernel(const float* panel, const float* b, Index b_rs, In
     }
   }
 #pragma GCC unroll 16
-  for (int r = 0; r < RR; ++r) {
+  for (int r = 0; r < R; ++r) {
     std::memcpy(tile[r], &acc0[r], sizeof acc0[r]);
     std::memcpy(tile[r] + L, &acc1[r], sizeof acc1[r]);
   }
@@ -149,7 +148,7 @@ inline void gemm_blocks(const float* packed, float* b_block, Index m0, Index mc,
     for (Index p = p_begin; p < p_end; ++p) {
       for (Index line = p - p_begin; line < next_rows * lines; line += parts)
         __builtin_prefetch(b.data + (n0 + R + line / lines) * b.row_stride + k0 + line % lines * 16, 0, 2);
-      gemm_micro_kernel<L, R>(packed + p * P * kc, bb, b_rs, b_cs, kc, tile);
+      gemm_micro_kernel<L>(packed + p * P * kc, bb, b_rs, b_cs, kc, tile);
       // The tile into C: tile[r][i] = C(m0 + p P + i, n0 + r), plus the bias on the first pass.
       const Index rows = std::min<Index>(P, mc - p * P), i0 = m0 + p * P;
       if (c.row_stride == 1) {  // C transposed: each tile row is a run of C
@@ -192,16 +191,11 @@ EIGENFORMER_TARGET_AVX2 __attribute__((flatten)) inline void gemm_blocks_avx2(co
 #endif
 
 #if defined(EIGENFORMER_NARROW_LANES) || defined(EIGENFORMER_NARROW_DISPATCH)
-// A buffer for packed panels, owned by the calling thread; it grows to the largest size asked for and then stays.
-inline float* gemm_buffer(std::size_t n) {
-  thread_local std::vector<float> buffer;
-  if (buffer.size() < n) buffer.resize(n);
-  return buffer.data();
-}
+struct GemmPanels;  // the thread_buffer (core/threading.hpp) of packed panels and copied blocks of B
 
-// The lanes (floats per register) of a kernel, and so its panel height P = 2L and block width R.
-inline int gemm_lanes(NarrowKernel kernel) { return kernel == NarrowKernel::avx512 ? 16 : 8; }
-inline Index gemm_block_width(NarrowKernel kernel) { return kernel == NarrowKernel::avx512 ? 12 : 6; }
+// A kernel's panel height P and block width R.
+inline Index gemm_panel_rows(NarrowKernel kernel) { return kernel == NarrowKernel::avx512 ? GemmShape<16>::P : GemmShape<8>::P; }
+inline Index gemm_block_width(NarrowKernel kernel) { return kernel == NarrowKernel::avx512 ? GemmShape<16>::R : GemmShape<8>::R; }
 
 // gemm (below) on an AVX-512 or AVX2 kernel: per MC rows and KC steps, the threads pack A's panels, wait for each
 // other, and share out the blocks of R columns.
@@ -210,13 +204,13 @@ inline void gemm_run(NarrowKernel kernel, Index M, Index N, Index K, GemmOperand
 #if defined(EIGENFORMER_NARROW_LANES)
   kernel = narrow_kernel();  // a build for AVX-512 or AVX2 has that kernel alone
 #endif
-  const Index P = 2 * gemm_lanes(kernel), R = gemm_block_width(kernel);
+  const Index P = gemm_panel_rows(kernel), R = gemm_block_width(kernel);
   const Index kc_max = std::min(kGemmKC, K);
   const Index MC = std::max(kGemmMC, kGemmMC * kGemmKC / kc_max / P * P), mc_max = std::min(MC, (M + P - 1) / P * P);
   const Index blocks = (N + R - 1) / R;
   const int threads = (blocks > 1 && M * N * K >= (Index(1) << 18)) ? static_cast<int>(std::min<Index>(num_threads(), blocks)) : 1;
   // A's packed panels, then one block of B per thread.
-  float* packed = gemm_buffer(static_cast<std::size_t>(mc_max * kc_max + threads * R * (kc_max + 16)));
+  float* packed = thread_buffer<GemmPanels, float>(static_cast<std::size_t>(mc_max * kc_max + threads * R * (kc_max + 16)));
   float* b_blocks = packed + mc_max * kc_max;
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
@@ -236,12 +230,8 @@ inline void gemm_run(NarrowKernel kernel, Index M, Index N, Index K, GemmOperand
         const Index kc = std::min(kGemmKC, K - k0);
 #pragma omp barrier
         // (every thread is done with the previous panels before they are overwritten)
-        for (Index p = thread; p < panels; p += team) {
-          if (P == 32)
-            gemm_pack_panel<32>(a, m0 + p * P, std::min(P, mc - p * P), k0, kc, packed + p * P * kc);
-          else
-            gemm_pack_panel<16>(a, m0 + p * P, std::min(P, mc - p * P), k0, kc, packed + p * P * kc);
-        }
+        for (Index p = thread; p < panels; p += team)
+          gemm_pack_panel(a, P, m0 + p * P, std::min(P, mc - p * P), k0, kc, packed + p * P * kc);
 #pragma omp barrier
         // (every panel is packed before any thread reads them)
         const bool add = accumulate == Accumulate::yes || k0 > 0;
