@@ -21,8 +21,9 @@
 //               [0, vocab_size) (T = --gpt2-seq, 64): inputs ids[:, :-1], targets ids[:, 1:], mean cross-entropy over
 //               all B * T positions. Tokens per step: B * T. train_torch.py takes the same options.
 // A step, as train_torch.py's: forward and cross_entropy_forward ("forward"); cross_entropy_backward and the model's
-// backward ("backward"); clip_gradient_norm when --max-norm is given, AdamW.step and zero_gradients ("optimizer": the
-// counterpart of torch's clip_grad_norm_, optimizer.step() and zero_grad()). AdamW with weight decay on the tensors of
+// backward ("backward"); the gradient norm when --max-norm is given, then AdamW.step scaling the gradients by the
+// clipping coefficient and zeroing them in its one pass over them ("optimizer": the counterpart of torch's
+// clip_grad_norm_, optimizer.step() and zero_grad()). AdamW with weight decay on the tensors of
 // rank >= 2 only: translator lr 1e-4, betas (0.9, 0.98), eps 1e-9, wd 0.01; GPT-2 lr 3e-4, (0.9, 0.95), 1e-8, 0.1.
 // --warmup steps untimed, then --steps timed one by one; steps/s and tokens/s are those of the median step.
 // A program, not Google Benchmark: each step is timed with its three phases, the median is what PyTorch's side
@@ -136,9 +137,8 @@ struct Trainer {
   double lr;
   double max_norm;
   void optimizer_phase() {
-    if (max_norm > 0) clip_gradient_norm(*model, max_norm);
-    adamw.step(*model, lr);
-    zero_gradients(*model);
+    const double scale = max_norm > 0 ? clip_coefficient(gradient_norm(*model), max_norm) : 1.0;
+    adamw.step(*model, lr, AdamWStepOptions{scale, /*zero_grad=*/true});  // clipping, AdamW and zeroing in one pass
   }
 };
 

@@ -1,5 +1,6 @@
 // AdamW (train/adamw.hpp) against torch.optim.AdamW in PyTorch 1.13: three steps on a toy model with two parameter
-// groups (fixture by tools/make_adamw_fixtures.py), alone and after clip_grad_norm_; which parameters a real
+// groups (fixture by tools/make_adamw_fixtures.py), alone and after clip_grad_norm_, the latter also as one pass
+// (AdamWStepOptions: scaling and zeroing the gradients inside the step); which parameters a real
 // Transformer decays; the decay predicate; and the refusals (unallocated gradients, a model that changed, options).
 #include "eigenformer/train/adamw.hpp"
 
@@ -101,6 +102,26 @@ TEST_CASE("AdamW: clip_gradient_norm then step, from the raw gradients, equals P
     CHECK(std::abs(norm - norms[t - 1]) <= 1e-12 * norms[t - 1]);
     adamw.step(model, lr[t - 1]);
     check_step(model, adamw, fx, t, 1e-12);
+  }
+}
+
+TEST_CASE("AdamW: the one-pass step (grad_scale = clip_coefficient, zero_grad) equals PyTorch's clip_grad_norm_, AdamW.step, zero_grad()") {
+  const SafeTensors fx(fixture);
+  const double max_norm = std::stod(fx.metadata().at("max_norm"));
+  const Tensor<double> lr = fx.get<double>("lr"), norms = fx.get<double>("output.norm");
+  ToyModel<double> model;
+  model.read(fx, "param.");
+  AdamW<double> adamw(options_of(fx));
+  for (int t = 1; t <= 3; ++t) {
+    model.read(fx, "grad." + std::to_string(t) + ".", /*grad=*/true);
+    const double norm = gradient_norm(model);
+    CHECK(std::abs(norm - norms[t - 1]) <= 1e-12 * norms[t - 1]);
+    adamw.step(model, lr[t - 1], AdamWStepOptions{clip_coefficient(norm, max_norm), /*zero_grad=*/true});
+    check_step(model, adamw, fx, t, 1e-12);
+    model.visit_parameters([&](const std::string& name, Tensor<double>&, Tensor<double>& grad) {
+      CAPTURE(name);
+      CHECK(grad.vector().isZero(0));
+    });
   }
 }
 
@@ -239,6 +260,8 @@ TEST_CASE("AdamW: options and learning rates torch.optim.AdamW refuses are refus
   allocate_gradients(model);
   AdamW<double> adamw;
   CHECK_THROWS_WITH_AS(adamw.step(model, INFINITY), "AdamW.step: lr is inf; expected a finite value >= 0", RangeError);
+  CHECK_THROWS_WITH_AS(adamw.step(model, 1e-3, AdamWStepOptions{NAN, true}), "AdamW.step: grad_scale is nan; expected a finite value", RangeError);
+  CHECK(adamw.step_count() == 0);
   const std::string range = "expected a count from 0 to 2^62 (" + std::to_string(std::int64_t(1) << 62) + ")";
   CHECK_THROWS_WITH_AS(adamw.set_step_count(-1), ("AdamW.set_step_count: -1 steps; " + range).c_str(), RangeError);
   // Past 2^62: the next step's ++t would come near overflowing (harden-c).
@@ -304,5 +327,60 @@ TEST_CASE("AdamW: a parameter split among the threads gets the same update on 1 
     double worst = 0;
     for (std::size_t i = 0; i < p.size(); ++i) worst = std::max(worst, std::abs(p1[static_cast<Index>(i)] - p[i]));
     CHECK(worst < 1e-6);
+  }
+}
+
+TEST_CASE("AdamW: the one-pass step gives clip_gradient_norm, step and zero_gradients' parameters, state and gradients to the bit") {
+  // Three steps each way in float, on a parameter cut into many chunks; clipping active (max_norm 1: the random
+  // gradients' norm is in the hundreds) or not (max_norm 1e9), then gradient accumulation's 1/K without zeroing.
+  const auto gradients = [](auto& model, std::uint64_t t) {
+    model.weight_grad = random_tensor<float>(model.weight.shape(), 10 + t);
+    model.bias_grad = random_tensor<float>(model.bias.shape(), 20 + t);
+  };
+  for (const double max_norm : {1.0, 1e9}) {
+    CAPTURE(max_norm);
+    LongModel separate, fused;
+    for (LongModel* model : {&separate, &fused}) {
+      model->weight = random_tensor<float>(model->weight.shape(), 1, 0.02);
+      model->bias = random_tensor<float>(model->bias.shape(), 2, 0.02);
+      allocate_gradients(*model);
+    }
+    const AdamWOptions options{3e-4, 0.9, 0.95, 1e-8, 0.1, {}};
+    AdamW<float> a(options), b(options);
+    for (std::uint64_t t = 1; t <= 3; ++t) {
+      gradients(separate, t);
+      const double norm_separate = clip_gradient_norm(separate, max_norm);
+      a.step(separate, 1e-3);
+      zero_gradients(separate);
+      gradients(fused, t);
+      const double norm_fused = gradient_norm(fused);
+      CHECK(norm_fused == norm_separate);
+      b.step(fused, 1e-3, AdamWStepOptions{clip_coefficient(norm_fused, max_norm), /*zero_grad=*/true});
+      CHECK(fused.weight.vector() == separate.weight.vector());
+      CHECK(fused.bias.vector() == separate.bias.vector());
+      CHECK(fused.weight_grad.vector() == separate.weight_grad.vector());  // zero, both
+      CHECK(fused.bias_grad.vector().isZero(0));
+    }
+    std::vector<Tensor<float>> state_a, state_b;
+    a.visit_state([&](const std::string&, Tensor<float>& x) { state_a.push_back(x); });
+    b.visit_state([&](const std::string&, Tensor<float>& x) { state_b.push_back(x); });
+    REQUIRE(state_a.size() == state_b.size());
+    for (std::size_t i = 0; i < state_a.size(); ++i) CHECK(state_a[i].vector() == state_b[i].vector());
+  }
+  SUBCASE("grad_scale without zero_grad leaves the gradients scaled, as scale_gradients") {
+    LongModel separate, fused;
+    for (LongModel* model : {&separate, &fused}) {
+      model->weight = random_tensor<float>(model->weight.shape(), 1, 0.02);
+      model->bias = random_tensor<float>(model->bias.shape(), 2, 0.02);
+      gradients(*model, 1);
+    }
+    AdamW<float> a, b;
+    scale_gradients(separate, 1.0 / 3);
+    a.step(separate, 1e-3);
+    b.step(fused, 1e-3, AdamWStepOptions{1.0 / 3, /*zero_grad=*/false});
+    CHECK(fused.weight.vector() == separate.weight.vector());
+    CHECK(fused.weight_grad.vector() == separate.weight_grad.vector());
+    CHECK(fused.bias_grad.vector() == separate.bias_grad.vector());
+    CHECK_FALSE(fused.weight_grad.vector().isZero(0));
   }
 }

@@ -1,6 +1,6 @@
 // gradient_norm, clip_gradient_norm and scale_gradients (train/clip.hpp): against torch.nn.utils.clip_grad_norm_ on
 // PyTorch 1.13's numbers (fixture by tools/make_adamw_fixtures.py), over every gradient of a real Transformer, with a
-// NaN or inf gradient (left alone, returned), and the refusals.
+// NaN or inf gradient (left alone, returned), clip_coefficient (the factor AdamWStepOptions takes), and the refusals.
 #include "eigenformer/train/clip.hpp"
 
 #include <doctest/doctest.h>
@@ -138,4 +138,32 @@ TEST_CASE("gradient_norm and scale_gradients: a gradient split among the threads
   CHECK(norms[0] == doctest::Approx(std::sqrt(sum)).epsilon(1e-13));
   for (Index i = 0; i < g.size(); ++i)
     if (scaled[0][i] != g[i] * 0.25f) FAIL_CHECK("element " << i << " is " << scaled[0][i] << ", expected " << g[i] * 0.25f);
+}
+
+TEST_CASE("clip_coefficient: the factor clip_gradient_norm scales by; 1 when the norm is within max_norm or not finite") {
+  for (const double max_norm : {0.5, 1e6}) {
+    CAPTURE(max_norm);
+    LongModel clipped, kept;
+    clipped.weight_grad = random_tensor<float>(clipped.weight.shape(), 4);
+    kept.weight_grad = clipped.weight_grad;
+    const double total = clip_gradient_norm(clipped, max_norm);
+    const double coef = clip_coefficient(total, max_norm);
+    CHECK(coef == (max_norm / (total + 1e-6) < 1 ? max_norm / (total + 1e-6) : 1.0));
+    if (coef != 1) scale_gradients(kept, coef);
+    CHECK(kept.weight_grad.vector() == clipped.weight_grad.vector());
+  }
+  CHECK(clip_coefficient(NAN, 1.0) == 1.0);
+  CHECK(clip_coefficient(INFINITY, 1.0) == 1.0);
+  CHECK_THROWS_WITH_AS(clip_coefficient(1.0, -1.0), "clip_coefficient: max_norm is -1; expected a finite value > 0", RangeError);
+}
+
+TEST_CASE("gradient_norm: every length's tail (not a multiple of the 8 partial sums) is counted once") {
+  for (Index n = 0; n <= 20; ++n) {
+    CAPTURE(n);
+    LongModel model;
+    model.weight = Tensor<float>(Shape{n}), model.weight_grad = Tensor<float>(Shape{n});
+    double sum = 0;
+    for (Index i = 0; i < n; ++i) model.weight_grad[i] = static_cast<float>(i + 1), sum += double(i + 1) * double(i + 1);
+    CHECK(gradient_norm(model) == std::sqrt(sum));  // integers: every partial sum is exact
+  }
 }

@@ -256,15 +256,16 @@ struct StepResult {
   double loss = 0, grad_norm = 0;
 };
 
-// One optimiser step on a batch: zero the gradients, forward (keeping what backward needs; dropout from saved.rng if
-// set), mean cross-entropy over the B x T targets, backward, clip the gradients' global norm to `clip` (0: no clipping),
-// AdamW at rate lr. Returns the loss before the step and the gradient norm before clipping.
+// One optimiser step on a batch: forward (keeping what backward needs; dropout from saved.rng if set), mean
+// cross-entropy over the B x T targets, backward, clip the gradients' global norm to `clip` (0: no clipping), AdamW at
+// rate lr. The gradients are zero on entry (allocate_gradients, then the previous step) and on return: AdamW applies
+// the clipping and zeroes them in its pass over them. Returns the loss before the step and the gradient norm before
+// clipping.
 template <typename Scalar>
 StepResult train_step(eigenformer::GPT2<Scalar>& model, eigenformer::AdamW<Scalar>& adamw, const eigenformer::Tensor<std::int64_t>& inputs,
                       const eigenformer::Tensor<std::int64_t>& targets, double lr, double clip, eigenformer::GPT2Activations<Scalar>& saved,
                       eigenformer::Tensor<Scalar>& dlogits) {
   using namespace eigenformer;
-  zero_gradients(model);
   const Tensor<Scalar> logits = model.forward(inputs, saved);
   const Index N = targets.size(), V = model.config().vocab_size;
   StepResult r;
@@ -273,8 +274,8 @@ StepResult train_step(eigenformer::GPT2<Scalar>& model, eigenformer::AdamW<Scala
   dlogits.resize(logits.shape());
   cross_entropy_backward<Scalar>(logits.matrix(N, V), flat, nullptr, CrossEntropyOptions{}, 1.0, dlogits.matrix(N, V), Accumulate::no);
   model.backward(dlogits, saved);
-  r.grad_norm = clip > 0 ? clip_gradient_norm(model, clip) : gradient_norm(model);
-  adamw.step(model, lr);
+  r.grad_norm = gradient_norm(model);
+  adamw.step(model, lr, AdamWStepOptions{clip > 0 ? clip_coefficient(r.grad_norm, clip) : 1.0, /*zero_grad=*/true});
   return r;
 }
 

@@ -274,7 +274,7 @@ inline double train(const Settings& s, const RunOptions& run) {
         src_rows.push_back(&data.sources[order[i]]), tgt_rows.push_back(&data.targets[order[i]]);
       const Seq2SeqBatch batch = make_seq2seq_batch(src_rows, tgt_rows, config.pad_id);
 
-      zero_gradients(model);
+      // The gradients are zero here: allocate_gradients, then each AdamW step leaves them so.
       const Tensor<float> logits = model.forward(batch.src, batch.src_lengths, batch.tgt, batch.tgt_lengths, saved);
       const Index N = batch.targets.size(), V = config.tgt_vocab_size;
       const double loss = cross_entropy_forward<float>(logits.matrix(N, V), batch.targets, ce);
@@ -284,9 +284,9 @@ inline double train(const Settings& s, const RunOptions& run) {
       dlogits.resize(logits.shape());
       cross_entropy_backward<float>(logits.matrix(N, V), batch.targets, nullptr, ce, 1.0, dlogits.matrix(N, V), Accumulate::no);
       model.backward(dlogits, saved);
-      const double norm = clip_gradient_norm(model, s.clip);
+      const double norm = gradient_norm(model);
       const double lr = schedule.lr(step);
-      adamw.step(model, lr);
+      adamw.step(model, lr, AdamWStepOptions{clip_coefficient(norm, s.clip), /*zero_grad=*/true});  // clip, step, zero in one pass
 
       progress.step = step;
       log.push_back({step, loss, lr, norm});

@@ -14,6 +14,9 @@
 // one step count t. visit_state(f) visits them as "m.<name>" and "v.<name>" so that a checkpoint can save them
 // (train/train_checkpoint.hpp). A model whose parameter names or shapes differ from the state's is refused by name.
 // The learning rate is an argument of each step: a schedule (train/schedule.hpp) supplies it.
+// A step can also do, in the same pass, what a training loop does to the gradients around it (AdamWStepOptions):
+// scale them first (clipping's coefficient, train/clip.hpp) and leave them zero for the next backward. The result is
+// that of scale_gradients, step and zero_gradients one after the other, to the bit; the gradients are read once.
 // Threads: each parameter is updated in chunks shared among num_threads() threads; every element's arithmetic is the
 // same whatever the split, so the result does not depend on the thread count.
 #pragma once
@@ -46,6 +49,13 @@ struct AdamWOptions {
   std::function<bool(const std::string& name, const Shape& shape)> decay;
 };
 
+// What AdamW::step does to the gradients besides reading them.
+struct AdamWStepOptions {
+  double grad_scale = 1;   // each gradient multiplied by static_cast<Scalar>(grad_scale) first, as scale_gradients
+                           // does: clip_coefficient(total, max_norm), or 1/K after K accumulated micro-batches
+  bool zero_grad = false;  // each gradient left zero once used, as zero_gradients (torch's optimizer.zero_grad())
+};
+
 template <typename Scalar>
 class AdamW {
  public:
@@ -64,9 +74,12 @@ class AdamW {
   // One step over every parameter of `model` with the gradients beside them (core/visit.hpp), at learning rate lr.
   // Everything is checked before anything changes: each gradient allocated to its parameter's shape (ShapeError
   // naming it), the parameters the same names and shapes as the state (ShapeError listing every difference).
+  // grad_scale must be finite (RangeError).
   template <typename Model>
-  void step(Model& model, double lr) {
+  void step(Model& model, double lr, const AdamWStepOptions& step_options = {}) {
     check_lr(lr, "AdamW.step: lr");
+    if (!std::isfinite(step_options.grad_scale))
+      throw RangeError("AdamW.step: grad_scale is " + detail::number_text(step_options.grad_scale) + "; expected a finite value");
     initialize(model);
     model.visit_parameters([&](const std::string& name, Tensor<Scalar>& value, Tensor<Scalar>& grad) {
       if (grad.shape() != value.shape())
@@ -84,9 +97,10 @@ class AdamW {
     const Scalar step_size = static_cast<Scalar>(lr / bias_correction1);
     const Scalar bias_correction2_sqrt = static_cast<Scalar>(std::sqrt(bias_correction2));
     const Scalar eps = static_cast<Scalar>(options_.eps);
+    const Scalar grad_scale = static_cast<Scalar>(step_options.grad_scale);
 
     // Element-wise, so the parameter is cut into chunks shared among the threads (detail::parallel_chunks); each chunk
-    // (64 KiB of each of p, g, m, v) takes the four lines below as four vectorised passes while it sits in the cache.
+    // (64 KiB of each of p, g, m, v) takes the lines below as vectorised passes while it sits in the cache.
     using Array = Eigen::Array<Scalar, Eigen::Dynamic, 1>;
     model.visit_parameters([&](const std::string& name, Tensor<Scalar>& value, Tensor<Scalar>& grad) {
       Slot& slot = slots_[index_.at(name)];
@@ -94,14 +108,16 @@ class AdamW {
       Scalar* const p_data = value.data();
       Scalar* const m_data = slot.m.data();
       Scalar* const v_data = slot.v.data();
-      const Scalar* const g_data = grad.data();
+      Scalar* const g_data = grad.data();
       detail::parallel_chunks(value.size(), kChunk, [&](Index begin, Index end) {
         Eigen::Map<Array> p(p_data + begin, end - begin), m(m_data + begin, end - begin), v(v_data + begin, end - begin);
-        const Eigen::Map<const Array> g(g_data + begin, end - begin);
+        Eigen::Map<Array> g(g_data + begin, end - begin);
+        if (step_options.grad_scale != 1) g *= grad_scale;
         if (decay) p *= decay_factor;
         m = m * beta1 + one_minus_beta1 * g;
         v = v * beta2 + one_minus_beta2 * g * g;
         p = p + (-step_size) * m / (v.sqrt() / bias_correction2_sqrt + eps);  // torch's addcdiv_: p + (value * m) / denom
+        if (step_options.zero_grad) g.setZero();
       });
     });
   }

@@ -4,6 +4,13 @@
 //                                     (torch/nn/utils/clip_grad.py): coef = c / (total + 1e-6); when coef < 1 every
 //                                     gradient is multiplied by coef. Returns total, the norm before clipping.
 //   scale_gradients(model, s)         every gradient multiplied by s
+//   clip_coefficient(total, c)        the factor clip_gradient_norm multiplies by (1 when it leaves them as they are)
+//
+// In a training step the optimiser can apply that factor itself, in the pass that reads the gradients anyway, and leave
+// them zero for the next step (AdamWStepOptions, train/adamw.hpp): one pass over them instead of three.
+//   const double total = gradient_norm(model);
+//   adamw.step(model, lr, {clip_coefficient(total, max_norm), /*zero_grad=*/true});
+// gives the parameters clip_gradient_norm, adamw.step and zero_gradients give, to the bit.
 // Deviation: a total that is not finite (a NaN or inf in some gradient) leaves the gradients as they are and is
 // returned for the caller to report and skip the step; torch multiplies them by NaN (or by 0 for inf) unless told to
 // raise (error_if_nonfinite).
@@ -35,12 +42,32 @@ namespace detail {
 
 inline constexpr Index kGradientChunk = Index(1) << 16;  // elements per piece of work of gradient_norm and scale_gradients
 
+// x[0]^2 + ... + x[n-1]^2 in double, as eight interleaved partial sums (element i goes to sum i % 8) added at the end:
+// independent sums the compiler turns into vector instructions as they stand, without reordering any of them.
+template <typename Scalar>
+double sum_of_squares(const Scalar* x, Index n) {
+  constexpr Index kSums = 8;
+  double sums[kSums] = {};
+  Index i = 0;
+  for (; i + kSums <= n; i += kSums)
+    for (Index j = 0; j < kSums; ++j) sums[j] += static_cast<double>(x[i + j]) * static_cast<double>(x[i + j]);
+  for (Index j = 0; i < n; ++i, ++j) sums[j] += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+  double total = 0;
+  for (double s : sums) total += s;
+  return total;
+}
+
 // Throws ShapeError naming the parameter whose gradient was never allocated.
 template <typename Value, typename Grad>
 void check_gradient_allocated(const char* where, const std::string& name, const Value& value, const Grad& grad) {
   if (grad.shape() != value.shape())
     throw ShapeError(std::string(where) + ": the gradient of " + quote(name) + " has shape " + grad.shape().str() + ", its parameter " +
                      value.shape().str() + "; call allocate_gradients(model) once before training");
+}
+
+inline void check_max_norm(const char* where, double max_norm) {
+  if (!(std::isfinite(max_norm) && max_norm > 0))
+    throw RangeError(std::string(where) + ": max_norm is " + detail::number_text(max_norm) + "; expected a finite value > 0");
 }
 }  // namespace detail
 
@@ -53,10 +80,10 @@ double gradient_norm(Model& model) {
   std::vector<double> partial;
   model.visit_parameters([&](const std::string& name, auto& value, auto& grad) {
     detail::check_gradient_allocated("gradient_norm", name, value, grad);
-    const auto all = grad.vector();  // a Map of the gradient's storage
-    partial.assign(static_cast<std::size_t>((all.size() + detail::kGradientChunk - 1) / detail::kGradientChunk), 0.0);
-    detail::parallel_chunks(all.size(), detail::kGradientChunk, [&](Index begin, Index end) {
-      partial[static_cast<std::size_t>(begin / detail::kGradientChunk)] = all.segment(begin, end - begin).template cast<double>().squaredNorm();
+    const auto* const data = grad.data();
+    partial.assign(static_cast<std::size_t>((grad.size() + detail::kGradientChunk - 1) / detail::kGradientChunk), 0.0);
+    detail::parallel_chunks(grad.size(), detail::kGradientChunk, [&](Index begin, Index end) {
+      partial[static_cast<std::size_t>(begin / detail::kGradientChunk)] = detail::sum_of_squares(data + begin, end - begin);
     });
     for (double s : partial) sum_of_squares += s;
   });
@@ -76,16 +103,23 @@ void scale_gradients(Model& model, double factor) {
   });
 }
 
+// The factor that brings gradients of norm `total` to a norm of at most about max_norm (finite and > 0, else
+// RangeError): max_norm / (total + 1e-6) when that is below 1, else 1; also 1 when total is not finite (see the top).
+inline double clip_coefficient(double total, double max_norm) {
+  detail::check_max_norm("clip_coefficient", max_norm);
+  if (!std::isfinite(total)) return 1;
+  const double coef = max_norm / (total + 1e-6);
+  return coef < 1 ? coef : 1;
+}
+
 // Scales the gradients so that their norm is at most about max_norm (finite and > 0, else RangeError) and returns
 // their norm before clipping (see the top of this file; not finite: nothing is changed).
 template <typename Model>
 double clip_gradient_norm(Model& model, double max_norm) {
-  if (!(std::isfinite(max_norm) && max_norm > 0))
-    throw RangeError("clip_gradient_norm: max_norm is " + detail::number_text(max_norm) + "; expected a finite value > 0");
+  detail::check_max_norm("clip_gradient_norm", max_norm);  // before the pass over the gradients
   const double total = gradient_norm(model);
-  if (!std::isfinite(total)) return total;
-  const double coef = max_norm / (total + 1e-6);
-  if (coef < 1) scale_gradients(model, coef);
+  const double coef = clip_coefficient(total, max_norm);
+  if (coef != 1) scale_gradients(model, coef);
   return total;
 }
 
