@@ -131,6 +131,9 @@ TEST_CASE("gemm: C = A B^T + bias within the error bound of recursive summation,
   SUBCASE("weight rows 4 KiB apart, which the kernel copies first") {
     check_gemm(40, 30, 1000, with(rows, 1000), with(rows, 1024), true, Accumulate::no, 30);
     check_gemm(40, 30, detail::kGemmKC + 200, with(rows, 1000), with(rows, 2048), false, Accumulate::yes, 33);
+    // Their row block is kGemmCopiedRows times the usual: more rows than one of those too.
+    const Index K = detail::kGemmKC + 10;
+    check_gemm(detail::kGemmCopiedRows * detail::kGemmMC + 37, 14, K, with(rows, K), with(rows, 1024), true, Accumulate::yes, 14);
   }
   SUBCASE("K = 0: C is the bias, or gains it") {
     check_gemm(20, 13, 0, with(rows, 1), with(rows, 1), true, Accumulate::no, 13);
