@@ -82,8 +82,8 @@ TEST_CASE_TEMPLATE("linear_forward: the streaming kernel (few rows) and Eigen's 
 }
 
 TEST_CASE_TEMPLATE("linear_forward: Accumulate::yes adds x W^T + b onto y, in every kernel", Scalar, float, double) {
-  // 1 row: Eigen's GEMV; 2 to 16: the streaming kernel (remainders of 1, 2 and 3 rows); 17 and 40: Eigen's GEMM.
-  // The larger size splits the GEMV and the streaming kernel over threads; the weight is a strided block.
+  // 1 to 16 rows: the streaming kernel (remainders of 1, 2 and 3 rows); 17 and 40: the GEMM (ops/gemm.hpp or
+  // Eigen's). The larger size splits the streaming kernel over threads; the weight is a strided block.
   struct Size { Index K, n_out, stride; };
   for (const Size size : {Size{37, 133, 41}, Size{260, 300, 263}}) {
     const Tensor<Scalar> wide = random_tensor<Scalar>({size.n_out + 3, size.stride}, 11), bias = random_tensor<Scalar>({size.n_out}, 12);
