@@ -89,39 +89,32 @@ TEST_CASE_TEMPLATE("AdamW: three steps equal torch.optim.AdamW's parameters, exp
   }
 }
 
-TEST_CASE("AdamW: clip_gradient_norm then step, from the raw gradients, equals PyTorch's clip_grad_norm_ then AdamW.step") {
-  const SafeTensors fx(fixture);
-  const double max_norm = std::stod(fx.metadata().at("max_norm"));
-  const Tensor<double> lr = fx.get<double>("lr"), norms = fx.get<double>("output.norm");
-  ToyModel<double> model;
-  model.read(fx, "param.");
-  AdamW<double> adamw(options_of(fx));
-  for (int t = 1; t <= 3; ++t) {
-    model.read(fx, "grad." + std::to_string(t) + ".", /*grad=*/true);
-    const double norm = clip_gradient_norm(model, max_norm);
-    CHECK(std::abs(norm - norms[t - 1]) <= 1e-12 * norms[t - 1]);
-    adamw.step(model, lr[t - 1]);
-    check_step(model, adamw, fx, t, 1e-12);
-  }
-}
-
-TEST_CASE("AdamW: the one-pass step (grad_scale = clip_coefficient, zero_grad) equals PyTorch's clip_grad_norm_, AdamW.step, zero_grad()") {
-  const SafeTensors fx(fixture);
-  const double max_norm = std::stod(fx.metadata().at("max_norm"));
-  const Tensor<double> lr = fx.get<double>("lr"), norms = fx.get<double>("output.norm");
-  ToyModel<double> model;
-  model.read(fx, "param.");
-  AdamW<double> adamw(options_of(fx));
-  for (int t = 1; t <= 3; ++t) {
-    model.read(fx, "grad." + std::to_string(t) + ".", /*grad=*/true);
-    const double norm = gradient_norm(model);
-    CHECK(std::abs(norm - norms[t - 1]) <= 1e-12 * norms[t - 1]);
-    adamw.step(model, lr[t - 1], AdamWStepOptions{clip_coefficient(norm, max_norm), /*zero_grad=*/true});
-    check_step(model, adamw, fx, t, 1e-12);
-    model.visit_parameters([&](const std::string& name, Tensor<double>&, Tensor<double>& grad) {
-      CAPTURE(name);
-      CHECK(grad.vector().isZero(0));
-    });
+TEST_CASE("AdamW: clipping then a step, from the raw gradients, equals PyTorch's clip_grad_norm_ then AdamW.step") {
+  // Separately (clip_gradient_norm, step), or in one pass (gradient_norm, then step with the clipping coefficient and
+  // zero_grad: the gradients are left zero, as zero_grad() leaves them).
+  for (const bool one_pass : {false, true}) {
+    CAPTURE(one_pass);
+    const SafeTensors fx(fixture);
+    const double max_norm = std::stod(fx.metadata().at("max_norm"));
+    const Tensor<double> lr = fx.get<double>("lr"), norms = fx.get<double>("output.norm");
+    ToyModel<double> model;
+    model.read(fx, "param.");
+    AdamW<double> adamw(options_of(fx));
+    for (int t = 1; t <= 3; ++t) {
+      model.read(fx, "grad." + std::to_string(t) + ".", /*grad=*/true);
+      const double norm = one_pass ? gradient_norm(model) : clip_gradient_norm(model, max_norm);
+      CHECK(std::abs(norm - norms[t - 1]) <= 1e-12 * norms[t - 1]);
+      if (one_pass)
+        adamw.step(model, lr[t - 1], AdamWStepOptions{clip_coefficient(norm, max_norm), /*zero_grad=*/true});
+      else
+        adamw.step(model, lr[t - 1]);
+      check_step(model, adamw, fx, t, 1e-12);
+      if (one_pass)
+        model.visit_parameters([&](const std::string& name, Tensor<double>&, Tensor<double>& grad) {
+          CAPTURE(name);
+          CHECK(grad.vector().isZero(0));
+        });
+    }
   }
 }
 
