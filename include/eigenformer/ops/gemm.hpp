@@ -151,24 +151,20 @@ inline Index gemm_store_tile_rows(const float* tile, Index P, Index rows, Index 
   const Index columns = nr / 4 * 4;
   for (Index r = 0; r < columns; r += 4) {
     const __m128 bias4 = bias ? _mm_loadu_ps(bias + r) : _mm_setzero_ps();
-    for (Index i = 0; i < rows; i += 4) {
-      __m128 t[4];
-      if (i + 4 <= rows) {
-        for (int j = 0; j < 4; ++j) t[j] = _mm_loadu_ps(tile + (r + j) * P + i);
-        _MM_TRANSPOSE4_PS(t[0], t[1], t[2], t[3]);  // t[j]: row i + j of C, columns r .. r + 3
-      }
-      for (Index j = 0; j < 4 && i + j < rows; ++j) {
-        float* o = out + (i + j) * ldc + r;
-        __m128 v;
-        if (i + 4 <= rows)
-          v = t[j];
-        else
-          v = _mm_setr_ps(tile[r * P + i + j], tile[(r + 1) * P + i + j], tile[(r + 2) * P + i + j], tile[(r + 3) * P + i + j]);
-        v = _mm_add_ps(add ? _mm_loadu_ps(o) : _mm_setzero_ps(), v);
-        if (bias) v = _mm_add_ps(v, bias4);
-        _mm_storeu_ps(o, v);
-      }
+    const auto store = [&](Index i, __m128 v) {  // v: row i of C, columns r .. r + 3
+      float* o = out + i * ldc + r;
+      v = _mm_add_ps(add ? _mm_loadu_ps(o) : _mm_setzero_ps(), v);
+      if (bias) v = _mm_add_ps(v, bias4);
+      _mm_storeu_ps(o, v);
+    };
+    Index i = 0;
+    for (; i + 4 <= rows; i += 4) {
+      __m128 t0 = _mm_loadu_ps(tile + r * P + i), t1 = _mm_loadu_ps(tile + (r + 1) * P + i);
+      __m128 t2 = _mm_loadu_ps(tile + (r + 2) * P + i), t3 = _mm_loadu_ps(tile + (r + 3) * P + i);
+      _MM_TRANSPOSE4_PS(t0, t1, t2, t3);  // t_j: row i + j
+      store(i, t0), store(i + 1, t1), store(i + 2, t2), store(i + 3, t3);
     }
+    for (; i < rows; ++i) store(i, _mm_setr_ps(tile[r * P + i], tile[(r + 1) * P + i], tile[(r + 2) * P + i], tile[(r + 3) * P + i]));
   }
   return columns;
 }
