@@ -127,6 +127,11 @@ TEST_CASE("gemm: C = A B^T + bias within the error bound of recursive summation,
     const Index M = detail::kGemmMC + 37, K = 2 * detail::kGemmKC + 9;
     check_gemm(M, 27, K, with(rows, K), with(rows, K + 5), true, Accumulate::no, 27);
     check_gemm(M, 27, K, with(rows, K), with(rows, K + 5), true, Accumulate::yes, 27);
+    // More rows than one pass packs (several blocks of MC share it), and a last block of a few rows, by rows and
+    // transposed.
+    const Index P2 = detail::kGemmPackedRows + detail::kGemmMC + 5, P1 = detail::kGemmPackedRows + 3;
+    check_gemm(P2, 14, detail::kGemmKC + 5, with(rows, detail::kGemmKC + 5), with(rows, detail::kGemmKC + 6), true, Accumulate::no, 14);
+    check_gemm(P1, 9, detail::kGemmKC, with(columns, P1), with(columns, 9), true, Accumulate::yes, P1 + 3, true);
   }
   SUBCASE("weight rows 4 KiB apart, which the kernel copies first") {
     check_gemm(40, 30, 1000, with(rows, 1000), with(rows, 1024), true, Accumulate::no, 30);

@@ -7,8 +7,9 @@
 // Why not Eigen's GEMM: on GPT-2's products it ran at 0.55-0.76x OpenBLAS's SGEMM (docs/performance.md, issue 14).
 // The layout here needs no per-call packing of the weights, which is most of what a 128-row product spends outside
 // arithmetic:
-//   - A is copied, MC rows by KC columns at a time, into panels of P = 2L rows laid out [k][P] (L floats per SIMD
-//     register): one panel step is two vector loads. MC x KC floats stay in the L2 cache.
+//   - A is copied, up to 2048 rows by KC columns at a time, into panels of P = 2L rows laid out [k][P] (L floats per
+//     SIMD register): one panel step is two vector loads. The panels of one block of MC rows, MC x KC floats, stay in
+//     the L2 cache while every block of B passes them.
 //   - B is not copied: its R rows for the current block are broadcast one element at a time straight from where they
 //     live (a weight's rows, contiguous in k; or, for the backward, R neighbouring elements of one row). Only the
 //     last block of fewer than R rows, and rows 4 KiB apart, are copied first (gemm_blocks says why).
@@ -52,7 +53,7 @@ struct GemmOutput {
 
 namespace detail {
 
-// Block sizes: KC steps of k per pass over C, and rows of A packed at a time: kGemmMC x KC floats (384 KiB, half of an
+// Block sizes: KC steps of k per pass over C, and rows of A per block: kGemmMC x KC floats (384 KiB, half of an
 // L2 cache), or as many more rows as fit there when K is shorter than KC (dW's K is the batch's tokens), or more
 // (below) when B's blocks are copied. Every block of B is read once per block of A's rows, so fewer blocks of rows
 // mean fewer passes over a large B.
@@ -63,6 +64,12 @@ inline constexpr Index kGemmKC = 768, kGemmMC = 128;
 // gemm_run lets A's row block grow to kGemmMC x kGemmCopiedRows so that each copy serves more panels.
 inline bool gemm_copies_b(GemmOperand b) { return b.col_stride == 1 && b.row_stride % 1024 == 0; }
 inline constexpr Index kGemmCopiedRows = 4;
+
+// Rows of A packed at once, in whole blocks of MC rows: the threads meet at a barrier once per pass over them rather
+// than once per block, so that a thread that finishes its share of one block goes on to the next block instead of
+// waiting (measured in-process, alternating: GPT-2 small's training step 2.0% faster, the lm_head's dx product 4.4%,
+// a 512-token prompt 0.5%). At most 2048 x KC floats, 6 MiB.
+inline constexpr Index kGemmPackedRows = 2048;
 
 #if defined(EIGENFORMER_NARROW_LANES) || defined(EIGENFORMER_NARROW_DISPATCH)
 template <int L>
@@ -260,8 +267,8 @@ struct GemmPanels;  // the thread_buffer (core/threading.hpp) of packed panels a
 inline Index gemm_panel_rows(NarrowKernel kernel) { return kernel == NarrowKernel::avx512 ? GemmShape<16>::P : GemmShape<8>::P; }
 inline Index gemm_block_width(NarrowKernel kernel) { return kernel == NarrowKernel::avx512 ? GemmShape<16>::R : GemmShape<8>::R; }
 
-// gemm (below) on an AVX-512 or AVX2 kernel: per MC rows and KC steps, the threads pack A's panels, wait for each
-// other, and share out the blocks of R columns.
+// gemm (below) on an AVX-512 or AVX2 kernel: per pass of up to kGemmPackedRows rows and KC steps, the threads pack
+// A's panels, wait for each other, and share out the blocks of R columns of each block of MC rows.
 inline void gemm_run(NarrowKernel kernel, Index M, Index N, Index K, GemmOperand a, GemmOperand b, GemmOutput c,
                      const float* bias, Accumulate accumulate) {
 #if defined(EIGENFORMER_NARROW_LANES)
@@ -272,12 +279,15 @@ inline void gemm_run(NarrowKernel kernel, Index M, Index N, Index K, GemmOperand
   // MC rows of A per block: more when K is short, and when every block of B is copied (gemm_copies_b; measured
   // in-process, alternating, on a 512-token GPT-2 prompt: 2% faster than 128 rows, whose copies took 2% of the time).
   const Index MC = std::max(gemm_copies_b(b) ? kGemmCopiedRows * kGemmMC : kGemmMC, kGemmMC * kGemmKC / kc_max / P * P);
-  const Index mc_max = std::min(MC, (M + P - 1) / P * P);
   const Index blocks = (N + R - 1) / R;
   const int threads = (blocks > 1 && M * N * K >= (Index(1) << 18)) ? static_cast<int>(std::min<Index>(num_threads(), blocks)) : 1;
+  // Rows packed per pass (SB): whole blocks of MC. Block b's panels start at packed + b MC kc, so panel q of the pass
+  // (rows s0 + q P ...) lies at packed + q P kc whichever block it belongs to.
+  const Index SB = std::max(MC, kGemmPackedRows / MC * MC);
+  const Index sb_max = std::min(SB, (M + P - 1) / P * P);
   // A's packed panels, then one block of B per thread.
-  float* packed = thread_buffer<GemmPanels, float>(static_cast<std::size_t>(mc_max * kc_max + threads * R * (kc_max + 16)));
-  float* b_blocks = packed + mc_max * kc_max;
+  float* packed = thread_buffer<GemmPanels, float>(static_cast<std::size_t>(sb_max * kc_max + threads * R * (kc_max + 16)));
+  float* b_blocks = packed + sb_max * kc_max;
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
 #ifdef _OPENMP
@@ -285,36 +295,39 @@ inline void gemm_run(NarrowKernel kernel, Index M, Index N, Index K, GemmOperand
 #else
     const Index thread = 0, team = 1;
 #endif
-    // The work goes out in items, about 16 per thread, to whichever thread is free, so that a thread slowed by
-    // something else on the machine does not hold up the other: groups of blocks of R columns, and when there are
-    // too few blocks for that (a narrow C), each block's panels in `team` parts. (Each element of C is the same sum
-    // on any thread.)
+    // The work goes out in items, about 16 per thread and block of rows, to whichever thread is free, so that a
+    // thread slowed by something else on the machine does not hold up the other: groups of blocks of R columns of one
+    // block of rows, and when there are too few of those (a narrow C), each one's panels in `team` parts. (Each
+    // element of C is the same sum on any thread.)
     const Index group = std::max<Index>(1, blocks / (team * 16)), groups = (blocks + group - 1) / group;
-    for (Index m0 = 0; m0 < M; m0 += MC) {
-      const Index mc = std::min(MC, M - m0), panels = (mc + P - 1) / P;
+    for (Index s0 = 0; s0 < M; s0 += SB) {
+      const Index sb = std::min(SB, M - s0), row_blocks = (sb + MC - 1) / MC, pass_panels = (sb + P - 1) / P;
+      const Index parts = row_blocks * groups >= 16 * team ? 1 : std::min(team, (std::min(MC, sb) + P - 1) / P);
       for (Index k0 = 0; k0 < K; k0 += kGemmKC) {
         const Index kc = std::min(kGemmKC, K - k0);
 #pragma omp barrier
         // (every thread is done with the previous panels before they are overwritten)
-        for (Index p = thread; p < panels; p += team)
-          gemm_pack_panel(a, P, m0 + p * P, std::min(P, mc - p * P), k0, kc, packed + p * P * kc);
+        for (Index q = thread; q < pass_panels; q += team)
+          gemm_pack_panel(a, P, s0 + q * P, std::min(P, sb - q * P), k0, kc, packed + q * P * kc);
 #pragma omp barrier
         // (every panel is packed before any thread reads them)
         const bool add = accumulate == Accumulate::yes || k0 > 0;
         float* b_block = b_blocks + thread * R * (kc_max + 16);
-        const Index parts = groups >= 16 * team ? 1 : std::min(team, panels);
 #pragma omp for schedule(dynamic) nowait
-        for (Index item = 0; item < groups * parts; ++item) {
-          const Index g = item / parts, part = item % parts;
-          const Index n_begin = g * group * R, n_end = std::min(N, (g + 1) * group * R);
+        for (Index item = 0; item < row_blocks * groups * parts; ++item) {
+          const Index row_block = item / (groups * parts), g = item / parts % groups, part = item % parts;
+          const Index m0 = s0 + row_block * MC, mc = std::min(MC, sb - row_block * MC), panels = (mc + P - 1) / P;
           const Index p_begin = part * panels / parts, p_end = (part + 1) * panels / parts;
+          if (p_begin == p_end) continue;  // (a last block of rows with fewer panels than parts)
+          const Index n_begin = g * group * R, n_end = std::min(N, (g + 1) * group * R);
+          const float* block_panels = packed + row_block * MC * kc;
 #if defined(EIGENFORMER_NARROW_LANES)
-          gemm_blocks<EIGENFORMER_NARROW_LANES>(packed, b_block, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
+          gemm_blocks<EIGENFORMER_NARROW_LANES>(block_panels, b_block, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
 #elif defined(EIGENFORMER_NARROW_DISPATCH)
           if (kernel == NarrowKernel::avx512)
-            gemm_blocks_avx512(packed, b_block, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
+            gemm_blocks_avx512(block_panels, b_block, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
           else
-            gemm_blocks_avx2(packed, b_block, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
+            gemm_blocks_avx2(block_panels, b_block, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
 #endif
         }
         // (no wait here: the next pass starts with a barrier, and the parallel region ends with one)
