@@ -1,8 +1,10 @@
-// Tensor and TensorView: ownership, alignment, row-major layout, Eigen maps, views, resizing without allocation.
+// Tensor and TensorView: ownership, alignment, row-major layout, Eigen maps, views, resizing without allocation,
+// tensors left for their writer (uninitialized).
 #include "eigenformer/core/tensor.hpp"
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdint>
 
 using namespace eigenformer;
@@ -47,6 +49,16 @@ TEST_CASE("TensorView: slices, reshapes and read-only views share the data") {
   const Tensor<double> copy = Tensor<double>::copy_of(ro);
   CHECK(copy.at(1, 0) == 30.0);
   CHECK(copy.data() != t.data());
+}
+
+TEST_CASE_TEMPLATE("Tensor::uninitialized: the shape, aligned storage, and NaN in a build with checks", Scalar, float, double) {
+  Tensor<Scalar> t = Tensor<Scalar>::uninitialized({3, 5});
+  CHECK(t.shape() == Shape{3, 5});
+  CHECK(reinterpret_cast<std::uintptr_t>(t.data()) % 64 == 0);
+#if defined(EIGENFORMER_ENABLE_ASSERTS) || !defined(NDEBUG)
+  for (Index i = 0; i < t.size(); ++i) CHECK(std::isnan(t[i]));  // so that an output element left unwritten shows
+#endif
+  CHECK(Tensor<std::int64_t>::uninitialized({2}).size() == 2);
 }
 
 TEST_CASE("Tensor: resize reuses memory that is large enough") {

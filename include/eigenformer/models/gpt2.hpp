@@ -224,7 +224,7 @@ class GPT2 {
   // given, is shown what it asks for on the way (inspect/observer.hpp); the logits are the same with or without.
   Tensor<Scalar> forward(TensorView<const std::int64_t> ids, const std::vector<Index>& left_pads = {}, Observer<Scalar>* observer = nullptr) const {
     Tensor<Scalar> x = run_blocks("GPT2.forward", ids, left_pads, nullptr, observer);
-    Tensor<Scalar> logits(Shape{ids.dim(0), ids.dim(1), config_.vocab_size});
+    auto logits = Tensor<Scalar>::uninitialized(Shape{ids.dim(0), ids.dim(1), config_.vocab_size});
     ln_f_.forward(x, x);
     wte_.table().linear(std::as_const(x).matrix(), 0, config_.vocab_size, nullptr, logits.matrix());
     Watch<Scalar>{observer, {}}.record("logits", Probe::logits, logits);
@@ -252,7 +252,7 @@ class GPT2 {
     }
     saved.output = std::move(x);
     saved.normed = ln_f_.forward(saved.output, &saved.ln_f);
-    Tensor<Scalar> logits(Shape{ids.dim(0), T, config_.vocab_size});
+    auto logits = Tensor<Scalar>::uninitialized(Shape{ids.dim(0), T, config_.vocab_size});
     linear_forward<Scalar>(std::as_const(saved.normed).matrix(), wte_.weight().matrix(), nullptr, logits.matrix());
     return logits;
   }
@@ -263,10 +263,10 @@ class GPT2 {
     check_shape("GPT2.backward", "dlogits", dlogits.shape(), {saved.ids.dim(0), saved.ids.dim(1), config_.vocab_size},
                 "the forward's batch and length, vocab_size");
     require_gradient(wte_.weight_grad(), wte_.weight(), "GPT2.backward");
-    Tensor<Scalar> dnormed(saved.normed.shape());
+    auto dnormed = Tensor<Scalar>::uninitialized(saved.normed.shape());
     linear_backward<Scalar>(saved.normed.matrix(), std::as_const(wte_.weight()).matrix(), dlogits.matrix(), dnormed.matrix(),
                             wte_.weight_grad().matrix(), nullptr, Accumulate::no);
-    Tensor<Scalar> dx(saved.output.shape());
+    auto dx = Tensor<Scalar>::uninitialized(saved.output.shape());
     ln_f_.backward(saved.output, dnormed, dx, saved.ln_f, Accumulate::no);
     for (std::size_t l = blocks_.size(); l-- > 0;) dx = blocks_[l].backward(saved.inputs[l], dx, saved.blocks[l], {&saved.mask});
     Dropout<Scalar>::backward(dx, saved.embedding_dropout);

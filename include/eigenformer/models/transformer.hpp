@@ -171,7 +171,7 @@ class Transformer {
       x = decoder_[l].forward(x, memory, options);
     }
     decoder_norm_.forward(x, x);
-    Tensor<Scalar> logits(Shape{tgt.dim(0), T, config_.tgt_vocab_size});
+    auto logits = Tensor<Scalar>::uninitialized(Shape{tgt.dim(0), T, config_.tgt_vocab_size});
     generate_logits(x, logits);
     Watch<Scalar>{observer, {}}.record("logits", Probe::logits, logits);
     return logits;
@@ -215,7 +215,7 @@ class Transformer {
     }
     saved.decoder_output = std::move(x);
     saved.decoded = decoder_norm_.forward(saved.decoder_output, &saved.decoder_norm);
-    Tensor<Scalar> logits(Shape{tgt.dim(0), T, config_.tgt_vocab_size});
+    auto logits = Tensor<Scalar>::uninitialized(Shape{tgt.dim(0), T, config_.tgt_vocab_size});
     generate_logits(saved.decoded, logits);
     return logits;
   }

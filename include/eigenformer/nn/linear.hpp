@@ -32,7 +32,7 @@ class Linear {
   // [..., in] -> [..., out]
   Tensor<Scalar> forward(TensorView<const Scalar> x) const {
     check_input(x);
-    Tensor<Scalar> y(x.shape().with_back(config_.out_features));
+    auto y = Tensor<Scalar>::uninitialized(x.shape().with_back(config_.out_features));
     forward(x, y);
     return y;
   }
