@@ -122,6 +122,10 @@ TEST_CASE("gemm: C = A B^T + bias within the error bound of recursive summation,
       for (bool c_transposed : {false, true})
         check_gemm(M, 50, 45, with(columns, 72), with(columns, 52), c_transposed, Accumulate::yes, 73, c_transposed);
     check_gemm(33, 14, 19, with(columns, 40), with(rows, 19), true, Accumulate::no, 34, true);
+    // B transposed is copied per block of columns and pass of KC: more steps than one pass, a last block of a few.
+    const Index K = detail::kGemmKC + 9;
+    check_gemm(40, 17, K, with(rows, K), with(columns, 19), false, Accumulate::yes, 17);
+    check_gemm(40, 17, K, with(columns, 41), with(columns, 17), true, Accumulate::no, 40, true);
   }
   SUBCASE("more rows than one block of MC, more steps than one pass of KC, accumulation and the bias added once") {
     const Index M = detail::kGemmMC + 37, K = 2 * detail::kGemmKC + 9;

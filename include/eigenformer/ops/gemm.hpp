@@ -187,14 +187,26 @@ inline void gemm_blocks(const float* packed, float* b_block, Index m0, Index mc,
   const Index stride = kc + 16;  // of rows copied into b_block
   for (Index n0 = n_begin; n0 < n_end; n0 += R) {
     const Index nr = std::min<Index>(R, n_end - n0);
-    // B's rows are read where they are, with two exceptions that copy them, kc floats each, into b_block first:
+    // B's rows are read where they are, with three exceptions that copy the block into b_block first:
+    // - B adjacent (row_stride 1: the backward's W in dx = dy W, dy in dW^T += x^T dy): each step of k would take R
+    //   floats from a cache line of its own, kc lines per block, too many to stay in L1 beside the panels. Copied as
+    //   [k][R], kc R floats in a row, once per block of rows (Zen 3, AVX2: a GPT-2 training step's forward and
+    //   backward 1.125 (1.031-1.193) times faster, in-process, alternated; mlp.c_proj's dx product 1.44x);
     // - the last block of fewer than R rows, padded with zero rows, so that the same kernel runs;
     // - rows that lie a multiple of 4 KiB apart (gemm_copies_b). While the panels are multiplied, the next block's
     //   rows are fetched into the cache for their copy.
     const float* bb = b.data + n0 * b.row_stride + k0 * b.col_stride;
     Index b_rs = b.row_stride, b_cs = b.col_stride;
     const bool aliased = gemm_copies_b(b);
-    if (aliased || nr < R) {
+    if (b.row_stride == 1 && b.col_stride != 1) {
+      for (Index k = 0; k < kc; ++k) {
+        const float* src = bb + k * b.col_stride;
+        float* dst = b_block + k * R;
+        for (Index r = 0; r < nr; ++r) dst[r] = src[r];
+        for (Index r = nr; r < R; ++r) dst[r] = 0.0f;
+      }
+      bb = b_block, b_rs = 1, b_cs = R;
+    } else if (aliased || nr < R) {
       for (Index r = 0; r < nr; ++r) {
         float* dst = b_block + r * stride;
         if (b.col_stride == 1)
