@@ -10,9 +10,10 @@
 //   - A is copied, up to 2048 rows by KC columns at a time, into panels of P = 2L rows laid out [k][P] (L floats per
 //     SIMD register): one panel step is two vector loads. The panels of one block of MC rows, MC x KC floats, stay in
 //     the L2 cache while every block of B passes them.
-//   - B is not copied: its R rows for the current block are broadcast one element at a time straight from where they
-//     live (a weight's rows, contiguous in k; or, for the backward, R neighbouring elements of one row). Only the
-//     last block of fewer than R rows, and rows 4 KiB apart, are copied first (gemm_blocks says why).
+//   - A weight B is not copied: its R rows for the current block are broadcast one element at a time straight from
+//     where they live (contiguous in k). The backward's B, R neighbouring elements of one row per step of k, is
+//     copied per block as [k][R]; so are the last block of fewer than R rows and rows 4 KiB apart (gemm_blocks says
+//     why).
 //   - The micro-kernel holds an R x P tile of C in 2R registers (R = 12 under AVX-512: 24 of 32 registers; R = 6 under
 //     AVX2: 12 of 16), and per step of k does 2 loads, R broadcasts and 2R fused multiply-adds.
 //   - The tile leaves registers once per KC steps, through a small array: transposed into a row-major C's rows, or
