@@ -187,8 +187,7 @@ class Tensor {
   // A copy of any view's elements.
   template <typename S>
   static Tensor copy_of(const TensorView<S>& v) {
-    Tensor t;
-    t.resize(v.shape());  // not zero-filled first: every element is written just below
+    Tensor t = uninitialized(v.shape());  // every element is written just below
     std::copy(v.data(), v.data() + v.size(), t.data_);
     return t;
   }

@@ -191,7 +191,7 @@ inline void gemm_blocks(const float* packed, float* b_block, Index m0, Index mc,
     // B's rows are read where they are, with three exceptions that copy the block into b_block first:
     // - B adjacent (row_stride 1: the backward's W in dx = dy W, dy in dW^T += x^T dy): each step of k would take R
     //   floats from a cache line of its own, kc lines per block, too many to stay in L1 beside the panels. Copied as
-    //   [k][R], kc R floats in a row, once per block of rows (Zen 3, AVX2: a GPT-2 training step's forward and
+    //   [k][R], kc R floats in a row, then read by every panel of this call (Zen 3, AVX2: a GPT-2 training step's forward and
     //   backward 1.125 (1.031-1.193) times faster, in-process, alternated; mlp.c_proj's dx product 1.44x);
     // - the last block of fewer than R rows, padded with zero rows, so that the same kernel runs;
     // - rows that lie a multiple of 4 KiB apart (gemm_copies_b). While the panels are multiplied, the next block's
