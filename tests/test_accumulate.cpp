@@ -38,7 +38,7 @@ struct Kernel {
 };
 
 template <typename Scalar>
-Tensor<Scalar> random_tensor(const Shape& shape, Random& rng, double lo = -1, double hi = 1) {
+Tensor<Scalar> uniform_tensor(const Shape& shape, Random& rng, double lo = -1, double hi = 1) {
   Tensor<Scalar> t(shape);
   fill_uniform(t.view(), rng, lo, hi);
   return t;
@@ -48,17 +48,17 @@ template <typename Scalar>
 std::vector<Kernel<Scalar>> kernels(Random& rng) {
   const Index N = 5, D = 7, F = 9;
   // The inputs live as long as the kernels: held by shared pointers the lambdas capture.
-  auto x = std::make_shared<Tensor<Scalar>>(random_tensor<Scalar>({N, D}, rng));
-  auto w = std::make_shared<Tensor<Scalar>>(random_tensor<Scalar>({F, D}, rng));
-  auto bias = std::make_shared<Tensor<Scalar>>(random_tensor<Scalar>({F}, rng));
-  auto dy = std::make_shared<Tensor<Scalar>>(random_tensor<Scalar>({N, D}, rng));
-  auto h = std::make_shared<Tensor<Scalar>>(random_tensor<Scalar>({N, F}, rng, -3, 3));
-  auto dh = std::make_shared<Tensor<Scalar>>(random_tensor<Scalar>({N, F}, rng));
-  auto gamma = std::make_shared<Tensor<Scalar>>(random_tensor<Scalar>({D}, rng, 0.5, 1.5));
-  auto mean = std::make_shared<Tensor<Scalar>>(random_tensor<Scalar>({N}, rng));
-  auto rstd = std::make_shared<Tensor<Scalar>>(random_tensor<Scalar>({N}, rng, 0.5, 2));
+  auto x = std::make_shared<Tensor<Scalar>>(uniform_tensor<Scalar>({N, D}, rng));
+  auto w = std::make_shared<Tensor<Scalar>>(uniform_tensor<Scalar>({F, D}, rng));
+  auto bias = std::make_shared<Tensor<Scalar>>(uniform_tensor<Scalar>({F}, rng));
+  auto dy = std::make_shared<Tensor<Scalar>>(uniform_tensor<Scalar>({N, D}, rng));
+  auto h = std::make_shared<Tensor<Scalar>>(uniform_tensor<Scalar>({N, F}, rng, -3, 3));
+  auto dh = std::make_shared<Tensor<Scalar>>(uniform_tensor<Scalar>({N, F}, rng));
+  auto gamma = std::make_shared<Tensor<Scalar>>(uniform_tensor<Scalar>({D}, rng, 0.5, 1.5));
+  auto mean = std::make_shared<Tensor<Scalar>>(uniform_tensor<Scalar>({N}, rng));
+  auto rstd = std::make_shared<Tensor<Scalar>>(uniform_tensor<Scalar>({N}, rng, 0.5, 2));
   // Softmax rows: positive, summing to 1.
-  auto y = std::make_shared<Tensor<Scalar>>(random_tensor<Scalar>({N, D}, rng, 0.1, 1));
+  auto y = std::make_shared<Tensor<Scalar>>(uniform_tensor<Scalar>({N, D}, rng, 0.1, 1));
   for (Index r = 0; r < N; ++r) y->matrix().row(r) /= y->matrix().row(r).sum();
   auto targets = std::make_shared<Tensor<std::int64_t>>(Shape{N});
   for (Index i = 0; i < N; ++i) (*targets)[i] = static_cast<std::int64_t>(rng.integer(0, D - 1));
@@ -96,7 +96,7 @@ TEST_CASE_TEMPLATE("Accumulate: no writes the result whatever the buffer held; y
   for (const Kernel<Scalar>& kernel : all) {
     CAPTURE(kernel.name);
     const Shape shape{kernel.rows, kernel.cols};
-    Tensor<Scalar> zeros(shape, Scalar(0)), held = random_tensor<Scalar>(shape, rng, -5, 5);
+    Tensor<Scalar> zeros(shape, Scalar(0)), held = uniform_tensor<Scalar>(shape, rng, -5, 5);
     Tensor<Scalar> written = held;
     kernel.run(zeros.matrix(), Accumulate::no);
     kernel.run(written.matrix(), Accumulate::no);

@@ -29,8 +29,9 @@ namespace {
 
 using Merges = std::vector<std::pair<std::string, std::string>>;
 
-const std::string& gpt2_dir = eigenformer::testing::gpt2_tokenizer_dir;
-const GPT2Tokenizer& gpt2() { return eigenformer::testing::real_gpt2_tokenizer(); }
+using eigenformer::testing::gpt2_tokenizer_dir;
+using eigenformer::testing::real_gpt2_tokenizer;
+using eigenformer::testing::spelled;
 
 GPT2Tokenizer load(const TrainedBPE& bpe) { return GPT2Tokenizer::from_text(bpe.vocab_json(), bpe.merges_txt()); }
 
@@ -38,13 +39,6 @@ TrainedBPE train(std::string_view text, std::int64_t vocab_size) {
   BPETrainerOptions options;
   options.vocab_size = vocab_size;
   return train_bpe(text, options);
-}
-
-// Bytes in GPT-2's spelling, through the tokenizer's own byte table.
-std::string spelled(const std::string& bytes) {
-  std::string s;
-  for (const char b : bytes) s += detail::utf8_encode(detail::gpt2_byte_to_char(static_cast<unsigned char>(b)));
-  return s;
 }
 
 // The naive trainer: the pieces of the text (split at each "<|endoftext|>", then GPT-2's pre-tokenizer), then, until the
@@ -184,8 +178,8 @@ TEST_CASE("train_bpe: GPT2Tokenizer loads what it learned and gives back every t
 TEST_CASE("train_bpe: ids 0..255 are the bytes in GPT-2's order, and the vocabulary ends with <|endoftext|>") {
   const TrainedBPE bpe = train("hello hello world", 260);
   REQUIRE(bpe.tokens.size() >= 257);
-  for (std::int64_t id = 0; id < 256; ++id) CHECK(bpe.tokens[static_cast<std::size_t>(id)] == gpt2().token(id));
-  CHECK(bpe.tokens.back() == gpt2().token(gpt2().eos_id()));
+  for (std::int64_t id = 0; id < 256; ++id) CHECK(bpe.tokens[static_cast<std::size_t>(id)] == real_gpt2_tokenizer().token(id));
+  CHECK(bpe.tokens.back() == real_gpt2_tokenizer().token(real_gpt2_tokenizer().eos_id()));
 }
 
 TEST_CASE("train_bpe: the first merges are those of a brute-force recount") {
@@ -315,16 +309,16 @@ TEST_CASE("train_bpe: bad input, each with its full message") {
 }
 
 TEST_CASE("TrainedBPE: GPT-2's own tokens and merges come out as GPT-2's vocab.json and merges.txt, byte for byte") {
-  const GPT2Tokenizer& tok = gpt2();
+  const GPT2Tokenizer& tok = real_gpt2_tokenizer();
   TrainedBPE bpe;
   for (std::int64_t id = 0; id < tok.vocab_size(); ++id) bpe.tokens.push_back(tok.token(id));
-  const std::string merges_txt = eigenformer::testing::read_text_file(gpt2_dir + "/merges.txt");
+  const std::string merges_txt = eigenformer::testing::read_text_file(gpt2_tokenizer_dir + "/merges.txt");
   for (std::size_t pos = merges_txt.find('\n') + 1; pos < merges_txt.size();) {
     const std::size_t end = merges_txt.find('\n', pos), space = merges_txt.find(' ', pos);
     bpe.merges.emplace_back(merges_txt.substr(pos, space - pos), merges_txt.substr(space + 1, end - space - 1));
     pos = end + 1;
   }
   CHECK(bpe.merges.size() == 50000);
-  CHECK(bpe.vocab_json() == eigenformer::testing::read_text_file(gpt2_dir + "/vocab.json"));
+  CHECK(bpe.vocab_json() == eigenformer::testing::read_text_file(gpt2_tokenizer_dir + "/vocab.json"));
   CHECK(bpe.merges_txt() == merges_txt);
 }

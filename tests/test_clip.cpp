@@ -20,11 +20,11 @@ using namespace eigenformer;
 using namespace eigenformer::testing;
 
 namespace {
-const std::string fixture = std::string(EIGENFORMER_FIXTURE_DIR) + "/adamw_clip.safetensors";
+const std::string clip_fixture = std::string(EIGENFORMER_FIXTURE_DIR) + "/adamw_clip.safetensors";
 }
 
 TEST_CASE_TEMPLATE("clip_gradient_norm: the norm it returns and the gradients it leaves equal clip_grad_norm_'s, clipped or not", Scalar, double, float) {
-  const SafeTensors fx(fixture);
+  const SafeTensors fx(clip_fixture);
   const double max_norm = std::stod(fx.metadata().at("max_norm"));
   const Tensor<double> norms = fx.get<double>("output.norm");
   const double tol = std::is_same_v<Scalar, double> ? 1e-12 : 1e-6;
@@ -108,7 +108,7 @@ TEST_CASE("clip.hpp: an unallocated gradient, a max_norm <= 0 and a factor that 
 }
 
 namespace {
-struct LongModel {  // one gradient of many chunks (not a whole number of them)
+struct LongGradientModel {  // one gradient of many chunks (not a whole number of them)
   Tensor<float> weight{Shape{1001, 301}}, weight_grad;
   template <typename F>
   void visit_parameters(F&& f) {
@@ -123,7 +123,7 @@ TEST_CASE("gradient_norm and scale_gradients: a gradient split among the threads
   Tensor<float> scaled[2];
   for (int threads : {1, 2}) {
     set_num_threads(threads);
-    LongModel model;
+    LongGradientModel model;
     model.weight_grad = random_tensor<float>(model.weight.shape(), 3);
     norms[threads - 1] = gradient_norm(model);
     scale_gradients(model, 0.25);
@@ -143,7 +143,7 @@ TEST_CASE("gradient_norm and scale_gradients: a gradient split among the threads
 TEST_CASE("clip_coefficient: the factor clip_gradient_norm scales by; 1 when the norm is within max_norm or not finite") {
   for (const double max_norm : {0.5, 1e6}) {
     CAPTURE(max_norm);
-    LongModel clipped, kept;
+    LongGradientModel clipped, kept;
     clipped.weight_grad = random_tensor<float>(clipped.weight.shape(), 4);
     kept.weight_grad = clipped.weight_grad;
     const double total = clip_gradient_norm(clipped, max_norm);
@@ -160,7 +160,7 @@ TEST_CASE("clip_coefficient: the factor clip_gradient_norm scales by; 1 when the
 TEST_CASE("gradient_norm: every length's tail (not a multiple of the 8 partial sums) is counted once") {
   for (Index n = 0; n <= 20; ++n) {
     CAPTURE(n);
-    LongModel model;
+    LongGradientModel model;
     model.weight = Tensor<float>(Shape{n}), model.weight_grad = Tensor<float>(Shape{n});
     double sum = 0;
     for (Index i = 0; i < n; ++i) model.weight_grad[i] = static_cast<float>(i + 1), sum += double(i + 1) * double(i + 1);

@@ -12,7 +12,8 @@
 #include <cstring>
 #include <string>
 
-using namespace eigenformer::detail;
+using eigenformer::detail::explain_page_css;
+using eigenformer::detail::explain_page_script;
 
 TEST_CASE("explain page assets: nothing ends its element early, every part fits a literal, ASCII, the script builds the DOM contract") {
   const auto ascii = [](const std::string& text) {

@@ -16,7 +16,7 @@ using namespace eigenformer;
 
 namespace {
 
-const nlohmann::json& fixture() {
+const nlohmann::json& pretokenizer_fixture() {
   static const nlohmann::json j = [] {
     std::ifstream in(std::string(EIGENFORMER_FIXTURE_DIR) + "/tokenizer/cases.json", std::ios::binary);
     return nlohmann::json::parse(in);
@@ -39,7 +39,7 @@ char class_letter(Gpt2CharClass c) {
 TEST_CASE("gpt2_pretokenize: the pieces of JavaScript's matchAll, on every short case") {
   int checked = 0;
   int failures = 0;
-  for (const auto& c : fixture().at("cases")) {
+  for (const auto& c : pretokenizer_fixture().at("cases")) {
     if (!c.contains("pieces")) continue;
     const std::string text = c.at("text").get<std::string>();
     std::vector<std::size_t> got;
@@ -53,7 +53,7 @@ TEST_CASE("gpt2_pretokenize: the pieces of JavaScript's matchAll, on every short
 }
 
 TEST_CASE("gpt2_pretokenize: the pieces concatenate to the text and are never empty") {
-  for (const auto& c : fixture().at("cases")) {
+  for (const auto& c : pretokenizer_fixture().at("cases")) {
     const std::string text = c.at("text").get<std::string>();
     std::string joined;
     bool empty_piece = false;
@@ -67,7 +67,7 @@ TEST_CASE("gpt2_pretokenize: the pieces concatenate to the text and are never em
 }
 
 TEST_CASE("gpt2_char_class: node's class of every code point (bar those Unicode 15.0 and node's version disagree on)") {
-  const auto& ranges = fixture().at("class_ranges");
+  const auto& ranges = pretokenizer_fixture().at("class_ranges");
   REQUIRE(ranges.size() > 100);
   int failures = 0;
   for (std::size_t r = 0; r < ranges.size(); ++r) {

@@ -30,17 +30,18 @@ namespace {
 using eigenformer::testing::TempFile;
 using Ids = std::vector<std::int64_t>;
 
-const std::string& gpt2_dir = eigenformer::testing::gpt2_tokenizer_dir;
-const GPT2Tokenizer& gpt2() { return eigenformer::testing::real_gpt2_tokenizer(); }
+using eigenformer::testing::gpt2_tokenizer_dir;
+using eigenformer::testing::real_gpt2_tokenizer;
+using eigenformer::testing::spelled;
 
-const nlohmann::json& fixture() {
+const nlohmann::json& tokenizer_fixture() {
   static const nlohmann::json j = [] {
     std::ifstream in(std::string(EIGENFORMER_FIXTURE_DIR) + "/tokenizer/cases.json", std::ios::binary);
     return nlohmann::json::parse(in);
   }();
   return j;
 }
-const nlohmann::json& cases() { return fixture().at("cases"); }
+const nlohmann::json& cases() { return tokenizer_fixture().at("cases"); }
 
 const nlohmann::json& named_case(const std::string& name) {
   for (const auto& c : cases())
@@ -85,11 +86,6 @@ EncodeOptions plain() {
 
 // A small vocabulary: the 256 byte tokens (ids 0..255 in byte order), then `extra` tokens in order, then
 // "<|endoftext|>"; tokens are spelled as in vocab.json ("Ġ" for a space).
-std::string spelled(const std::string& bytes) {
-  std::string s;
-  for (const unsigned char b : bytes) s += detail::utf8_encode(detail::gpt2_byte_to_char(b));
-  return s;
-}
 nlohmann::json tiny_vocab(const std::vector<std::string>& extra) {
   nlohmann::json v = nlohmann::json::object();
   for (int b = 0; b < 256; ++b) v[spelled(std::string(1, static_cast<char>(b)))] = b;
@@ -102,7 +98,7 @@ nlohmann::json tiny_vocab(const std::vector<std::string>& extra) {
 }  // namespace
 
 TEST_CASE("GPT2Tokenizer: the real files have GPT-2's size and end-of-text id") {
-  const GPT2Tokenizer& tok = gpt2();
+  const GPT2Tokenizer& tok = real_gpt2_tokenizer();
   CHECK(tok.vocab_size() == 50257);
   CHECK(tok.eos_id() == 50256);
   CHECK(tok.token(50256) == "<|endoftext|>");
@@ -112,7 +108,7 @@ TEST_CASE("GPT2Tokenizer: the real files have GPT-2's size and end-of-text id") 
 }
 
 TEST_CASE("GPT2Tokenizer: the examples of REFERENCE.md, as the reference script wrote them") {
-  const GPT2Tokenizer& tok = gpt2();
+  const GPT2Tokenizer& tok = real_gpt2_tokenizer();
   for (const char* name : {"reference: Hello world", "reference: Hello, world!", "reference: a <|endoftext|> b"}) {
     CAPTURE(name);
     const auto& c = named_case(name);
@@ -121,18 +117,18 @@ TEST_CASE("GPT2Tokenizer: the examples of REFERENCE.md, as the reference script 
 }
 
 TEST_CASE("GPT2Tokenizer: encode gives gpt-3-encoder's ids on every case") {
-  const GPT2Tokenizer& tok = gpt2();
+  const GPT2Tokenizer& tok = real_gpt2_tokenizer();
   REQUIRE(cases().size() > 2000);
   check_every_case([&](const nlohmann::json& c) { return tok.encode(c.at("text").get<std::string>()); }, ids_of);
 }
 
 TEST_CASE("GPT2Tokenizer: with special_tokens = false, <|endoftext|> is plain text, as in gpt-3-encoder") {
-  const GPT2Tokenizer& tok = gpt2();
+  const GPT2Tokenizer& tok = real_gpt2_tokenizer();
   check_every_case([&](const nlohmann::json& c) { return tok.encode(c.at("text").get<std::string>(), plain()); }, plain_ids_of);
 }
 
 TEST_CASE("GPT2Tokenizer: the special-token option both ways on 'a <|endoftext|> b'") {
-  const GPT2Tokenizer& tok = gpt2();
+  const GPT2Tokenizer& tok = real_gpt2_tokenizer();
   const auto& c = named_case("reference: a <|endoftext|> b");
   const std::string text = c.at("text").get<std::string>();
   const Ids split = tok.encode(text);
@@ -148,8 +144,8 @@ TEST_CASE("GPT2Tokenizer: the special-token option both ways on 'a <|endoftext|>
 TEST_CASE("GPT2Tokenizer: the cache changes nothing: off, cold and warm give the same ids") {
   GPT2TokenizerOptions no_cache;
   no_cache.cache_capacity = 0;
-  const GPT2Tokenizer uncached = GPT2Tokenizer::from_directory(gpt2_dir, no_cache);
-  const GPT2Tokenizer& cached = gpt2();
+  const GPT2Tokenizer uncached = GPT2Tokenizer::from_directory(gpt2_tokenizer_dir, no_cache);
+  const GPT2Tokenizer& cached = real_gpt2_tokenizer();
   cached.clear_cache();
   check_every_case([&](const nlohmann::json& c) { return uncached.encode(c.at("text").get<std::string>()); }, ids_of);
   CHECK(uncached.cache_size() == 0);
@@ -161,13 +157,13 @@ TEST_CASE("GPT2Tokenizer: the cache changes nothing: off, cold and warm give the
 TEST_CASE("GPT2Tokenizer: a full cache stops growing and still encodes right") {
   GPT2TokenizerOptions small;
   small.cache_capacity = 10;
-  const GPT2Tokenizer tok = GPT2Tokenizer::from_directory(gpt2_dir, small);
+  const GPT2Tokenizer tok = GPT2Tokenizer::from_directory(gpt2_tokenizer_dir, small);
   check_every_case([&](const nlohmann::json& c) { return tok.encode(c.at("text").get<std::string>()); }, ids_of);
   CHECK(tok.cache_size() == 10);
 }
 
 TEST_CASE("GPT2Tokenizer: one tokenizer encodes from four threads at once") {
-  const GPT2Tokenizer& tok = gpt2();
+  const GPT2Tokenizer& tok = real_gpt2_tokenizer();
   tok.clear_cache();  // the threads fill it together
   std::vector<std::string> texts;
   std::vector<Ids> want;
@@ -191,7 +187,7 @@ TEST_CASE("GPT2Tokenizer: one tokenizer encodes from four threads at once") {
 }
 
 TEST_CASE("GPT2Tokenizer: decode(encode(text)) == text, and decode of the reference ids too") {
-  const GPT2Tokenizer& tok = gpt2();
+  const GPT2Tokenizer& tok = real_gpt2_tokenizer();
   int failures = 0;
   for (const auto& c : cases()) {
     const std::string text = c.at("text").get<std::string>();
@@ -203,7 +199,7 @@ TEST_CASE("GPT2Tokenizer: decode(encode(text)) == text, and decode of the refere
 }
 
 TEST_CASE("StreamingDecoder: id by id, every case comes out whole, in valid UTF-8 pieces") {
-  const GPT2Tokenizer& tok = gpt2();
+  const GPT2Tokenizer& tok = real_gpt2_tokenizer();
   int failures = 0;
   std::size_t held_back = 0;  // how often a character had to wait for a later id
   for (const auto& c : cases()) {
@@ -225,8 +221,8 @@ TEST_CASE("StreamingDecoder: id by id, every case comes out whole, in valid UTF-
 }
 
 TEST_CASE("GPT2Tokenizer: decode of ids that cut characters matches gpt-3-encoder (U+FFFD per maximal subpart)") {
-  const GPT2Tokenizer& tok = gpt2();
-  const auto& decode_cases = fixture().at("decode_cases");
+  const GPT2Tokenizer& tok = real_gpt2_tokenizer();
+  const auto& decode_cases = tokenizer_fixture().at("decode_cases");
   REQUIRE(decode_cases.size() > 100);
   for (const auto& c : decode_cases) {
     CAPTURE(c.at("name").get<std::string>());
@@ -235,9 +231,9 @@ TEST_CASE("GPT2Tokenizer: decode of ids that cut characters matches gpt-3-encode
 }
 
 TEST_CASE("StreamingDecoder: after each id, exactly what TextDecoder's stream mode gives") {
-  const GPT2Tokenizer& tok = gpt2();
+  const GPT2Tokenizer& tok = real_gpt2_tokenizer();
   StreamingDecoder stream(tok);  // one decoder for all cases: flush() starts each anew
-  for (const auto& c : fixture().at("decode_cases")) {
+  for (const auto& c : tokenizer_fixture().at("decode_cases")) {
     CAPTURE(c.at("name").get<std::string>());
     const auto ids = c.at("ids").get<Ids>();
     const auto chunks = c.at("chunks").get<std::vector<std::string>>();
@@ -249,7 +245,7 @@ TEST_CASE("StreamingDecoder: after each id, exactly what TextDecoder's stream mo
 }
 
 TEST_CASE("GPT2Tokenizer: invalid UTF-8 is refused, naming the byte") {
-  const GPT2Tokenizer& tok = gpt2();
+  const GPT2Tokenizer& tok = real_gpt2_tokenizer();
   const std::string where = "GPT2Tokenizer.encode: invalid UTF-8 at byte ";
   CHECK_THROWS_WITH_AS(tok.encode("Hello, world!\n\xff\xfe"), (where + "14 (0xff); 0xff never occurs in UTF-8").c_str(), FormatError);
   CHECK_THROWS_WITH_AS(tok.encode("caf\xc3"), (where + "3 (0xc3); the text ends inside a 2-byte sequence").c_str(), FormatError);
@@ -269,7 +265,7 @@ TEST_CASE("GPT2Tokenizer: invalid UTF-8 is refused, naming the byte") {
 }
 
 TEST_CASE("GPT2Tokenizer: an id outside the vocabulary is refused, naming it and its position") {
-  const GPT2Tokenizer& tok = gpt2();
+  const GPT2Tokenizer& tok = real_gpt2_tokenizer();
   CHECK_THROWS_WITH_AS(tok.decode({15496, 995, 50257}),
                        "GPT2Tokenizer.decode: token id 50257 at position 2 is outside the vocabulary [0, 50257)", RangeError);
   CHECK_THROWS_WITH_AS(tok.decode({-1}), "GPT2Tokenizer.decode: token id -1 at position 0 is outside the vocabulary [0, 50257)",
@@ -358,13 +354,13 @@ TEST_CASE("GPT2Tokenizer.load: each kind of bad vocab.json is a FormatError nami
 }
 
 TEST_CASE("GPT2Tokenizer.from_text: the files' contents in memory load the same tokenizer, named in messages") {
-  std::ifstream vocab(gpt2_dir + "/vocab.json", std::ios::binary), merges(gpt2_dir + "/merges.txt", std::ios::binary);
+  std::ifstream vocab(gpt2_tokenizer_dir + "/vocab.json", std::ios::binary), merges(gpt2_tokenizer_dir + "/merges.txt", std::ios::binary);
   const std::string vocab_text((std::istreambuf_iterator<char>(vocab)), std::istreambuf_iterator<char>());
   const std::string merges_text((std::istreambuf_iterator<char>(merges)), std::istreambuf_iterator<char>());
   const GPT2Tokenizer tok = GPT2Tokenizer::from_text(vocab_text, merges_text);
-  CHECK(tok.vocab_size() == gpt2().vocab_size());
-  CHECK(tok.eos_id() == gpt2().eos_id());
-  for (const auto& c : cases()) CHECK(tok.encode(c.at("text").get<std::string>()) == gpt2().encode(c.at("text").get<std::string>()));
+  CHECK(tok.vocab_size() == real_gpt2_tokenizer().vocab_size());
+  CHECK(tok.eos_id() == real_gpt2_tokenizer().eos_id());
+  for (const auto& c : cases()) CHECK(tok.encode(c.at("text").get<std::string>()) == real_gpt2_tokenizer().encode(c.at("text").get<std::string>()));
   CHECK_THROWS_WITH_AS(GPT2Tokenizer::from_text("[]", merges_text, {}, "mem/vocab.json"),
                        "mem/vocab.json: the top level is a JSON array; expected an object {token: id}", FormatError);
   CHECK_THROWS_WITH_AS(GPT2Tokenizer::from_text(vocab_text, "", {}, "v", "mem/merges.txt"),
@@ -411,7 +407,7 @@ TEST_CASE("GPT2Tokenizer: copies share the vocabulary, and a decoder outlives it
   std::optional<StreamingDecoder> stream;
   Ids ids;
   {
-    const GPT2Tokenizer copy = gpt2();
+    const GPT2Tokenizer copy = real_gpt2_tokenizer();
     ids = copy.encode("caf\xc3\xa9 \xf0\x9f\x98\x80");  // "café 😀"
     stream.emplace(copy);
   }
@@ -446,14 +442,14 @@ namespace {
 // The real files' rules, read again: the detail functions take a Gpt2Vocabulary.
 const detail::Gpt2Vocabulary& real_vocabulary() {
   static const detail::Gpt2Vocabulary v = [] {
-    (void)gpt2();  // fails the test, with what to do, if the files are missing
+    (void)real_gpt2_tokenizer();  // fails the test, with what to do, if the files are missing
     const auto read = [](const std::string& path) {
       std::ifstream in(path, std::ios::binary);
       return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     };
     detail::Gpt2Vocabulary r;
-    detail::parse_gpt2_vocab(read(gpt2_dir + "/vocab.json"), "vocab.json", r);
-    detail::parse_gpt2_merges(read(gpt2_dir + "/merges.txt"), "merges.txt", "vocab.json", r);
+    detail::parse_gpt2_vocab(read(gpt2_tokenizer_dir + "/vocab.json"), "vocab.json", r);
+    detail::parse_gpt2_merges(read(gpt2_tokenizer_dir + "/merges.txt"), "merges.txt", "vocab.json", r);
     return r;
   }();
   return v;
@@ -506,7 +502,7 @@ TEST_CASE("bpe_long_piece: gpt-3-encoder's ids on every case, piece by piece (is
 
 TEST_CASE("GPT2Tokenizer: a word longer than the heap's limit has bpe_piece's ids and decodes back (issue 13)") {
   const detail::Gpt2Vocabulary& v = real_vocabulary();
-  const GPT2Tokenizer& tok = gpt2();
+  const GPT2Tokenizer& tok = real_gpt2_tokenizer();
   for (const std::string& word : long_words(detail::gpt2_heap_bpe_max_bytes + 1001)) {
     const std::string start = word.substr(0, 12);
     CAPTURE(start);
@@ -547,7 +543,7 @@ TEST_CASE("bpe_long_piece: merges follow encoder.py on a small vocabulary, out-o
 
 TEST_CASE("GPT2Tokenizer: one long word takes a few bytes of memory per byte, not about 100 (issue 13)") {
   if (eigenformer::testing::new_bytes_in_use() < 0) return;  // no malloc_usable_size: nothing to measure with
-  const GPT2Tokenizer& tok = gpt2();
+  const GPT2Tokenizer& tok = real_gpt2_tokenizer();
   // The worst case of the old BPE: one repeated letter (101 bytes per byte at 1 MiB); and random letters.
   for (const std::size_t bytes : {std::size_t(1) << 20, std::size_t(1) << 18}) {
     const std::string word = bytes == (std::size_t(1) << 20) ? std::string(bytes, 'a') : long_words(bytes)[1];

@@ -48,7 +48,7 @@ void check_entry_rejected(const std::string& entry, const std::string& data, con
 
 // Six sample values of each type: extremes for integers, values that need rounding for floats.
 template <typename Scalar>
-Scalar sample(Index i) {
+Scalar sample_value(Index i) {
   if constexpr (std::is_same_v<Scalar, bool>) {
     return i % 3 == 0;
   } else if constexpr (std::is_integral_v<Scalar>) {
@@ -63,7 +63,7 @@ Scalar sample(Index i) {
 template <typename Scalar>
 Tensor<Scalar> sample_tensor(const Shape& shape) {
   Tensor<Scalar> t(shape);
-  for (Index i = 0; i < t.size(); ++i) t[i] = sample<Scalar>(i);
+  for (Index i = 0; i < t.size(); ++i) t[i] = sample_value<Scalar>(i);
   return t;
 }
 
@@ -526,7 +526,7 @@ TEST_CASE("SafeTensors::from_bytes: a file in memory reads as the file does, and
     CHECK(same_bits(mem.get<float>("a"), file.get<float>("a")));
     CHECK(mem.get<std::int64_t>("b").matrix() == file.get<std::int64_t>("b").matrix());
     const SafeTensors moved = std::move(mem);
-    CHECK(moved.get<float>("a")[1] == sample<float>(1));
+    CHECK(moved.get<float>("a")[1] == sample_value<float>(1));
   }
   CHECK(bytes == f.read());  // not unmapped, not released: the caller's buffer is untouched and still readable
   CHECK_THROWS_WITH_AS(SafeTensors::from_bytes(bytes.data(), 7, "mem"), "mem: the file is 7 bytes, too short for the 8-byte header length of a safetensors file",

@@ -14,7 +14,7 @@
 using namespace eigenformer;
 
 namespace {
-const std::string fixture = std::string(EIGENFORMER_FIXTURE_DIR) + "/lr_schedules.safetensors";
+const std::string schedules_fixture = std::string(EIGENFORMER_FIXTURE_DIR) + "/lr_schedules.safetensors";
 
 template <typename Schedule>
 void check_case(const SafeTensors& fx, const std::string& name, const Schedule& schedule) {
@@ -32,7 +32,7 @@ std::int64_t meta_int(const SafeTensors& fx, const std::string& key) { return st
 }  // namespace
 
 TEST_CASE("TransformerSchedule: the rates of the Annotated Transformer's rate(), the paper's settings and a small model") {
-  const SafeTensors fx(fixture);
+  const SafeTensors fx(schedules_fixture);
   for (const char* name : {"transformer_paper", "transformer_small"}) {
     TransformerSchedule s;
     s.d_model = meta_int(fx, std::string(name) + ".d_model");
@@ -48,7 +48,7 @@ TEST_CASE("TransformerSchedule: the rates of the Annotated Transformer's rate(),
 }
 
 TEST_CASE("WarmupCosineSchedule: the rates of nanoGPT's get_lr at it = step, with and without warmup") {
-  const SafeTensors fx(fixture);
+  const SafeTensors fx(schedules_fixture);
   for (const char* name : {"cosine_nanogpt", "cosine_no_warmup"}) {
     WarmupCosineSchedule s;
     s.peak_lr = meta(fx, std::string(name) + ".peak_lr");

@@ -61,7 +61,7 @@ Clause act(const char* pronoun, const char* verb, NounPhrase object, bool past =
   return c;
 }
 
-std::vector<std::string> split(const std::string& s) {
+std::vector<std::string> words_of(const std::string& s) {
   std::vector<std::string> out;
   for (std::string_view w : toy_corpus::detail::words(s)) out.emplace_back(w);
   return out;
@@ -90,7 +90,7 @@ class English {
   bool is_pronoun(const std::string& w) const { return pronoun_.count(w) > 0; }
 
   Analysis analyse(const std::string& sentence) const {
-    const std::vector<std::string> w = split(sentence);
+    const std::vector<std::string> w = words_of(sentence);
     std::size_t k = 0;
     while (k < w.size() && !is_verb(w[k]) && w[k] != "do" && w[k] != "does" && w[k] != "did") ++k;
     REQUIRE(k < w.size());
@@ -137,7 +137,7 @@ std::set<std::string> held_out_in(const English& english, const std::string& sen
 
 // Lowercase words of letters (Spanish: with á é í ó ú ü ñ), single spaces, at most max_words of them.
 bool well_formed(const std::string& side, bool spanish) {
-  const std::vector<std::string> w = split(side);
+  const std::vector<std::string> w = words_of(side);
   if (w.empty() || w.size() > toy_corpus::max_words) return false;
   std::string rejoined;
   for (const std::string& word : w) {
@@ -261,16 +261,16 @@ TEST_CASE("toy_corpus::make_corpus: the default corpus, its held-out split and i
   std::set<std::string> english_words, spanish_words;
   for (const auto& [en, es] : corpus.train) {
     CHECK(spanish_of.emplace(en, es).second);
-    for (const std::string& w : split(en)) english_words.insert(w);
-    for (const std::string& w : split(es)) spanish_words.insert(w);
+    for (const std::string& w : words_of(en)) english_words.insert(w);
+    for (const std::string& w : words_of(es)) spanish_words.insert(w);
   }
   std::set<std::string> held_out_seen;
   for (const Pair& pair : corpus.test) {
     const std::string& en = pair.first;
     const std::string& es = pair.second;
     CHECK(spanish_of.emplace(en, es).second);  // neither in the training split nor twice in the test split
-    for (const std::string& w : split(en)) CHECK(english_words.count(w) == 1);
-    for (const std::string& w : split(es)) CHECK(spanish_words.count(w) == 1);
+    for (const std::string& w : words_of(en)) CHECK(english_words.count(w) == 1);
+    for (const std::string& w : words_of(es)) CHECK(spanish_words.count(w) == 1);
     const std::set<std::string> held_out = held_out_in(english, en);
     CAPTURE(en);
     CHECK_FALSE(held_out.empty());
@@ -287,8 +287,8 @@ TEST_CASE("toy_corpus::make_corpus: the default corpus, its held-out split and i
     CHECK(held_out_in(english, en).empty());
     CHECK(well_formed(en, false));
     CHECK(well_formed(es, true));
-    longest_english = std::max(longest_english, split(en).size());
-    longest_spanish = std::max(longest_spanish, split(es).size());
+    longest_english = std::max(longest_english, words_of(en).size());
+    longest_spanish = std::max(longest_spanish, words_of(es).size());
   }
   for (const auto& [en, es] : corpus.test) {
     CHECK(well_formed(en, false));
@@ -344,8 +344,8 @@ TEST_CASE("toy_corpus::make_corpus: a small corpus too tests only words it train
   REQUIRE(corpus.test.size() == 100);
   std::set<std::string> english_words, spanish_words, english;
   for (const auto& [en, es] : corpus.train) {
-    for (const std::string& w : split(en)) english_words.insert(w);
-    for (const std::string& w : split(es)) spanish_words.insert(w);
+    for (const std::string& w : words_of(en)) english_words.insert(w);
+    for (const std::string& w : words_of(es)) spanish_words.insert(w);
     english.insert(en);
   }
   CHECK(spanish_words.size() < 300);
@@ -354,8 +354,8 @@ TEST_CASE("toy_corpus::make_corpus: a small corpus too tests only words it train
     const std::string& en = pair.first;
     const std::string& es = pair.second;
     CAPTURE(en);
-    for (const std::string& w : split(en)) CHECK(english_words.count(w) == 1);
-    for (const std::string& w : split(es)) CHECK(spanish_words.count(w) == 1);
+    for (const std::string& w : words_of(en)) CHECK(english_words.count(w) == 1);
+    for (const std::string& w : words_of(es)) CHECK(spanish_words.count(w) == 1);
     CHECK_FALSE(held_out_in(analysis, en).empty());
     english.insert(en);
   }

@@ -25,4 +25,12 @@ inline const GPT2Tokenizer& real_gpt2_tokenizer() {
   return *tokenizer;
 }
 
+// Bytes in GPT-2's spelling, as vocab.json and merges.txt write them ("Ġ" for a space), through the tokenizer's own
+// byte table.
+inline std::string spelled(const std::string& bytes) {
+  std::string s;
+  for (const unsigned char b : bytes) s += detail::utf8_encode(detail::gpt2_byte_to_char(b));
+  return s;
+}
+
 }  // namespace eigenformer::testing
