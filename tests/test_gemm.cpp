@@ -122,10 +122,14 @@ TEST_CASE("gemm: C = A B^T + bias within the error bound of recursive summation,
       for (bool c_transposed : {false, true})
         check_gemm(M, 50, 45, with(columns, 72), with(columns, 52), c_transposed, Accumulate::yes, 73, c_transposed);
     check_gemm(33, 14, 19, with(columns, 40), with(rows, 19), true, Accumulate::no, 34, true);
-    // B transposed is copied per block of columns and pass of KC: more steps than one pass, a last block of a few.
+    // B transposed is packed per pass of KC, kGemmPackedColumns columns at a time: more steps than one pass, a last
+    // block of a few columns, and more columns than one packing holds.
     const Index K = detail::kGemmKC + 9;
     check_gemm(40, 17, K, with(rows, K), with(columns, 19), false, Accumulate::yes, 17);
     check_gemm(40, 17, K, with(columns, 41), with(columns, 17), true, Accumulate::no, 40, true);
+    const Index wide = 2 * detail::kGemmPackedColumns + 13;
+    check_gemm(20, wide, K, with(rows, K), with(columns, wide + 3), true, Accumulate::no, wide);
+    check_gemm(20, wide, 37, with(columns, 21), with(columns, wide), false, Accumulate::yes, 22, true);
   }
   SUBCASE("more rows than one block of MC, more steps than one pass of KC, accumulation and the bias added once") {
     const Index M = detail::kGemmMC + 37, K = 2 * detail::kGemmKC + 9;

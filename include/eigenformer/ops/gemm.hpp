@@ -12,8 +12,8 @@
 //     the L2 cache while every block of B passes them.
 //   - A weight B is not copied: its R rows for the current block are broadcast one element at a time straight from
 //     where they live (contiguous in k). The backward's B, R neighbouring elements of one row per step of k, is
-//     copied per block as [k][R]; so are the last block of fewer than R rows and rows 4 KiB apart (gemm_blocks says
-//     why).
+//     packed once per pass of KC into blocks laid out [k][R], shared by the threads (gemm_pack_adjacent says why);
+//     the last block of fewer than R rows and rows 4 KiB apart are copied per block (gemm_blocks says why).
 //   - The micro-kernel holds an R x P tile of C in 2R registers (R = 12 under AVX-512: 24 of 32 registers; R = 6 under
 //     AVX2: 12 of 16), and per step of k does 2 loads, R broadcasts and 2R fused multiply-adds.
 //   - The tile leaves registers once per KC steps, through a small array: transposed into a row-major C's rows, or
@@ -179,34 +179,26 @@ inline Index gemm_store_tile_rows(const float* tile, Index P, Index rows, Index 
 #endif
 
 // Columns [n_begin, n_end) of C's rows [m0, m0 + mc), panels [p_begin, p_end) of them, steps [k0, k0 + kc), with A
-// already packed into `packed` (one panel per P rows). The first pass over k writes C (or adds onto it) with the
-// bias; later passes add.
+// already packed into `packed` (one panel per P rows), and an adjacent B into `b_packed` (gemm_pack_adjacent's blocks
+// from column b_packed_n0 on; null for any other B). The first pass over k writes C (or adds onto it) with the bias;
+// later passes add.
 template <int L>
-inline void gemm_blocks(const float* packed, float* b_block, Index m0, Index mc, Index p_begin, Index p_end, Index n_begin, Index n_end,
+inline void gemm_blocks(const float* packed, float* b_block, const float* b_packed, Index b_packed_n0, Index m0, Index mc, Index p_begin, Index p_end, Index n_begin, Index n_end,
                         Index k0, Index kc, GemmOperand b, GemmOutput c, const float* bias, bool add) {
   constexpr int P = GemmShape<L>::P, R = GemmShape<L>::R;
   const Index stride = kc + 16;  // of rows copied into b_block
   for (Index n0 = n_begin; n0 < n_end; n0 += R) {
     const Index nr = std::min<Index>(R, n_end - n0);
-    // B's rows are read where they are, with three exceptions that copy the block into b_block first:
-    // - B adjacent (row_stride 1: the backward's W in dx = dy W, dy in dW^T += x^T dy): each step of k would take R
-    //   floats from a cache line of its own, kc lines per block, too many to stay in L1 beside the panels. Copied as
-    //   [k][R], kc R floats in a row, then read by every panel of this call (Zen 3, AVX2: a GPT-2 training step's forward and
-    //   backward 1.125 (1.031-1.193) times faster, in-process, alternated; mlp.c_proj's dx product 1.44x);
+    // B's rows are read where they are, or from gemm_pack_adjacent's blocks when B is adjacent (b_packed), or copied
+    // into b_block first in two cases:
     // - the last block of fewer than R rows, padded with zero rows, so that the same kernel runs;
     // - rows that lie a multiple of 4 KiB apart (gemm_copies_b). While the panels are multiplied, the next block's
     //   rows are fetched into the cache for their copy.
     const float* bb = b.data + n0 * b.row_stride + k0 * b.col_stride;
     Index b_rs = b.row_stride, b_cs = b.col_stride;
     const bool aliased = gemm_copies_b(b);
-    if (b.row_stride == 1 && b.col_stride != 1) {
-      for (Index k = 0; k < kc; ++k) {
-        const float* src = bb + k * b.col_stride;
-        float* dst = b_block + k * R;
-        for (Index r = 0; r < nr; ++r) dst[r] = src[r];
-        for (Index r = nr; r < R; ++r) dst[r] = 0.0f;
-      }
-      bb = b_block, b_rs = 1, b_cs = R;
+    if (b_packed) {
+      bb = b_packed + (n0 - b_packed_n0) * kc, b_rs = 1, b_cs = R;
     } else if (aliased || nr < R) {
       for (Index r = 0; r < nr; ++r) {
         float* dst = b_block + r * stride;
@@ -263,15 +255,15 @@ inline void gemm_blocks(const float* packed, float* b_block, Index m0, Index mc,
 #if defined(EIGENFORMER_NARROW_DISPATCH)
 // gemm_blocks compiled for AVX-512 or AVX2 whatever the build targets; `flatten` compiles all it calls under the
 // attribute. (OpenMP's parallel regions stay outside: their outlined bodies would not inherit it.)
-EIGENFORMER_TARGET_AVX512 __attribute__((flatten)) inline void gemm_blocks_avx512(const float* packed, float* b_block, Index m0, Index mc, Index p_begin, Index p_end, Index n_begin,
+EIGENFORMER_TARGET_AVX512 __attribute__((flatten)) inline void gemm_blocks_avx512(const float* packed, float* b_block, const float* b_packed, Index b_packed_n0, Index m0, Index mc, Index p_begin, Index p_end, Index n_begin,
                                                                                 Index n_end, Index k0, Index kc, GemmOperand b,
                                                                                 GemmOutput c, const float* bias, bool add) {
-  gemm_blocks<16>(packed, b_block, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
+  gemm_blocks<16>(packed, b_block, b_packed, b_packed_n0, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
 }
-EIGENFORMER_TARGET_AVX2 __attribute__((flatten)) inline void gemm_blocks_avx2(const float* packed, float* b_block, Index m0, Index mc, Index p_begin, Index p_end, Index n_begin,
+EIGENFORMER_TARGET_AVX2 __attribute__((flatten)) inline void gemm_blocks_avx2(const float* packed, float* b_block, const float* b_packed, Index b_packed_n0, Index m0, Index mc, Index p_begin, Index p_end, Index n_begin,
                                                                             Index n_end, Index k0, Index kc, GemmOperand b,
                                                                             GemmOutput c, const float* bias, bool add) {
-  gemm_blocks<8>(packed, b_block, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
+  gemm_blocks<8>(packed, b_block, b_packed, b_packed_n0, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
 }
 #endif
 
@@ -282,8 +274,39 @@ struct GemmPanels;  // the thread_buffer (core/threading.hpp) of packed panels a
 inline Index gemm_panel_rows(NarrowKernel kernel) { return kernel == NarrowKernel::avx512 ? GemmShape<16>::P : GemmShape<8>::P; }
 inline Index gemm_block_width(NarrowKernel kernel) { return kernel == NarrowKernel::avx512 ? GemmShape<16>::R : GemmShape<8>::R; }
 
+// Columns of an adjacent B packed at once by gemm_pack_adjacent (4.5 MiB at most): a multiple of both kernels' R.
+inline constexpr Index kGemmPackedColumns = 1536;
+
+// An adjacent B (row_stride 1: the backward's W in dx = dy W, dy in dW^T += x^T dy) for columns [n0, n0 + nc) and
+// steps [k0 + k_begin, k0 + k_end), into blocks of R columns laid out [k][R]:
+//   out[(j / R) kc R + k R + j % R] = B(n0 + j, k0 + k), columns past N zero.
+// Read where it lies, each step of k would take R floats from a cache line of its own, kc lines per block: too many
+// to stay in L1 beside the panels, so every block fetched its lines again, one per step, from L2 or L3. Packed here,
+// each step of k reads one run of B's memory front to back, once per pass, and the kernel reads each block as one
+// run. The threads pack a share of the steps each; 8 steps at a time, so that each block receives whole cache lines
+// (its blocks lie kc R floats apart: one step at a time wrote to lines that share a few sets of the L1 cache).
+// Measured on Zen 3 (AVX2), in-process and alternated against copying each block per block of rows as [k][R]
+// (86ebe4f): GPT-2 small's dx products at 256 rows 1.27-1.41 times faster, its dW products 1.12-1.21, its training
+// backward 1.256 (1.162-1.345) over 12 rounds.
+template <int R>
+inline void gemm_pack_adjacent(GemmOperand b, Index N, Index n0, Index nc, Index k0, Index kc, Index k_begin, Index k_end, float* out) {
+  const Index whole = std::min(nc, N - n0) / R * R;  // columns in blocks of R that lie inside B
+  constexpr Index steps = 8;  // of k at a time, so that each block receives whole cache lines
+  for (Index kb = k_begin; kb < k_end; kb += steps) {
+    const Index ke = std::min(k_end, kb + steps);
+    const float* src = b.data + n0 + (k0 + kb) * b.col_stride;
+    float* dst = out + kb * R;
+    for (Index j = 0; j < whole; j += R)
+      for (Index k = 0; k < ke - kb; ++k) std::memcpy(dst + j * kc + k * R, src + k * b.col_stride + j, sizeof(float) * R);
+    if (whole < nc)
+      for (Index k = 0; k < ke - kb; ++k)
+        for (Index r = 0; r < R; ++r) dst[whole * kc + k * R + r] = whole + r < N - n0 ? src[k * b.col_stride + whole + r] : 0.0f;
+  }
+}
+
 // gemm (below) on an AVX-512 or AVX2 kernel: per pass of up to kGemmPackedRows rows and KC steps, the threads pack
-// A's panels, wait for each other, and share out the blocks of R columns of each block of MC rows.
+// A's panels (and an adjacent B's blocks, kGemmPackedColumns at a time), wait for each other, and share out the
+// blocks of R columns of each block of MC rows.
 inline void gemm_run(NarrowKernel kernel, Index M, Index N, Index K, GemmOperand a, GemmOperand b, GemmOutput c,
                      const float* bias, Accumulate accumulate) {
 #if defined(EIGENFORMER_NARROW_LANES)
@@ -300,9 +323,15 @@ inline void gemm_run(NarrowKernel kernel, Index M, Index N, Index K, GemmOperand
   // (rows s0 + q P ...) lies at packed + q P kc whichever block it belongs to.
   const Index SB = std::max(MC, kGemmPackedRows / MC * MC);
   const Index sb_max = std::min(SB, (M + P - 1) / P * P);
-  // A's packed panels, then one block of B per thread.
-  float* packed = thread_buffer<GemmPanels, float>(static_cast<std::size_t>(sb_max * kc_max + threads * R * (kc_max + 16)));
-  float* b_blocks = packed + sb_max * kc_max;
+  // An adjacent B is packed NC columns at a time (each step of k a run of B's memory) and read by every block of rows;
+  // any other B is read in place, so one chunk holds all its columns.
+  const bool adjacent = b.row_stride == 1 && b.col_stride != 1;
+  const Index NC = adjacent ? std::min(kGemmPackedColumns, blocks * R) : blocks * R;
+  // A's packed panels, an adjacent B's packed blocks, then one block of B per thread.
+  const Index b_packed_size = adjacent ? NC * kc_max : 0;
+  float* packed = thread_buffer<GemmPanels, float>(static_cast<std::size_t>(sb_max * kc_max + b_packed_size + threads * R * (kc_max + 16)));
+  float* b_packed = packed + sb_max * kc_max;
+  float* b_blocks = b_packed + b_packed_size;
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
 #ifdef _OPENMP
@@ -310,42 +339,55 @@ inline void gemm_run(NarrowKernel kernel, Index M, Index N, Index K, GemmOperand
 #else
     const Index thread = 0, team = 1;
 #endif
-    // The work goes out in items, about 16 per thread and block of rows, to whichever thread is free, so that a
-    // thread slowed by something else on the machine does not hold up the other: groups of blocks of R columns of one
-    // block of rows, and when there are too few of those (a narrow C), each one's panels in `team` parts. (Each
-    // element of C is the same sum on any thread.)
-    const Index group = std::max<Index>(1, blocks / (team * 16)), groups = (blocks + group - 1) / group;
+    float* b_block = b_blocks + thread * R * (kc_max + 16);
     for (Index s0 = 0; s0 < M; s0 += SB) {
       const Index sb = std::min(SB, M - s0), row_blocks = (sb + MC - 1) / MC, pass_panels = (sb + P - 1) / P;
-      const Index parts = row_blocks * groups >= 16 * team ? 1 : std::min(team, (std::min(MC, sb) + P - 1) / P);
       for (Index k0 = 0; k0 < K; k0 += kGemmKC) {
         const Index kc = std::min(kGemmKC, K - k0);
-#pragma omp barrier
-        // (every thread is done with the previous panels before they are overwritten)
-        for (Index q = thread; q < pass_panels; q += team)
-          gemm_pack_panel(a, P, s0 + q * P, std::min(P, sb - q * P), k0, kc, packed + q * P * kc);
-#pragma omp barrier
-        // (every panel is packed before any thread reads them)
         const bool add = accumulate == Accumulate::yes || k0 > 0;
-        float* b_block = b_blocks + thread * R * (kc_max + 16);
+        for (Index nc0 = 0; nc0 < N; nc0 += NC) {
+          const Index nc = std::min(NC, N - nc0);
+#pragma omp barrier
+          // (every thread is done with the previous panels and blocks before they are overwritten)
+          if (nc0 == 0)
+            for (Index q = thread; q < pass_panels; q += team)
+              gemm_pack_panel(a, P, s0 + q * P, std::min(P, sb - q * P), k0, kc, packed + q * P * kc);
+          if (adjacent) {
+            const Index k_begin = thread * kc / team, k_end = (thread + 1) * kc / team;
+            if (R == GemmShape<16>::R)
+              gemm_pack_adjacent<GemmShape<16>::R>(b, N, nc0, nc, k0, kc, k_begin, k_end, b_packed);
+            else
+              gemm_pack_adjacent<GemmShape<8>::R>(b, N, nc0, nc, k0, kc, k_begin, k_end, b_packed);
+          }
+#pragma omp barrier
+          // (every panel and block is packed before any thread reads them)
+          // The work goes out in items, about 16 per thread and block of rows, to whichever thread is free, so that a
+          // thread slowed by something else on the machine does not hold up the other: groups of blocks of R columns
+          // of one block of rows, and when there are too few of those (a narrow C), each one's panels in `team` parts.
+          // (Each element of C is the same sum on any thread.)
+          const Index chunk_blocks = (nc + R - 1) / R;
+          const Index group = std::max<Index>(1, chunk_blocks / (team * 16)), groups = (chunk_blocks + group - 1) / group;
+          const Index parts = row_blocks * groups >= 16 * team ? 1 : std::min(team, (std::min(MC, sb) + P - 1) / P);
+          const float* chunk_b = adjacent ? b_packed : nullptr;
 #pragma omp for schedule(dynamic) nowait
-        for (Index item = 0; item < row_blocks * groups * parts; ++item) {
-          const Index row_block = item / (groups * parts), g = item / parts % groups, part = item % parts;
-          const Index m0 = s0 + row_block * MC, mc = std::min(MC, sb - row_block * MC), panels = (mc + P - 1) / P;
-          const Index p_begin = part * panels / parts, p_end = (part + 1) * panels / parts;
-          if (p_begin == p_end) continue;  // (a last block of rows with fewer panels than parts)
-          const Index n_begin = g * group * R, n_end = std::min(N, (g + 1) * group * R);
-          const float* block_panels = packed + row_block * MC * kc;
+          for (Index item = 0; item < row_blocks * groups * parts; ++item) {
+            const Index row_block = item / (groups * parts), g = item / parts % groups, part = item % parts;
+            const Index m0 = s0 + row_block * MC, mc = std::min(MC, sb - row_block * MC), panels = (mc + P - 1) / P;
+            const Index p_begin = part * panels / parts, p_end = (part + 1) * panels / parts;
+            if (p_begin == p_end) continue;  // (a last block of rows with fewer panels than parts)
+            const Index n_begin = nc0 + g * group * R, n_end = std::min(nc0 + nc, nc0 + (g + 1) * group * R);
+            const float* block_panels = packed + row_block * MC * kc;
 #if defined(EIGENFORMER_NARROW_LANES)
-          gemm_blocks<EIGENFORMER_NARROW_LANES>(block_panels, b_block, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
+            gemm_blocks<EIGENFORMER_NARROW_LANES>(block_panels, b_block, chunk_b, nc0, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
 #elif defined(EIGENFORMER_NARROW_DISPATCH)
-          if (kernel == NarrowKernel::avx512)
-            gemm_blocks_avx512(block_panels, b_block, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
-          else
-            gemm_blocks_avx2(block_panels, b_block, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
+            if (kernel == NarrowKernel::avx512)
+              gemm_blocks_avx512(block_panels, b_block, chunk_b, nc0, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
+            else
+              gemm_blocks_avx2(block_panels, b_block, chunk_b, nc0, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
 #endif
+          }
+          // (no wait here: the next chunk starts with a barrier, and the parallel region ends with one)
         }
-        // (no wait here: the next pass starts with a barrier, and the parallel region ends with one)
       }
     }
   }
