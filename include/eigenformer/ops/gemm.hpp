@@ -335,6 +335,7 @@ inline void gemm_run(NarrowKernel kernel, Index M, Index N, Index K, GemmOperand
   float* packed = thread_buffer<GemmPanels, float>(static_cast<std::size_t>(sb_max * kc_max + b_packed_size + threads * R * (kc_max + 16)));
   float* b_packed = packed + sb_max * kc_max;
   float* b_blocks = b_packed + b_packed_size;
+  const float* shared_b = adjacent ? b_packed : nullptr;  // what gemm_blocks reads B from, when packed
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
 #ifdef _OPENMP
@@ -371,7 +372,6 @@ inline void gemm_run(NarrowKernel kernel, Index M, Index N, Index K, GemmOperand
           const Index chunk_blocks = (nc + R - 1) / R;
           const Index group = std::max<Index>(1, chunk_blocks / (team * 16)), groups = (chunk_blocks + group - 1) / group;
           const Index parts = row_blocks * groups >= 16 * team ? 1 : std::min(team, (std::min(MC, sb) + P - 1) / P);
-          const float* chunk_b = adjacent ? b_packed : nullptr;
 #pragma omp for schedule(dynamic) nowait
           for (Index item = 0; item < row_blocks * groups * parts; ++item) {
             const Index row_block = item / (groups * parts), g = item / parts % groups, part = item % parts;
@@ -381,12 +381,12 @@ inline void gemm_run(NarrowKernel kernel, Index M, Index N, Index K, GemmOperand
             const Index n_begin = nc0 + g * group * R, n_end = std::min(nc0 + nc, nc0 + (g + 1) * group * R);
             const float* block_panels = packed + row_block * MC * kc;
 #if defined(EIGENFORMER_NARROW_LANES)
-            gemm_blocks<EIGENFORMER_NARROW_LANES>(block_panels, b_block, chunk_b, nc0, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
+            gemm_blocks<EIGENFORMER_NARROW_LANES>(block_panels, b_block, shared_b, nc0, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
 #elif defined(EIGENFORMER_NARROW_DISPATCH)
             if (kernel == NarrowKernel::avx512)
-              gemm_blocks_avx512(block_panels, b_block, chunk_b, nc0, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
+              gemm_blocks_avx512(block_panels, b_block, shared_b, nc0, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
             else
-              gemm_blocks_avx2(block_panels, b_block, chunk_b, nc0, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
+              gemm_blocks_avx2(block_panels, b_block, shared_b, nc0, m0, mc, p_begin, p_end, n_begin, n_end, k0, kc, b, c, bias, add);
 #endif
           }
           // (no wait here: the next chunk starts with a barrier, and the parallel region ends with one)
