@@ -8,6 +8,7 @@
 #include "eigenformer/core/error.hpp"
 #include "eigenformer/core/json.hpp"
 #include "eigenformer/core/mask.hpp"
+#include "eigenformer/core/memory.hpp"
 #include "eigenformer/core/output_file.hpp"
 #include "eigenformer/core/random.hpp"
 #include "eigenformer/core/shape.hpp"

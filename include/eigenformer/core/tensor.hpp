@@ -2,7 +2,8 @@
 // and TensorView<Scalar>, a non-owning view of the same layout (TensorView<const Scalar> is read-only).
 // Kernels never index tensors by hand: .matrix() gives an Eigen::Map of a row-major [rows, last-dim]
 // matrix, so every kernel is plain Eigen. Activations are [B, T, D]; .matrix() flattens them to [B*T, D]
-// so that one GEMM serves the whole batch. A Tensor is zero-filled when made and deep-copied when copied.
+// so that one GEMM serves the whole batch. A Tensor is zero-filled when made and deep-copied when copied. Its storage
+// comes from core/memory.hpp (from 2 MiB on: 2 MiB aligned, in transparent huge pages where Linux gives them).
 #pragma once
 
 #include <Eigen/Core>
@@ -15,6 +16,7 @@
 #include <utility>
 
 #include "eigenformer/core/error.hpp"
+#include "eigenformer/core/memory.hpp"
 #include "eigenformer/core/shape.hpp"
 
 namespace eigenformer {
@@ -243,14 +245,16 @@ class Tensor {
     shape_ = s;
     if (detail::shape_only_scopes() > 0) return;  // a shape and no storage (ShapeOnly)
     capacity_ = s.numel();
-    // Round up to whole cache lines; a size-0 tensor still holds one line so data() is never null.
-    const std::size_t bytes = std::max<std::size_t>(alignment, (static_cast<std::size_t>(capacity_) * sizeof(Scalar) + alignment - 1) / alignment * alignment);
-    data_ = static_cast<Scalar*>(::operator new(bytes, std::align_val_t(alignment)));
+    data_ = static_cast<Scalar*>(detail::allocate_storage(storage_bytes()));
   }
   void release() {
-    if (data_) ::operator delete(data_, std::align_val_t(alignment));
+    detail::free_storage(data_, storage_bytes());
     data_ = nullptr;
     capacity_ = 0;
+  }
+  // Round up to whole cache lines; a size-0 tensor still holds one line so data() is never null.
+  std::size_t storage_bytes() const {
+    return std::max<std::size_t>(alignment, (static_cast<std::size_t>(capacity_) * sizeof(Scalar) + alignment - 1) / alignment * alignment);
   }
 
   Scalar* data_ = nullptr;

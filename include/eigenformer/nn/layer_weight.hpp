@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "eigenformer/core/error.hpp"
+#include "eigenformer/core/memory.hpp"
 #include "eigenformer/core/tensor.hpp"
 #include "eigenformer/core/threading.hpp"
 #include "eigenformer/ops/linear.hpp"
@@ -109,8 +110,8 @@ class NarrowMatrix {
  private:
   WeightType type_ = WeightType::bf16;
   Index rows_ = 0, cols_ = 0;
-  std::vector<std::uint16_t> bf16_;
-  std::vector<std::int8_t> int8_;
+  std::vector<std::uint16_t, detail::StorageAllocator<std::uint16_t>> bf16_;  // core/memory.hpp: huge pages when large
+  std::vector<std::int8_t, detail::StorageAllocator<std::int8_t>> int8_;
   std::vector<Scalar> scales_;
 };
 
