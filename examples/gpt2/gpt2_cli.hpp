@@ -147,8 +147,8 @@ inline void add_options(CLI::App& app, Arguments& a) {
   app.add_option("--threads", a.threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
   example_cli::add_memory_budget_option(app, a.memory_budget);
   app.add_option("--dtype", a.dtype,
-                 "weights kept for generation: f32, bf16 (half the bytes; decoding one sequence measured 1.6-2.3x as fast, eight 1.1-1.4x) or int8 "
-                 "(a quarter, a scale per row; 3.3-3.9x, eight 1.3-1.5x)")
+                 "weights kept for generation: f32, bf16 (half the bytes; decoding one sequence measured 1.2-2.3x as fast as f32 on our "
+                 "machines, eight 1.1-1.9x) or int8 (a quarter, a scale per row; 1.9-3.9x, eight 1.3-2.0x)")
       ->capture_default_str()
       ->check(CLI::IsMember({"f32", "bf16", "int8"}));
   app.add_option("--explain", a.explain,
