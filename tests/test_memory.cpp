@@ -19,7 +19,9 @@ using namespace eigenformer;
 
 namespace {
 
-bool memory_test_aligned(const void* p, std::size_t alignment) { return reinterpret_cast<std::uintptr_t>(p) % alignment == 0; }
+bool memory_test_aligned(const void* p, std::size_t alignment) {
+  return reinterpret_cast<std::uintptr_t>(p) % alignment == 0;
+}
 
 // The VmFlags of the mapping of /proc/self/smaps that holds p; empty where there is no such file or mapping.
 std::string memory_test_vm_flags(const void* p) {
@@ -62,7 +64,7 @@ TEST_CASE("allocate_storage: cache lines below 2 MiB, huge pages from there on")
   detail::free_storage(nullptr, 1 << 20);  // as delete: nothing to free
 }
 
-TEST_CASE("allocate_storage: a large block is advised for huge pages, a small one is not") {
+TEST_CASE("allocate_storage: a block of 2 MiB or more is advised for huge pages") {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (!memory_test_kernel_has_thp()) {
     MESSAGE("this kernel has no transparent huge pages: the advice is not checked");

@@ -6,10 +6,10 @@
 // Why huge pages: decoding streams every weight once per token (ops/linear_stream.hpp), a GEMM reads its weight's rows
 // where they lie (ops/gemm.hpp), and with 4 KiB pages each of those streams misses the TLB every 4 KiB. Where
 // /sys/kernel/mm/transparent_hugepage/enabled is "madvise" (as on the machine below), Linux gives huge pages only to
-// memory that asks for them. Measured on a 2-core Zen 3 with two copies of GPT-2 small in one process, with and without the advice,
-// alternated (docs/performance.md, issue 14, "Session 19"): float32 decoding 1.04-1.08 times faster, bfloat16 decoding
-// 1.01-1.03, a 128-token prompt and a training step within noise (1.00-1.01). Elsewhere (no MADV_HUGEPAGE), the same
-// alignment and no advice.
+// memory that asks for them. Measured on a 2-core Zen 3 with two copies of GPT-2 small in one process, with and
+// without the advice, alternated (docs/performance.md, issue 14, "Session 19"): float32 decoding 1.04-1.08 times
+// faster, bfloat16 decoding 1.01-1.03, a 128-token prompt and a training step within noise (1.00-1.01). Elsewhere
+// (no MADV_HUGEPAGE), the same alignment and no advice.
 #pragma once
 
 #include <cstddef>
@@ -26,7 +26,9 @@ inline constexpr std::size_t kCacheLineBytes = 64;
 // An allocation this large or larger starts on a huge page boundary and asks for huge pages.
 inline constexpr std::size_t kHugePageBytes = std::size_t(2) << 20;
 
-inline std::size_t storage_alignment(std::size_t bytes) { return bytes >= kHugePageBytes ? kHugePageBytes : kCacheLineBytes; }
+inline std::size_t storage_alignment(std::size_t bytes) {
+  return bytes >= kHugePageBytes ? kHugePageBytes : kCacheLineBytes;
+}
 
 inline void* allocate_storage(std::size_t bytes) {
   const std::size_t alignment = storage_alignment(bytes);
